@@ -1,0 +1,116 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "fdfsfs",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "FastDFSProtocol", targets: ["FastDFSProtocol"]),
+        .library(name: "FastDFS", targets: ["FastDFS"]),
+        .library(name: "FastDFSDevServer", targets: ["FastDFSDevServer"]),
+        .executable(name: "fdfs", targets: ["fdfs"]),
+        .executable(name: "fdfsfs", targets: ["fdfsfs"]),
+        .executable(name: "fdfs-devserver", targets: ["fdfs-devserver"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Pure wire codec shared by the client and the dev server.
+        .target(
+            name: "FastDFSProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Async FastDFS client: connections, pool, trackers, API.
+        .target(
+            name: "FastDFS",
+            dependencies: [
+                "FastDFSProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // FastDFS-compatible tracker + storage in one process (tests and local trials).
+        .target(
+            name: "FastDFSDevServer",
+            dependencies: [
+                "FastDFSProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // libfuse3 system library with a thin shim header.
+        .systemLibrary(
+            name: "CFuse3",
+            pkgConfig: "fuse3",
+            providers: [.apt(["libfuse3-dev"])]
+        ),
+        // Filesystem-facing value types and the FuseFilesystem protocol; no C import.
+        .target(name: "FuseTypes", swiftSettings: swiftSettings),
+        // libfuse low-level glue; knows nothing of FastDFS.
+        .target(name: "FuseKit", dependencies: ["CFuse3", "FuseTypes"], swiftSettings: swiftSettings),
+        // The filesystem: naming layer, inode table, caches, read/write paths; knows nothing of libfuse.
+        .target(
+            name: "FDFSFileSystem",
+            dependencies: [
+                "FuseTypes", "FastDFS", "FastDFSProtocol",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fdfs",
+            dependencies: [
+                "FastDFS", "FastDFSProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fdfsfs",
+            dependencies: [
+                "FuseKit", "FDFSFileSystem", "FastDFS", "FastDFSDevServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "fdfs-devserver",
+            dependencies: [
+                "FastDFSDevServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FastDFSProtocolTests",
+            dependencies: ["FastDFSProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FastDFSTests",
+            dependencies: ["FastDFS", "FastDFSProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FastDFSDevServerTests",
+            dependencies: ["FastDFSDevServer", "FastDFS", "FastDFSProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FDFSFileSystemTests",
+            dependencies: ["FDFSFileSystem", "FuseTypes", "FuseKit"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// FDFSFileSystem: placeholder, replaced by the real target.

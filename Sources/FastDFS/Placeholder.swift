@@ -1,0 +1,1 @@
+// FastDFS: placeholder, replaced by the real target.

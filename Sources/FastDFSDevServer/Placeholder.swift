@@ -1,0 +1,1 @@
+// FastDFSDevServer: placeholder, replaced by the real target.

@@ -1,0 +1,1 @@
+// FastDFSProtocol: placeholder, replaced by the real target.

@@ -1,0 +1,1 @@
+// FuseKit: placeholder, replaced by the real target.

@@ -1,0 +1,1 @@
+// FuseTypes: placeholder, replaced by the real target.
