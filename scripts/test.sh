@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The one test command: installs what a fresh Debian machine needs, builds everything,
+# and runs every test — unit, end-to-end against fdfs-devserver, the py3fdfs interop check,
+# the fdfs CLI suite and the real kernel mount suite. Exit status 0 only if all pass.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bash scripts/install-deps.sh || { echo "test.sh: installing dependencies failed" >&2; exit 1; }
+
+echo "== swift build (debug, with tests)"
+swift build --build-tests 2>&1 | tail -n 40
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "test.sh: build failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+bin=$(swift build --show-bin-path)
+export FDFS_BIN_DIR="$bin"
+
+passed=0; failed=0; failures=()
+count() { # stage name, exit status, passed, failed
+    local name=$1 rc=$2 p=${3:-0} f=${4:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p)); failed=$((failed + f))
+    [ "$rc" -eq 0 ] || failures+=("$name")
+    echo "== $name: exit $rc, $p passed, $f failed"
+}
+
+# Swift unit and integration tests (Swift Testing).
+log=$(mktemp)
+swift test --skip-build 2>&1 | tee "$log" | grep -vE '^(◇|↳|✔ Test [a-zA-Z])' | tail -n 60
+rc=${PIPESTATUS[0]}
+n=$(grep -oE 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+nf=$(grep -cE '^✘ Test [^r]' "$log" || true)
+count "swift test" "$rc" "$((n - nf))" "$nf"
+
+# Shell suites: each prints a final "N passed, M failed" line.
+for suite in scripts/cli-tests.sh scripts/interop-tests.sh scripts/mount-tests.sh; do
+    [ -f "$suite" ] || { count "$suite (missing)" 1 0 1; continue; }
+    bash "$suite" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+    p=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $3}')
+    count "$suite" "$rc" "${p:-0}" "${f:-0}"
+done
+rm -f "$log"
+
+[ ${#failures[@]} -eq 0 ] || echo "failed stages: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#failures[@]} -eq 0 ]
