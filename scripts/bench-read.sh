@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sequential read benchmark: `cat` of a large file through the mount versus `fdfs download`
+# of the same file in the same run (this machine is noisy: only the ratio means something),
+# plus the peak RSS of fdfsfs while reading.
+#   scripts/bench-read.sh [SIZE_MIB]   (default 512)
+set -uo pipefail
+size_mib=${1:-512}
+source "$(dirname "$0")/lib.sh"
+[ -z "${FDFS_BIN_DIR:-}" ] && { (cd "$root" && swift build -c release >/dev/null) && BIN=$(cd "$root" && swift build -c release --show-bin-path); FDFS="$BIN/fdfs"; DEVSERVER="$BIN/fdfs-devserver"; FDFSFS="$BIN/fdfsfs"; }
+
+start_devserver || exit 1
+head -c $((size_mib * 1048576)) /dev/urandom >"$WORK/big.bin"
+id=$("$FDFS" --tracker "$TRACKER" upload "$WORK/big.bin" --ext bin) || exit 1
+rm -f "$WORK/big.bin"
+mnt="$WORK/mnt"; mkdir -p "$mnt"
+"$FDFSFS" "$TRACKER" "$mnt" -f -o state_dir="$WORK/state" >"$WORK/fdfsfs.log" 2>&1 &
+fs_pid=$!; CLEANUP_PIDS+=("$fs_pid")
+for _ in $(seq 1 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
+mountpoint -q "$mnt" || { echo "mount failed"; cat "$WORK/fdfsfs.log"; exit 1; }
+
+now() { date +%s.%N; }
+mibps() { python3 -c "print(f'{$size_mib/($2-$1):.1f}')"; }
+results=()
+for round in 1 2 3; do
+    t0=$(now); "$FDFS" --tracker "$TRACKER" download "$id" - >/dev/null; t1=$(now)
+    sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    t2=$(now); cat "$mnt/$id" >/dev/null; t3=$(now)
+    base=$(mibps "$t0" "$t1"); ours=$(mibps "$t2" "$t3")
+    ratio=$(python3 -c "print(f'{$ours/$base:.2f}')")
+    echo "round $round: fdfs download ${base} MiB/s, cat through mount ${ours} MiB/s, ratio ${ratio}"
+    results+=("$ratio")
+done
+hwm=$(awk '/VmHWM/{print $2}' /proc/$fs_pid/status)
+echo "median ratio (mount / fdfs download): $(printf '%s\n' "${results[@]}" | sort -n | sed -n 2p)"
+echo "fdfsfs peak RSS: $((hwm / 1024)) MiB for a ${size_mib} MiB file"
+fusermount3 -u "$mnt"
