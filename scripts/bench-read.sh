@@ -5,8 +5,8 @@
 #   scripts/bench-read.sh [SIZE_MIB]   (default 512)
 set -uo pipefail
 size_mib=${1:-512}
+FDFS_BUILD_CONFIG=${FDFS_BUILD_CONFIG:-release}
 source "$(dirname "$0")/lib.sh"
-[ -z "${FDFS_BIN_DIR:-}" ] && { (cd "$root" && swift build -c release >/dev/null) && BIN=$(cd "$root" && swift build -c release --show-bin-path); FDFS="$BIN/fdfs"; DEVSERVER="$BIN/fdfs-devserver"; FDFSFS="$BIN/fdfsfs"; }
 
 start_devserver || exit 1
 head -c $((size_mib * 1048576)) /dev/urandom >"$WORK/big.bin"

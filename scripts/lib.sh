@@ -3,8 +3,9 @@
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${FDFS_BIN_DIR:-}
 if [ -z "$BIN" ]; then
-    (cd "$root" && swift build >/dev/null 2>&1) || { echo "build failed" >&2; exit 1; }
-    BIN=$(cd "$root" && swift build --show-bin-path)
+    cfg=${FDFS_BUILD_CONFIG:-debug}
+    (cd "$root" && swift build -c "$cfg" >/dev/null 2>&1) || { echo "build failed" >&2; exit 1; }
+    BIN=$(cd "$root" && swift build -c "$cfg" --show-bin-path)
 fi
 FDFS="$BIN/fdfs"; DEVSERVER="$BIN/fdfs-devserver"; FDFSFS="$BIN/fdfsfs"
 PASS=0; FAIL=0
