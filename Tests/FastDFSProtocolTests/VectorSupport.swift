@@ -105,7 +105,7 @@ struct ProtocolVector: Decodable, CustomStringConvertible {
     var fileID: FileID? { (note("file") ?? note("appender")).flatMap(FileID.init) }
 
     /// The file id produced by the operation ("-> group1/M00/...").
-    var resultFileID: FileID? { capture(#"-> (group\d+/M\S+)"#).flatMap(FileID.init) }
+    var resultFileID: FileID? { capture(#"-> (group\d+/M[^\s;]+)"#).flatMap(FileID.init) }
 }
 
 func hexBytes(_ hex: String) -> [UInt8] {
