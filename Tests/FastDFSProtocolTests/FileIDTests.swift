@@ -218,6 +218,8 @@ struct FileIDTests {
         #expect(try FDFSFilename.slaveFilename(master: "M00/00/00/\(b).tar.gz", prefix: "_s", ext: "gz") == "M00/00/00/\(b)_s.gz")
         #expect(try FDFSFilename.slaveFilename(master: "M00/00/00/\(b)1234567", prefix: "-x", ext: "") == "M00/00/00/\(b)1234567-x")
         #expect(try FDFSFilename.slaveFilename(master: "M00/00/00/\(b)123.txt", prefix: "_t", ext: "") == "M00/00/00/\(b)123_t")
+        #expect(try FDFSFilename.slaveFilename(master: "M00/00/00/\(b)123.txt", prefix: "_t", ext: ".jpg") == "M00/00/00/\(b)123_t.jpg")
+        #expect(throws: FDFSProtocolError.self) { _ = try FDFSFilename.slaveFilename(master: "M00/00/00/short.txt", prefix: "_t", ext: "") }
         for (prefix, ext) in [("", "txt"), ("a/b", "txt"), (String(repeating: "p", count: 17), "txt"), ("_s", "toolong"), ("_s", "t/x")] {
             #expect(throws: FDFSProtocolError.self) {
                 _ = try FDFSFilename.slaveFilename(master: "M00/00/00/\(b)123.txt", prefix: prefix, ext: ext)
