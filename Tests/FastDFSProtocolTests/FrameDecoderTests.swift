@@ -107,6 +107,29 @@ struct FrameDecoderTests {
         #expect(try decoder.decode(buffer: &input) == nil)
     }
 
+    /// ByteToMessageHandler never calls a decoder with an empty buffer, so the `.end` after the
+    /// last body byte (or after a zero-length header) must come out of the same call.
+    @Test func endComesWithTheLastBytesInOneCall() throws {
+        for packet in try Self.allPackets() {
+            var decoder = FDFSFrameDecoder()
+            var buffer = ByteBuffer(bytes: packet)
+            var parts: [FDFSFramePart] = []
+            try decoder.drain(&buffer) { parts.append($0) }
+            #expect(buffer.readableBytes == 0)
+            #expect(parts.last == .end, "one call must deliver the whole frame including .end")
+            #expect(Self.reassemble(parts) == [packet])
+            // Byte by byte: the call that delivers the last byte also delivers .end.
+            var byByte = FDFSFrameDecoder()
+            var pending = ByteBuffer()
+            for (i, byte) in packet.enumerated() {
+                pending.writeInteger(byte)
+                var got: [FDFSFramePart] = []
+                try byByte.drain(&pending) { got.append($0) }
+                #expect((got.last == .end) == (i == packet.count - 1))
+            }
+        }
+    }
+
     @Test func truncatedStreamsThrowAtEOF() throws {
         let packet = try #require(try VectorStore.load(version: "6.16.1").first { $0.op == "storage_download_file" }).responseBytes
         for cut in 1..<packet.count {
