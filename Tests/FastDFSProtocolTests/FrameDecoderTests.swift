@@ -13,7 +13,7 @@ struct FrameDecoderTests {
 
     /// Feeds `stream` cut at the given chunk sizes; returns the parts.
     static func run(_ stream: [UInt8], chunks: (Int) -> Int, decoder: FDFSFrameDecoder = FDFSFrameDecoder()) throws -> [FDFSFramePart] {
-        var processor = NIOSingleStepByteToMessageProcessor(decoder)
+        let processor = NIOSingleStepByteToMessageProcessor(decoder)
         var parts: [FDFSFramePart] = []
         var i = 0
         while i < stream.count {
@@ -72,7 +72,7 @@ struct FrameDecoderTests {
         let packets = try Self.allPackets()
         let stream = packets.flatMap { $0 }
         var rng = SeededRNG(seed: 11)
-        for round in 0..<200 {
+        for round in 0..<70 {
             let maxChunk = [2, 7, 10, 11, 64, 1000, 100_000][round % 7]
             let parts = try Self.run(stream, chunks: { _ in Int.random(in: 1...maxChunk, using: &rng) })
             #expect(Self.reassemble(parts) == packets, "round \(round)")
@@ -130,7 +130,9 @@ struct FrameDecoderTests {
                 pending.writeInteger(byte)
                 var got: [FDFSFramePart] = []
                 try byByte.drain(&pending) { got.append($0) }
-                #expect((got.last == .end) == (i == packet.count - 1))
+                if (got.last == .end) != (i == packet.count - 1) {
+                    Issue.record("byte \(i) of \(packet.count): parts \(got)")
+                }
             }
         }
     }
