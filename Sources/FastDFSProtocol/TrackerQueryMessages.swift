@@ -225,11 +225,7 @@ public struct QueryFetchRequest: FDFSRequest, Hashable {
     /// Writes G16 + the filename, truncated to 128 bytes as the C client does.
     public func encode(into buffer: inout ByteBuffer) {
         buffer.writeFDFSFixedString(fileID.group, width: 16)
-        var written = 0
-        for byte in fileID.filename.utf8 where written < FDFSLimits.filenameMaxLength {
-            buffer.writeInteger(byte)
-            written += 1
-        }
+        buffer.writeBytes(fileID.filename.utf8.prefix(FDFSLimits.filenameMaxLength))
     }
 
     /// Decodes a body; the kind defaults to `.fetchOne` (use `decode(body:kind:)` on a server).
