@@ -107,6 +107,13 @@ final class FDFSConnection: PoolableConnection {
         channel.pipeline.triggerUserOutboundEvent(RequestPhaseEvent.began, promise: nil)
     }
 
+    /// A second request on the same lease (SET_METADATA after UPLOAD): keeps the reply byte count
+    /// (so a failure is never mistaken for a dead pooled connection) and expects a new reply.
+    func beginFollowUpRequest() {
+        exchange.requestComplete = false
+        exchange.responseComplete = false
+    }
+
     /// Ends a request (stops network_timeout accounting).
     func endExchange() {
         channel.pipeline.triggerUserOutboundEvent(RequestPhaseEvent.ended, promise: nil)
