@@ -255,7 +255,7 @@ extension FastDFSClient {
     }
 
     /// The extension of a local path's file name, or "" when it is not a valid FastDFS extension.
-    static func fileExtension(of path: String) -> String {
+    public static func fileExtension(of path: String) -> String {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return "" }
         let ext = String(name[name.index(after: dot)...])
