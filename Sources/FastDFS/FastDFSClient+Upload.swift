@@ -187,7 +187,7 @@ extension FastDFSClient {
                     return (st.st_mode & S_IFMT) == S_IFREG
                 }
                 guard isRegular else {
-                    throw FastDFSError.io("cannot upload \(path): not a regular file", underlying: nil, errno: LinuxErrno.EISDIR)
+                    throw FastDFSError.io("cannot send \(path): not a regular file", underlying: nil, errno: LinuxErrno.EISDIR)
                 }
                 let size = try await fileIO.readFileSize(fileHandle: handle)
                 return try await body(handle, size)
