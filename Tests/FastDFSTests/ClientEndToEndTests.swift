@@ -311,14 +311,14 @@ struct ClientEndToEndTests {
         let id = uploadedID
         let address = server.address
         let task = Task { try await client.download(id, storage: address) }
-        while server.requests.isEmpty { await Task.yield() }
+        #expect(await eventually { !server.requests.isEmpty })
         task.cancel()
         let result = await task.result
         #expect(throws: FastDFSError.self) { try result.get() }
         if case .failure(let error as FastDFSError) = result {
             #expect(error.code == .cancelled)
         }
-        while server.closedConnections < 1 { await Task.yield() }
+        #expect(await eventually { server.closedConnections >= 1 })
         #expect(server.closedConnections == 1)
         await client.shutdown()
         await server.stop()
@@ -391,7 +391,7 @@ struct ClientEndToEndTests {
             var iterator = client.downloadStream(appenderID, storage: server.address).makeAsyncIterator()
             _ = try await iterator.next()
         }
-        while server.closedConnections < 1 { await Task.yield() }
+        #expect(await eventually { server.closedConnections >= 1 })
         // The pool still works (a new connection for the next request).
         let again = try await client.download(appenderID, storage: server.address)
         #expect(again.readableBytes == size)
