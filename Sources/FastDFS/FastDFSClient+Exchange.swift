@@ -83,6 +83,14 @@ extension FastDFSClient {
             } else {
                 lease = try await self.lease(from: pool, address: address, command: command)
             }
+            if lease.reused, await !lease.connection.isStillUsable() {
+                // The server closed it while it sat in the pool (restart, its idle timeout):
+                // nothing was sent, so take another without spending the retry.
+                pool.release(lease, reusable: false)
+                attempt -= 1
+                if attempt < -8 { throw FastDFSError(code: .connectionClosed, command: command, server: address, message: "pooled connections keep closing", errno: LinuxErrno.EIO) }
+                continue
+            }
             let connection = lease.connection
             connection.beginExchange()
             do {

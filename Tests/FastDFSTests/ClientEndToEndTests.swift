@@ -171,6 +171,27 @@ struct ClientEndToEndTests {
         await server.stop()
     }
 
+    @Test func uploadAfterTheServerClosedAnIdleConnectionUsesANewOne() async throws {
+        // Uploads are not retried once sent, so the pool must drop connections the server closed
+        // while they were idle. (A close still in flight while a request is being sent cannot be
+        // told apart from a server that died while processing it; that case is not retried.)
+        let vectors = self.vectors
+        let server = try await FakeFDFSServer.start { _ in
+            .sendThenClose(ByteBuffer(bytes: vectors["storage_upload_file"].response))
+        }
+        let client = makeClient([server.address])
+        for _ in 0..<5 {
+            let id = try await client.upload(ByteBuffer(string: "hello fdfs"), ext: "txt", storage: server.address)
+            #expect(id == uploadedID)
+            // Once the client has seen the close, the idle connection leaves its pool.
+            let pool = try client.pool(for: server.address, tracker: false)
+            #expect(await eventually { pool.counts.idle == 0 })
+        }
+        #expect(server.acceptedConnections == 5)
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func sixtyFourConcurrentOperations() async throws {
         let server = try await FakeFDFSServer.start(script: TrackerReplies.routing(storageScript: cannedStorage))
         let client = makeClient([server.address], maxConnections: 8)
