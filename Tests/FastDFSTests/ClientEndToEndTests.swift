@@ -143,9 +143,7 @@ struct ClientEndToEndTests {
 
     @Test func deadPooledConnectionIsNotRetriedForDelete() async throws {
         let server = try await FakeFDFSServer.start(
-            script: TrackerReplies.routing { request in
-                request.index == 1 ? .closeWithoutReply : .ok()
-            })
+            script: TrackerReplies.routing(dropSecondRequest: true) { _ in .ok() })
         let client = makeClient([server.address])
         try await client.setMetadata(["a": "1"], for: uploadedID)  // tracker conn 1, storage conn 2
         let error = await #expect(throws: FastDFSError.self) { try await client.delete(uploadedID) }
