@@ -143,10 +143,17 @@ extension FastDFSClient {
                 continue
             }
             selector.withLock { $0.callFinished(connectedIndex: index) }
-            return try await withConnection(
-                to: address, tracker: true, command: command, policy: .idempotent, firstLease: lease
-            ) { (lease) async throws(FastDFSError) -> T in
-                try await body(lease.connection)
+            do {
+                return try await withConnection(
+                    to: address, tracker: true, command: command, policy: .idempotent, firstLease: lease
+                ) { (lease) async throws(FastDFSError) -> T in
+                    try await body(lease.connection)
+                }
+            } catch where error.code == .connectFailed {
+                // The pooled connection was dead and reconnecting failed: the tracker went away
+                // between calls. Nothing reached it, so the next tracker may be asked.
+                failures.append(error)
+                continue
             }
         }
         selector.withLock { $0.callFinished(connectedIndex: nil) }
