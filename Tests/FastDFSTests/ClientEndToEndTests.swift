@@ -242,6 +242,21 @@ struct ClientEndToEndTests {
         await enoentServer.stop()
     }
 
+    @Test func trackerThatGoesAwayBetweenCallsIsFailedOver() async throws {
+        let a = try await FakeFDFSServer.start(script: TrackerReplies.routing(storageScript: cannedStorage))
+        let b = try await FakeFDFSServer.start(script: TrackerReplies.routing(storageScript: cannedStorage))
+        let client = makeClient([a.address, b.address])
+        _ = try await client.queryStore()
+        _ = try await client.queryStore()  // both trackers now have a pooled connection
+        await a.stop()
+        for _ in 0..<4 {
+            let reply = try await client.queryStore()
+            #expect(reply.server == b.address)
+        }
+        await client.shutdown()
+        await b.stop()
+    }
+
     @Test func uploadWithMetadataDeletesTheFileWhenSetMetadataFails() async throws {
         let vectors = self.vectors
         let server = try await FakeFDFSServer.start(
