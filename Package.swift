@@ -71,6 +71,8 @@ let package = Package(
             name: "fdfs",
             dependencies: [
                 "FastDFS", "FastDFSProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -98,7 +100,11 @@ let package = Package(
         ),
         .testTarget(
             name: "FastDFSTests",
-            dependencies: ["FastDFS", "FastDFSProtocol"],
+            dependencies: [
+                "FastDFS", "FastDFSProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
