@@ -22,20 +22,20 @@ from fdfs_client.client import Fdfs_client
 host, port, work, ours_id = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 c = Fdfs_client({'host_tuple': (host,), 'port': port, 'timeout': 30, 'name': 'Tracker Pool'})
 def out(k, v): print(f"{k}={v}", flush=True)
-def fid(r): 
-    v = r['Remote file_id']; return v.decode() if isinstance(v, bytes) else v
+def fid(r):  # py3fdfs returns and expects file ids as bytes
+    v = r['Remote file_id']; return v if isinstance(v, bytes) else v.encode()
 data = open(f"{work}/py.bin", "rb").read()
-r = c.upload_by_buffer(data, file_ext_name='bin'); pid = fid(r); out("py_upload", pid)
+r = c.upload_by_buffer(data, file_ext_name='bin'); pid = fid(r); out("py_upload", pid.decode())
 got = c.download_to_buffer(pid)['Content']; out("py_roundtrip", got == data)
-got = c.download_to_buffer(ours_id)['Content']
+got = c.download_to_buffer(ours_id.encode())['Content']
 out("py_reads_ours_sha", hashlib.sha256(got).hexdigest())
-r = c.upload_appender_by_buffer(b"hello ", file_ext_name='log'); aid = fid(r); out("py_appender", aid)
+r = c.upload_appender_by_buffer(b"hello ", file_ext_name='log'); aid = fid(r); out("py_appender", aid.decode())
 c.append_by_buffer(b"world", aid)
 out("py_after_append", c.download_to_buffer(aid)['Content'].decode())
 c.truncate_file(5, aid)
 out("py_after_truncate", c.download_to_buffer(aid)['Content'].decode())
 r = c.upload_by_buffer(b"to be deleted", file_ext_name='txt'); did = fid(r)
-c.delete_file(did); out("py_deleted", did)
+c.delete_file(did); out("py_deleted", did.decode())
 PYEOF
 check "py3fdfs session ran" test $? -eq 0
 val() { awk -F= -v k="$1" '$1==k{sub(/^[^=]*=/,""); print; exit}' "$WORK/py.out"; }
