@@ -117,10 +117,4 @@ enum IPv4 {
         return octets
     }
 
-    /// The octets as the 4-byte source field value, in the byte order `FDFSFilename.encode20` expects
-    /// (network-order octets kept as the wire keeps them: first octet is the most significant byte).
-    static func sourceField(_ text: String) -> UInt32 {
-        let o = parse(text) ?? [127, 0, 0, 1]
-        return UInt32(o[0]) << 24 | UInt32(o[1]) << 16 | UInt32(o[2]) << 8 | UInt32(o[3])
-    }
 }

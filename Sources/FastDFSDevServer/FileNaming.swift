@@ -11,7 +11,7 @@ enum FileNaming {
         let sizeField = FDFSFilename.makeSizeField(
             size: size, appender: appender, randomHigh: UInt32.random(in: 0...UInt32.max))
         let base27 = FDFSFilename.encode20(
-            source: IPv4.sourceField(source), timestamp: UInt32(truncatingIfNeeded: timestamp),
+            source: FDFSFilename.sourceField(ipv4: source) ?? 0x7F00_0001, timestamp: UInt32(truncatingIfNeeded: timestamp),
             sizeField: sizeField, crc32: crc32)
         return FDFSFilename.make(storePathIndex: storePathIndex, sub1: sub1, sub2: sub2, base27: base27, ext7: ext7)
     }

@@ -40,13 +40,13 @@ final class Listener: Sendable {
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: requested) { [weak self] channel in
+            .bind(host: host, port: requested) { [state] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FDFSFrameDecoder()))
                     let id = ObjectIdentifier(channel)
-                    self?.state.withLockedValue { $0.children[id] = channel }
+                    state.withLockedValue { $0.children[id] = channel }
                     channel.closeFuture.whenComplete { _ in
-                        _ = self?.state.withLockedValue { $0.children.removeValue(forKey: id) }
+                        _ = state.withLockedValue { $0.children.removeValue(forKey: id) }
                     }
                     return try FrameChannel(
                         wrappingChannelSynchronously: channel,
@@ -56,7 +56,7 @@ final class Listener: Sendable {
         let bound = server.channel.localAddress?.port ?? requested
         let serve = self.serve
         let task = Task {
-            try? await server.executeThenClose { inbound in
+            _ = try? await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
                         group.addTask { await serve(connection) }

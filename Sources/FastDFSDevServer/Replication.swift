@@ -135,7 +135,8 @@ final class Replicator: Sendable {
         }) ?? 0
         applied.withLockedValue { $0 = offset }
         while !Task.isCancelled {
-            guard log.currentSize > offset, let records = try? await io.run({ self.log.records(from: offset) }),
+            let from = offset
+            guard log.currentSize > offset, let records = try? await io.run({ self.log.records(from: from) }),
                 !records.isEmpty
             else {
                 do { try await Task.sleep(for: .milliseconds(20)) } catch { return }

@@ -173,8 +173,7 @@ struct TrackerHandler: Sendable {
     func groupStat(_ group: GroupState) -> GroupStat {
         let space = group.nodes[0].disk.diskSpace()
         let active = Int64(group.nodes.filter(\.isActive).count)
-        var stat = GroupStat()
-        stat.name = group.name
+        var stat = GroupStat(name: group.name)
         stat.totalMB = space.totalMB
         stat.freeMB = space.freeMB
         stat.reservedMB = profile.groupStatLayout == .v113 ? cluster.configuration.reservedSpaceMB : 0
