@@ -22,34 +22,51 @@ struct ConnectionContext: Sendable {
 /// Ends the connection without a reply (protocol violation, fault, QUIT).
 private struct CloseConnection: Error {}
 
-/// Reads frame parts of the current request.
+/// Reads requests: a header, then its body chunks. Body completion is counted from the header's
+/// length rather than taken from the decoder's `.end` part, because `ByteToMessageHandler` only
+/// calls the decoder again when new bytes arrive, so `.end` shows up just before the next header.
 private struct RequestReader {
     var iterator: NIOAsyncChannelInboundStream<FDFSFramePart>.AsyncIterator
+    /// Body bytes of the current request not read yet.
+    var remaining: Int64 = 0
 
-    mutating func next() async throws -> FDFSFramePart? { try await iterator.next() }
+    /// The next request header, or nil when the peer closed the connection.
+    mutating func nextHeader() async throws -> FDFSHeader? {
+        while let part = try await iterator.next() {
+            if case .head(let header) = part {
+                remaining = header.bodyLength
+                return header
+            }
+        }
+        return nil
+    }
 
-    /// The whole body, or nil once it exceeds `limit` (the rest is left unread).
-    mutating func collectBody(limit: Int) async throws -> ByteBuffer? {
-        var body = ByteBuffer()
+    /// The next chunk of the current body; nil once the body is complete.
+    mutating func nextChunk() async throws -> ByteBuffer? {
+        guard remaining > 0 else { return nil }
         while let part = try await iterator.next() {
             switch part {
+            case .body(let chunk):
+                remaining -= Int64(chunk.readableBytes)
+                return chunk
+            case .end: continue
             case .head: throw CloseConnection()
-            case .body(var chunk):
-                guard body.readableBytes + chunk.readableBytes <= limit else { return nil }
-                body.writeBuffer(&chunk)
-            case .end: return body
             }
         }
         throw CloseConnection()
     }
 
+    /// The whole body, or nil once it exceeds `limit` (the rest is left unread).
+    mutating func collectBody(limit: Int) async throws -> ByteBuffer? {
+        guard remaining <= Int64(limit) else { return nil }
+        var body = ByteBuffer()
+        while var chunk = try await nextChunk() { body.writeBuffer(&chunk) }
+        return body
+    }
+
     /// Reads and discards the rest of the body.
     mutating func drain() async throws {
-        while let part = try await iterator.next() {
-            if case .end = part { return }
-            if case .head = part { throw CloseConnection() }
-        }
-        throw CloseConnection()
+        while try await nextChunk() != nil {}
     }
 }
 
@@ -69,11 +86,10 @@ extension ConnectionContext {
         defer { onClose() }
         try? await connection.executeThenClose { inbound, outbound in
             var stream = RequestStream(reader: RequestReader(iterator: inbound.makeAsyncIterator()), outbound: outbound, context: self)
-            while let part = try await stream.reader.next() {
-                guard case .head(let header) = part else { return }
+            while let header = try await stream.reader.nextHeader() {
                 if faults.stall(role) {
                     // Accept the request and never answer: keep reading until the peer gives up.
-                    while try await stream.reader.next() != nil {}
+                    while try await stream.reader.iterator.next() != nil {}
                     return
                 }
                 if let status = faults.failure(role, command: header.command) {
@@ -104,7 +120,7 @@ struct RequestStream {
     }
 
     mutating func drain() async throws { try await reader.drain() }
-    mutating func next() async throws -> FDFSFramePart? { try await reader.next() }
+    mutating func nextChunk() async throws -> ByteBuffer? { try await reader.nextChunk() }
 
     func delayIfAsked() async throws {
         if let ms = context.faults.delayMilliseconds(context.role), ms > 0 {
@@ -188,6 +204,11 @@ extension ConnectionContext {
         var pending = ByteBuffer()
         var ended = header.bodyLength == 0
         var sink: ContentSink
+        func next() async throws -> ByteBuffer? {
+            let chunk = try await stream.nextChunk()
+            if stream.reader.remaining == 0 { ended = true }
+            return chunk
+        }
         while true {
             let buffered = pending
             let (start, rest) = try await io.run {
@@ -208,12 +229,8 @@ extension ConnectionContext {
                 }
                 return
             case .needMore:
-                guard !ended, let part = try await stream.next() else { throw RequestStream.closeConnection() }
-                switch part {
-                case .body(var chunk): pending.writeBuffer(&chunk)
-                case .end: ended = true
-                case .head: throw RequestStream.closeConnection()
-                }
+                guard !ended, var chunk = try await next() else { throw RequestStream.closeConnection() }
+                pending.writeBuffer(&chunk)
                 continue
             }
             break
@@ -223,14 +240,8 @@ extension ConnectionContext {
             if pending.readableBytes > 0 {
                 sink = try await writeChunk(pending, to: sink, handler: handler, dropAfter: dropAfter)
             }
-            while !ended {
-                guard let part = try await stream.next() else { throw RequestStream.closeConnection() }
-                switch part {
-                case .body(let chunk):
-                    sink = try await writeChunk(chunk, to: sink, handler: handler, dropAfter: dropAfter)
-                case .end: ended = true
-                case .head: throw RequestStream.closeConnection()
-                }
+            while !ended, let chunk = try await next() {
+                sink = try await writeChunk(chunk, to: sink, handler: handler, dropAfter: dropAfter)
             }
         } catch let partial as PartialWrite {
             let failed = partial.sink
