@@ -2,26 +2,29 @@
 // (§3.0–3.3 of the reference). QUERY_FETCH_ALL (105) lives in QueryFetchAll.swift.
 import NIOCore
 
-/// Parses an IP text field of width `width`; the text must be non-empty and look like an
-/// IPv4/IPv6 address (hex digits, '.', ':'), which lets layout detection reject misreadings.
+/// Parses an IP text field of width `width`. The text must be non-empty printable ASCII; with
+/// `strict` (used where the layout is guessed from the length) it must look like an IPv4/IPv6
+/// address (hex digits, '.', ':', '%' zone), which lets layout detection reject misreadings.
 enum IPField {
-    static func read(_ buffer: inout ByteBuffer, width: Int, command: String) throws(FDFSProtocolError) -> String {
+    static func read(_ buffer: inout ByteBuffer, width: Int, command: String, strict: Bool = false) throws(FDFSProtocolError) -> String {
         guard let bytes = buffer.readBytes(length: width) else {
             throw .malformed(command: command, reason: "truncated \(width)-byte IP field")
         }
         let end = bytes.firstIndex(of: 0) ?? bytes.endIndex
         let text = bytes[..<end]
         guard !text.isEmpty else { throw .malformed(command: command, reason: "empty IP address field") }
-        guard text.allSatisfy(isAddressByte) else {
+        guard text.allSatisfy(strict ? isAddressByte : isPrintable) else {
             throw .malformed(command: command, reason: "IP address field holds non-address bytes")
         }
         return String(decoding: text, as: UTF8.self)
     }
 
+    static func isPrintable(_ b: UInt8) -> Bool { b > 0x20 && b < 0x7F }
+
     static func isAddressByte(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
-             UInt8(ascii: "A")...UInt8(ascii: "F"), UInt8(ascii: "."), UInt8(ascii: ":"):
+             UInt8(ascii: "A")...UInt8(ascii: "F"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "%"):
             true
         default:
             false
@@ -162,7 +165,7 @@ public struct QueryStoreAllResponse: Hashable, Sendable {
                 let group = try Wire.readGroup(&copy, command: command)
                 var servers: [StorageAddress] = []
                 for _ in 0..<(records / (width + 8)) {
-                    let host = try IPField.read(&copy, width: width, command: command)
+                    let host = try IPField.read(&copy, width: width, command: command, strict: true)
                     let port = try Wire.readPort(&copy, command: command)
                     guard port > 0 else { throw .malformed(command: command, reason: "port 0") }
                     servers.append(StorageAddress(host: host, port: port))
