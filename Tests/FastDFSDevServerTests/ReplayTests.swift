@@ -73,7 +73,7 @@ struct ReplayTests {
         let vectors = try loadVectors(file)
         #expect(vectors.count >= 50)
         // Two storages like the capture; a lag so the first fetch-all sees only the source.
-        try await withDevServer(storagesPerGroup: 2, replicationLag: 3, compat: compat) { server in
+        try await withDevServer(storagesPerGroup: 2, replicationLag: 3, compat: compat) { (server: DevServer) async throws in
             var renames: [(captured: [UInt8], ours: [UInt8])] = []
             var exactChecks = 0
             for v in vectors {

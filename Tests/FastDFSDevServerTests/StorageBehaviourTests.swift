@@ -13,7 +13,7 @@ struct StorageBehaviourTests {
 
     @Test("download at or past EOF is EINVAL and the connection closes; a range past EOF is clamped (6.16)")
     func downloadEdges616() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             let (g, n) = try await rawUpload(server, ten)
             let s = server.firstStorage
             let clamped = try await rawReply(s, Req.download(g, n, offset: 5, count: 100))
@@ -34,7 +34,7 @@ struct StorageBehaviourTests {
 
     @Test("--compat 5: a range past EOF is EINVAL, offset == size gives an empty body")
     func downloadEdgesV5() async throws {
-        try await withDevServer(compat: .v5) { server in
+        try await withDevServer(compat: .v5) { (server: DevServer) async throws in
             let (g, n) = try await rawUpload(server, ten)
             let s = server.firstStorage
             #expect(try await rawReply(s, Req.download(g, n, offset: 5, count: 100)).status == Errno.einval)
@@ -47,7 +47,7 @@ struct StorageBehaviourTests {
 
     @Test("append, modify, truncate on an appender; modify at EOF extends, past EOF is EINVAL")
     func appenderOperations() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             let s = server.firstStorage
             let (g, n) = try await rawUpload(server, Req.bytes("0123456789"), appender: true)
             #expect(try await rawReply(s, Req.append(n, Req.bytes("ABCDE"))).status == 0)
@@ -65,7 +65,7 @@ struct StorageBehaviourTests {
 
     @Test("append, modify, truncate of a normal file are EINVAL")
     func appendToNormalFile() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             let s = server.firstStorage
             let (_, n) = try await rawUpload(server, ten)
             #expect(try await rawReply(s, Req.append(n, Req.bytes("x"))).status == Errno.einval)
@@ -76,7 +76,7 @@ struct StorageBehaviourTests {
 
     @Test("metadata: ENOENT without metadata, overwrite replaces, merge merges, empty overwrite deletes")
     func metadataSemantics() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             let s = server.firstStorage
             let (g, n) = try await rawUpload(server, ten)
             #expect(try await rawReply(s, Req.groupAndName(15, g, n)).status == Errno.enoent)
@@ -105,7 +105,7 @@ struct StorageBehaviourTests {
 
     @Test("unknown file ids are ENOENT, a foreign group or a malformed name is EINVAL")
     func unknownAndInvalidIDs() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             let s = server.firstStorage
             let (g, n) = try await rawUpload(server, ten)
             let missing = String(n.dropLast(8)) + "0000.txt"
@@ -122,7 +122,7 @@ struct StorageBehaviourTests {
 
     @Test("slave upload: name from master + prefix + ext; empty prefix EINVAL; missing master ENOENT; existing EEXIST")
     func slaveUpload() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             let s = server.firstStorage
             let (g, master) = try await rawUpload(server, ten, ext: "jpg")
             let r = try await rawReply(s, Req.slave(master: master, prefix: "_150x150", ext: "jpg", Req.bytes("thumb")))
@@ -144,7 +144,7 @@ struct StorageBehaviourTests {
 
     @Test("query file info: name CRC for normal files, computed for appenders, 0 with the no-CRC flag")
     func queryFileInfoFlags() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             let s = server.firstStorage
             let (g, n) = try await rawUpload(server, Req.bytes("0123456789"), appender: true)
             #expect(try await rawReply(s, Req.append(n, Req.bytes("X"))).status == 0)
@@ -161,7 +161,7 @@ struct StorageBehaviourTests {
 
     @Test("regenerate turns an appender into a normal file under a new name (6.16), EINVAL on 5.12")
     func regenerate() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             let s = server.firstStorage
             let (g, n) = try await rawUpload(server, Req.bytes("abc"), appender: true)
             let r = try await rawReply(s, Req.regenerate(n))
@@ -173,7 +173,7 @@ struct StorageBehaviourTests {
             #expect(try await rawReply(s, Req.download(g, n)).status == Errno.enoent)
             #expect(try await rawReply(s, Req.download(g, new)).bodyString == "abc")
         }
-        try await withDevServer(compat: .v5) { server in
+        try await withDevServer(compat: .v5) { (server: DevServer) async throws in
             let (_, n) = try await rawUpload(server, Req.bytes("abc"), appender: true)
             try await RawConnection.with(server.firstStorage) { c in
                 guard case .reply(let r) = try await c.request(Req.regenerate(n)) else { throw TestFailure("no reply") }
@@ -196,7 +196,7 @@ struct StorageBehaviourTests {
 
     @Test("unknown commands are EINVAL and close the storage connection")
     func unknownCommand() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             try await RawConnection.with(server.firstStorage) { c in
                 guard case .reply(let r) = try await c.request(Req.packet(99)) else { throw TestFailure("no reply") }
                 #expect(r.status == Errno.einval)
@@ -207,7 +207,7 @@ struct StorageBehaviourTests {
 
     @Test("ENOSPC when the reserved space would be crossed, from the storage and the tracker")
     func reservedSpace() async throws {
-        try await withDevServer(reservedSpaceMB: 1 << 40) { server in
+        try await withDevServer(reservedSpaceMB: 1 << 40) { (server: DevServer) async throws in
             #expect(try await rawReply(server.firstStorage, Req.upload(ten)).status == Errno.enospc)
             #expect(try await rawReply(server.trackerAddress, Req.packet(101)).status == Errno.enospc)
             // The connection stays usable after a non-EINVAL error.
@@ -222,7 +222,7 @@ struct StorageBehaviourTests {
 
     @Test("file ids: real format, local decoding gives source IP, size, CRC; appender flag set")
     func fileIDFormat() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             let (_, n) = try await rawUpload(server, ten)
             #expect(n.utf8.count == 44 && n.hasPrefix("M00/"))
             let info = try FileIDInfo.decode(filename: n)
@@ -237,7 +237,7 @@ struct StorageBehaviourTests {
 
     @Test("several requests on one connection, and 64 concurrent connections")
     func concurrency() async throws {
-        try await withDevServer { server in
+        try await withDevServer { (server: DevServer) async throws in
             try await RawConnection.with(server.firstStorage) { c in
                 for i in 0..<5 {
                     guard case .reply(let r) = try await c.request(Req.upload(Req.bytes("item \(i)"))) else {
