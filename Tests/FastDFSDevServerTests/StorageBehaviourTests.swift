@@ -235,6 +235,22 @@ struct StorageBehaviourTests {
         }
     }
 
+    @Test("absurd lengths are EINVAL, never a crash")
+    func absurdLengths() async throws {
+        try await withDevServer(compat: .v5) { (server: DevServer) async throws in
+            let s = server.firstStorage
+            let (g, n) = try await rawUpload(server, ten)
+            #expect(try await rawReply(s, Req.download(g, n, offset: 1, count: Int64.max)).status == Errno.einval)
+            #expect(try await rawReply(s, Req.download(g, n, offset: Int64.max, count: 0)).status == Errno.einval)
+            // Upload announcing Int64.max content bytes in a small packet.
+            let bogus = Req.packet(11, [0] + Req.int64(Int64.max) + Req.fixed("txt", 6))
+            #expect(try await rawReply(s, bogus).status == Errno.einval)
+            let meta = Req.packet(13, Req.int64(Int64(n.utf8.count)) + Req.int64(Int64.max) + [0x4F] + Req.fixed(g, 16) + Req.bytes(n))
+            #expect(try await rawReply(s, meta).status == Errno.einval)
+            #expect(try await rawReply(s, Req.packet(111)).status == 0)
+        }
+    }
+
     @Test("several requests on one connection, and 64 concurrent connections")
     func concurrency() async throws {
         try await withDevServer { (server: DevServer) async throws in
