@@ -13,10 +13,24 @@ enum IPField {
         let end = bytes.firstIndex(of: 0) ?? bytes.endIndex
         let text = bytes[..<end]
         guard !text.isEmpty else { throw .malformed(command: command, reason: "empty IP address field") }
-        guard text.allSatisfy(strict ? isAddressByte : isPrintable) else {
+        guard strict ? isPlausibleAddress(text) : text.allSatisfy(isPrintable) else {
             throw .malformed(command: command, reason: "IP address field holds non-address bytes")
         }
         return String(decoding: text, as: UTF8.self)
+    }
+
+    /// A dotted-quad IPv4 address, or IPv6 text (hex digits, ':', '.', '%' zone, with a ':').
+    static func isPlausibleAddress(_ text: ArraySlice<UInt8>) -> Bool {
+        if text.contains(UInt8(ascii: ":")) {
+            return text.allSatisfy(isAddressByte)
+        }
+        let parts = text.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return false }
+        return parts.allSatisfy { part in
+            guard (1...3).contains(part.count),
+                  part.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
+            return part.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } <= 255
+        }
     }
 
     static func isPrintable(_ b: UInt8) -> Bool { b > 0x20 && b < 0x7F }
@@ -225,11 +239,7 @@ public struct QueryFetchRequest: FDFSRequest, Hashable {
     /// Writes G16 + the filename, truncated to 128 bytes as the C client does.
     public func encode(into buffer: inout ByteBuffer) {
         buffer.writeFDFSFixedString(fileID.group, width: 16)
-        var written = 0
-        for byte in fileID.filename.utf8 where written < FDFSLimits.filenameMaxLength {
-            buffer.writeInteger(byte)
-            written += 1
-        }
+        buffer.writeBytes(fileID.filename.utf8.prefix(FDFSLimits.filenameMaxLength))
     }
 
     /// Decodes a body; the kind defaults to `.fetchOne` (use `decode(body:kind:)` on a server).

@@ -248,6 +248,81 @@ struct HandBuiltLayoutTests {
         #expect(r3.servers.map(\.description) == ["255.255.255.254:65535", "255.255.255.253:1"])
     }
 
+    /// 384 bytes fit three readings (§3.4): ≥ 6.16 W=15 N=16, ≤ 6.15 W=15 N=24, ≤ 6.15 W=45 N=8.
+    /// Each genuine body decodes as what it is.
+    @Test func fetchAll384BytesThreeReadings() throws {
+        func ip(_ i: Int) -> String { "10.0.\(i).\(i + 100)" }
+        var new15 = RecordBuilder()
+        new15.text("group1", 16)
+        for i in 1...16 { new15.text(ip(i), 15); new15.int64(23000 + Int64(i)) }
+        var old15 = RecordBuilder()
+        old15.text("group1", 16)
+        old15.text(ip(1), 15); old15.int64(23000)
+        for i in 2...24 { old15.text(ip(i), 15) }
+        var old45 = RecordBuilder()
+        old45.text("group1", 16)
+        old45.text("fd00::1", 45); old45.int64(23000)
+        for i in 2...8 { old45.text("fd00::\(i)", 45) }
+        for b in [new15, old15, old45] { #expect(b.bytes.count == 384) }
+
+        var body = new15.buffer
+        var r = try QueryFetchAllResponse.decode(body: &body)
+        #expect(r.layout == .portPerServer && r.ipWidth == 15 && r.servers.count == 16)
+        #expect(r.servers.last == StorageAddress(host: ip(16), port: 23016))
+
+        body = old15.buffer
+        r = try QueryFetchAllResponse.decode(body: &body)
+        #expect(r.layout == .sharedPort && r.ipWidth == 15 && r.servers.count == 24)
+        #expect(r.servers.allSatisfy { $0.port == 23000 } && r.servers.last?.host == ip(24))
+
+        body = old45.buffer
+        r = try QueryFetchAllResponse.decode(body: &body)
+        #expect(r.layout == .sharedPort && r.ipWidth == 45 && r.servers.count == 8)
+        #expect(r.servers.last == StorageAddress(host: "fd00::8", port: 23000))
+    }
+
+    /// Random genuine replies of every (layout, W, N ≤ 32): the decoder returns exactly what was
+    /// encoded, or throws on a true ambiguity — never a different value.
+    @Test func fetchAllRandomRepliesNeverMisread() throws {
+        var rng = SeededRNG(seed: 2024)
+        var ambiguous = 0
+        for _ in 0..<3000 {
+            let width = Bool.random(using: &rng) ? 15 : 45
+            let layout: QueryFetchAllResponse.Layout = Bool.random(using: &rng) ? .portPerServer : .sharedPort
+            let count = Int.random(in: 1...32, using: &rng)
+            let sharedPort = Int.random(in: 1...65535, using: &rng)
+            let servers = (0..<count).map { _ -> StorageAddress in
+                let host: String
+                if width == 45 && Bool.random(using: &rng) {
+                    host = "fd00:" + (0..<Int.random(in: 1...6, using: &rng)).map { _ in
+                        String(UInt16.random(in: 0...0xFFFF, using: &rng), radix: 16)
+                    }.joined(separator: ":")
+                } else {
+                    host = (0..<4).map { _ in String(UInt8.random(in: 0...255, using: &rng)) }.joined(separator: ".")
+                }
+                return StorageAddress(host: host, port: layout == .sharedPort ? sharedPort : Int.random(in: 1...65535, using: &rng))
+            }
+            let original = QueryFetchAllResponse(group: "group1", servers: servers, ipWidth: width, layout: layout)
+            var body = ByteBuffer()
+            original.encode(into: &body)
+            do {
+                let decoded = try QueryFetchAllResponse.decode(body: &body)
+                if decoded.servers != original.servers || decoded.ipWidth != width
+                    || (count > 1 && decoded.layout != layout) {
+                    Issue.record("misread \(original) as \(decoded)")
+                }
+            } catch {
+                ambiguous += 1
+                // With the W learned from a 102 reply the ambiguity disappears.
+                var again = ByteBuffer()
+                original.encode(into: &again)
+                let hinted = try QueryFetchAllResponse.decode(body: &again, ipWidthHint: width)
+                #expect(hinted.servers == original.servers)
+            }
+        }
+        #expect(ambiguous < 30, "ambiguities should be rare: \(ambiguous)")
+    }
+
     /// A body whose port fields can't be ports throws instead of returning a wrong value.
     @Test func fetchAllRejectsBadPorts() throws {
         var b = RecordBuilder()
