@@ -92,10 +92,12 @@ struct RawConnection {
 
     func send(_ buffer: ByteBuffer) async throws { try await outbound.write(buffer) }
 
-    /// Reads until `count` bytes are buffered; false if the peer closed first.
+    /// Reads until `count` bytes are buffered; false if the peer closed (or reset) first.
     mutating func fill(_ count: Int) async throws -> Bool {
         while pending.readableBytes < count {
-            guard var chunk = try await iterator.next() else { return false }
+            let next: ByteBuffer?
+            do { next = try await iterator.next() } catch is IOError { return false }
+            guard var chunk = next else { return false }
             pending.writeBuffer(&chunk)
         }
         return true
