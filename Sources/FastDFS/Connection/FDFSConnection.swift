@@ -48,6 +48,12 @@ final class FDFSConnection: PoolableConnection {
         self.flags = flags
     }
 
+    deinit {
+        // NIOAsyncWriter traps when dropped unfinished.
+        outbound.finish()
+        channel.close(promise: nil)
+    }
+
     // MARK: - Connect
 
     static func connect(
@@ -64,7 +70,7 @@ final class FDFSConnection: PoolableConnection {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(
                             InactivityTimeoutHandler(timeout: timeoutAmount) { flags.timedOut.store(true, ordering: .relaxed) })
-                        try sync.addHandler(ByteToMessageHandler(FDFSFrameDecoder()))
+                        try sync.addHandler(ByteToMessageHandler(FramePartDecoder()))
                         return try NIOAsyncChannel<FDFSFramePart, ByteBuffer>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))
