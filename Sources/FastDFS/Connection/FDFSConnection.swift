@@ -93,12 +93,6 @@ final class FDFSConnection: PoolableConnection {
         channel.close(promise: nil)
     }
 
-    // NIOAsyncWriter traps when deinited unfinished (the pool drops connections without closing
-    // them through executeThenClose). Trivial fix by the server helper; finish() is idempotent.
-    deinit {
-        outbound.finish()
-    }
-
     func onClose(_ callback: @escaping @Sendable () -> Void) {
         channel.closeFuture.whenComplete { _ in callback() }
     }
