@@ -62,6 +62,26 @@ struct ClusterBehaviourTests {
         }
     }
 
+    @Test("modify, truncate and regenerate reach the replica too")
+    func replicatedAppenderOps() async throws {
+        try await withDevServer(storagesPerGroup: 3) { (server: DevServer) async throws in
+            let s = server.firstStorage
+            let replicas = server.storageIDs.dropFirst().compactMap(server.storageAddress)
+            let (g, n) = try await rawUpload(server, Req.bytes("abcdef"), appender: true)
+            #expect(try await rawReply(s, Req.modify(n, offset: 1, Req.bytes("XY"))).status == 0)
+            #expect(try await rawReply(s, Req.truncate(n, to: 5)).status == 0)
+            try await server.waitForReplication()
+            for r in replicas { #expect(try await rawReply(r, Req.download(g, n)).bodyString == "aXYde") }
+            let regen = try await rawReply(s, Req.regenerate(n))
+            let new = String(decoding: regen.body.dropFirst(16), as: UTF8.self)
+            try await server.waitForReplication()
+            for r in replicas {
+                #expect(try await rawReply(r, Req.download(g, new)).bodyString == "aXYde")
+                #expect(try await rawReply(r, Req.download(g, n)).status == Errno.enoent)
+            }
+        }
+    }
+
     @Test("state survives a restart: files, metadata, appenders, and the source of each file")
     func persistence() async throws {
         let dir = makeTemporaryDirectory("persist")

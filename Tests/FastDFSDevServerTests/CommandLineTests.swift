@@ -22,7 +22,7 @@ struct CommandLineTests {
 
     /// A running fdfs-devserver process and the lines it printed up to `ready`.
     final class Running: @unchecked Sendable {
-        // Invariant: `lines` is only touched under `lock` (readability handler vs. test task).
+        // Invariant: `text` is only touched under `lock` (readability handler vs. test task).
         let process = Process()
         private let lock = NSLock()
         private var text = ""
