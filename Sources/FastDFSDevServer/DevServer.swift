@@ -20,6 +20,8 @@ import NIOCore
 import NIOPosix
 
 /// A running (or stopped) dev server. Create, `start()`, use the addresses, `stop()`.
+/// One instance runs once; to restart the whole server, create a new one on the same data
+/// directory (all state is on disk).
 public final class DevServer: Sendable {
     public let configuration: DevServerConfiguration
     /// The live fault table (read it; change it with `inject` / `removeFault`).
@@ -64,9 +66,9 @@ public final class DevServer: Sendable {
         }
         let elg = MultiThreadedEventLoopGroup.singleton
         let host = configuration.listenHost
-        let tracker = Listener(host: host, port: configuration.trackerPort, group: elg) { [cluster, faults, configuration] conn in
+        let tracker = Listener(host: host, port: configuration.trackerPort, group: elg) { [cluster, faults] conn in
+            // The tracker's receive buffer (max_buff_size) is 128 KiB by default.
             let ctx = ConnectionContext(role: .tracker, faults: faults, io: io, maxRequestBody: 128 * 1024)
-            _ = configuration
             await ctx.serveTracker(conn, handler: TrackerHandler(cluster: cluster))
         }
         var storages: [StorageNodeID: Listener] = [:]
