@@ -143,9 +143,7 @@ struct ClientEndToEndTests {
 
     @Test func deadPooledConnectionIsNotRetriedForDelete() async throws {
         let server = try await FakeFDFSServer.start(
-            script: TrackerReplies.routing { request in
-                request.index == 1 ? .closeWithoutReply : .ok()
-            })
+            script: TrackerReplies.routing(dropSecondRequest: true) { _ in .ok() })
         let client = makeClient([server.address])
         try await client.setMetadata(["a": "1"], for: uploadedID)  // tracker conn 1, storage conn 2
         let error = await #expect(throws: FastDFSError.self) { try await client.delete(uploadedID) }
@@ -167,6 +165,27 @@ struct ClientEndToEndTests {
             #expect(String(buffer: data) == "hello fdfs")
         }
         #expect(server.acceptedConnections == 3)
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func uploadAfterTheServerClosedAnIdleConnectionUsesANewOne() async throws {
+        // Uploads are not retried once sent, so the pool must drop connections the server closed
+        // while they were idle. (A close still in flight while a request is being sent cannot be
+        // told apart from a server that died while processing it; that case is not retried.)
+        let vectors = self.vectors
+        let server = try await FakeFDFSServer.start { _ in
+            .sendThenClose(ByteBuffer(bytes: vectors["storage_upload_file"].response))
+        }
+        let client = makeClient([server.address])
+        for _ in 0..<5 {
+            let id = try await client.upload(ByteBuffer(string: "hello fdfs"), ext: "txt", storage: server.address)
+            #expect(id == uploadedID)
+            // Once the client has seen the close, the idle connection leaves its pool.
+            let pool = try client.pool(for: server.address, tracker: false)
+            #expect(await eventually { pool.counts.idle == 0 })
+        }
+        #expect(server.acceptedConnections == 5)
         await client.shutdown()
         await server.stop()
     }
@@ -221,6 +240,21 @@ struct ClientEndToEndTests {
         await client2.shutdown()
         await server.stop()
         await enoentServer.stop()
+    }
+
+    @Test func trackerThatGoesAwayBetweenCallsIsFailedOver() async throws {
+        let a = try await FakeFDFSServer.start(script: TrackerReplies.routing(storageScript: cannedStorage))
+        let b = try await FakeFDFSServer.start(script: TrackerReplies.routing(storageScript: cannedStorage))
+        let client = makeClient([a.address, b.address])
+        _ = try await client.queryStore()
+        _ = try await client.queryStore()  // both trackers now have a pooled connection
+        await a.stop()
+        for _ in 0..<4 {
+            let reply = try await client.queryStore()
+            #expect(reply.server == b.address)
+        }
+        await client.shutdown()
+        await b.stop()
     }
 
     @Test func uploadWithMetadataDeletesTheFileWhenSetMetadataFails() async throws {
@@ -311,14 +345,14 @@ struct ClientEndToEndTests {
         let id = uploadedID
         let address = server.address
         let task = Task { try await client.download(id, storage: address) }
-        while server.requests.isEmpty { await Task.yield() }
+        #expect(await eventually { !server.requests.isEmpty })
         task.cancel()
         let result = await task.result
         #expect(throws: FastDFSError.self) { try result.get() }
         if case .failure(let error as FastDFSError) = result {
             #expect(error.code == .cancelled)
         }
-        while server.closedConnections < 1 { await Task.yield() }
+        #expect(await eventually { server.closedConnections >= 1 })
         #expect(server.closedConnections == 1)
         await client.shutdown()
         await server.stop()
@@ -391,7 +425,7 @@ struct ClientEndToEndTests {
             var iterator = client.downloadStream(appenderID, storage: server.address).makeAsyncIterator()
             _ = try await iterator.next()
         }
-        while server.closedConnections < 1 { await Task.yield() }
+        #expect(await eventually { server.closedConnections >= 1 })
         // The pool still works (a new connection for the next request).
         let again = try await client.download(appenderID, storage: server.address)
         #expect(again.readableBytes == size)

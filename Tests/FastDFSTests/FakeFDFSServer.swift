@@ -175,13 +175,15 @@ enum TrackerReplies {
     }
 
     /// Answers tracker queries with this server's own address, and passes storage commands to `storageScript`.
-    static func routing(split: Bool = false,
+    /// `dropSecondRequest`: every connection (tracker or storage) is closed unanswered at its second
+    /// request, as if the server had restarted while the connection sat in the client's pool.
+    static func routing(split: Bool = false, dropSecondRequest: Bool = false,
                         storageScript: @escaping @Sendable (FakeFDFSServer.Request) -> FakeFDFSServer.Reply)
         -> @Sendable (FakeFDFSServer.Request) -> FakeFDFSServer.Reply
     {
         { request in
             let reply: ByteBuffer
-            if request.index == 1, case .closeWithoutReply = storageScript(request) { return .closeWithoutReply }
+            if dropSecondRequest && request.index == 1 { return .closeWithoutReply }
             switch request.command {
             case .trackerQueryStoreWithoutGroupOne, .trackerQueryStoreWithGroupOne:
                 reply = queryStore(request.server)

@@ -149,3 +149,38 @@ struct FastDFSErrorTests {
         #expect(FastDFSClient.clamp(offset: 0, length: 0, size: 0) == nil)
     }
 }
+
+@Suite("Storage connect retry (§10.2)")
+struct ConnectRetryTests {
+    @Test func backoffDoublesFrom100msAndCapsAt5s() {
+        #expect((1...8).map { ConnectErrorMapper.backoff(attempt: $0) } == [
+            .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+            .milliseconds(1600), .milliseconds(3200), .milliseconds(5000), .milliseconds(5000),
+        ])
+    }
+
+    @Test func onlyTheCClientsErrnosAreRetried() {
+        func connectError(_ errno: Int32) -> FastDFSError { FastDFSError(code: .connectFailed, message: "x", errno: errno) }
+        #expect(ConnectErrorMapper.isRetryable(connectError(LinuxErrno.ECONNREFUSED)))
+        #expect(ConnectErrorMapper.isRetryable(connectError(LinuxErrno.ETIMEDOUT)))
+        #expect(ConnectErrorMapper.isRetryable(connectError(LinuxErrno.EAGAIN)))
+        #expect(ConnectErrorMapper.isRetryable(connectError(LinuxErrno.EADDRINUSE)))
+        #expect(!ConnectErrorMapper.isRetryable(connectError(LinuxErrno.EHOSTUNREACH)))
+        #expect(!ConnectErrorMapper.isRetryable(FastDFSError(code: .timeout, message: "x")))
+    }
+
+    @Test func refusedStorageConnectIsRetriedThenReported() async throws {
+        let probe = try await FakeFDFSServer.start { _ in .hang }
+        let closed = probe.address
+        await probe.stop()
+        var config = FastDFSConfiguration(trackers: [closed])
+        config.storageConnectRetries = 1
+        let client = FastDFSClient(configuration: config)
+        let id = FileID(group: "group1", filename: "M00/00/00/fwAAA2sKYBaAOFqOAAAACm9HznM741.txt")
+        let error = await #expect(throws: FastDFSError.self) { _ = try await client.download(id, storage: closed) }
+        #expect(error?.code == .connectFailed)
+        #expect(error?.errno == LinuxErrno.ECONNREFUSED)
+        #expect(error?.server == closed)
+        await client.shutdown()
+    }
+}

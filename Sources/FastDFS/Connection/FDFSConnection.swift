@@ -89,6 +89,14 @@ final class FDFSConnection: PoolableConnection {
 
     var isUsable: Bool { channel.isActive && !exchange.failed }
 
+    /// Lets the event loop process what already arrived (a FIN from a server that closed this
+    /// idle connection) before the connection is reused, then checks it is still open.
+    func isStillUsable() async -> Bool {
+        guard isUsable else { return false }
+        try? await channel.eventLoop.submit {}.get()
+        return isUsable
+    }
+
     func close() {
         channel.close(promise: nil)
     }
