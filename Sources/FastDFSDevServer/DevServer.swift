@@ -204,6 +204,18 @@ public final class DevServer: Sendable {
         try await startStorage(id)
     }
 
+    /// Stops the tracker: closes its listener and every tracker connection (storages keep running).
+    public func stopTracker() async throws {
+        guard let tracker = state.withLockedValue({ $0.tracker }) else { throw DevServerError.notRunning("tracker") }
+        await tracker.stop(closeConnections: true)
+    }
+
+    /// Starts a stopped tracker again on the same port.
+    public func startTracker() async throws {
+        guard let tracker = state.withLockedValue({ $0.tracker }) else { throw DevServerError.notRunning("tracker") }
+        if !faults.refuses(.tracker) { try await tracker.start() }
+    }
+
     // MARK: faults
 
     /// Adds a fault; `refuse` faults close the matching listeners before this returns.

@@ -121,6 +121,19 @@ struct ClusterBehaviourTests {
         }
     }
 
+    @Test("tracker stop and start: refused in between, same port after, storages unaffected")
+    func trackerRestart() async throws {
+        try await withDevServer { (server: DevServer) async throws in
+            let t = server.trackerAddress
+            try await server.stopTracker()
+            await #expect(throws: (any Error).self) { _ = try await rawRequest(t, Req.packet(111)) }
+            #expect(try await rawReply(server.firstStorage, Req.packet(111)).status == 0)
+            try await server.startTracker()
+            #expect(server.trackerAddress == t)
+            #expect(try await rawReply(t, Req.packet(101)).status == 0)
+        }
+    }
+
     @Test("a connection open across a storage restart is closed by the server")
     func connectionAcrossRestart() async throws {
         try await withDevServer { (server: DevServer) async throws in
