@@ -14,6 +14,11 @@
 //   * `FaultInjection` is consulted at fixed points of the connection loop.
 //   * `CompatProfile` holds every version difference (5.12, 6.11, 6.16.1).
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import FastDFSProtocol
 import NIOConcurrencyHelpers
 import NIOCore
@@ -36,6 +41,7 @@ public final class DevServer: Sendable {
         var replication: Task<Void, Never>?
         var replicators: [Replicator] = []
         var running = false
+        var lockFD: Int32 = -1
     }
     private let state = NIOLockedValueBox(State())
 
@@ -52,17 +58,24 @@ public final class DevServer: Sendable {
 
     /// Creates the data layout, binds every listener and starts replication.
     public func start() async throws {
+        let lockFD = try DataDirectoryLock.acquire(configuration.dataDirectory)
         pool.start()
         let io = BlockingIO(pool: pool)
         let nodes = cluster.allNodes
         let logs = self.logs
         let cluster = self.cluster
-        try await io.run { () throws -> Void in
-            for node in nodes {
-                do { try node.disk.prepare() } catch let e as DiskError { throw DevServerError.io(e.description) }
-                logs[node.id]!.load()
+        do {
+            try await io.run { () throws -> Void in
+                for node in nodes {
+                    do { try node.disk.prepare() } catch let e as DiskError { throw DevServerError.io(e.description) }
+                    logs[node.id]!.load()
+                }
+                cluster.rebuildOrigins(logs: logs)
             }
-            cluster.rebuildOrigins(logs: logs)
+        } catch {
+            try? await pool.shutdownGracefully()
+            DataDirectoryLock.release(lockFD)
+            throw error
         }
         let elg = MultiThreadedEventLoopGroup.singleton
         let host = configuration.listenHost
@@ -99,6 +112,7 @@ public final class DevServer: Sendable {
             for l in storages.values { await l.stop(closeConnections: true) }
             await tracker.stop(closeConnections: true)
             try? await pool.shutdownGracefully()
+            DataDirectoryLock.release(lockFD)
             throw DevServerError.io("cannot listen on \(host): \(error)")
         }
         cluster.trackerPort.withLockedValue { $0 = tracker.port }
@@ -124,6 +138,7 @@ public final class DevServer: Sendable {
             $0.replicators = replicators
             $0.replication = replication
             $0.running = true
+            $0.lockFD = lockFD
         }
     }
 
@@ -146,6 +161,7 @@ public final class DevServer: Sendable {
             }
         }
         try? await pool.shutdownGracefully()
+        DataDirectoryLock.release(s.lockFD)
     }
 
     // MARK: addresses
@@ -263,5 +279,24 @@ public final class DevServer: Sendable {
     /// Waits (polling every 20 ms) until replication is idle.
     public func waitForReplication() async throws {
         while !replicationIsIdle { try await Task.sleep(for: .milliseconds(20)) }
+    }
+}
+
+/// An exclusive flock on `<data>/devserver.lock`, so two servers never share a data directory.
+enum DataDirectoryLock {
+    static func acquire(_ directory: String) throws -> Int32 {
+        do { try DiskStore.makeDirectories(directory) } catch { throw DevServerError.io(error.description) }
+        let path = directory + "/devserver.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw DevServerError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw DevServerError.io("\(directory) is in use by another fdfs-devserver (lock \(path)); stop it or use another --data")
+        }
+        return fd
+    }
+
+    static func release(_ fd: Int32) {
+        if fd >= 0 { close(fd) }
     }
 }

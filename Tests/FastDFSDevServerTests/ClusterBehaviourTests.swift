@@ -105,6 +105,20 @@ struct ClusterBehaviourTests {
         }
     }
 
+    @Test("a second server on the same data directory is refused with a clear error")
+    func dataDirectoryLock() async throws {
+        let dir = makeTemporaryDirectory("lock")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await withDevServer(dataDirectory: dir) { (_: DevServer) async throws in
+            let second = try DevServer(configuration: .ephemeral(dataDirectory: dir))
+            await #expect(throws: DevServerError.self) { try await second.start() }
+        }
+        // Released on stop: a new server can use the directory.
+        try await withDevServer(dataDirectory: dir) { (server: DevServer) async throws in
+            #expect(try await rawReply(server.trackerAddress, Req.packet(111)).status == 0)
+        }
+    }
+
     @Test("stop and restart one storage: refused while stopped, same port after, tracker follows")
     func storageRestart() async throws {
         try await withDevServer { (server: DevServer) async throws in
