@@ -11,9 +11,8 @@ source_arg=${1:-}
 mountpoint=${2:-/mnt/fdfs}
 
 FDFS_SKIP_PYTHON=1 bash "$root/scripts/install-deps.sh"
-echo "quickstart: building (release)…" >&2
-(cd "$root" && swift build -c release >/dev/null)
-bash "$root/scripts/install.sh" "$(cd "$root" && swift build -c release --show-bin-path)"
+echo "quickstart: building (release) and installing…" >&2
+bash "$root/scripts/install.sh"
 
 if [ -z "$source_arg" ]; then
     if [ -f /etc/fdfs/client.conf ]; then
