@@ -118,3 +118,8 @@ private final class LoopBox: @unchecked Sendable {
         self.se = SessionPointer(raw: se); self.maxThreads = maxThreads; self.cont = cont
     }
 }
+
+extension FuseSession {
+    /// FUSE_USE_VERSION the shim compiles against (312 = API 3.12).
+    public static var apiVersion: Int { Int(FUSE_USE_VERSION) }
+}
