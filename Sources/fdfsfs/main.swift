@@ -82,6 +82,9 @@ guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
     fatal("state directory \(stateDir) is in use by another fdfsfs mount; give this mount its own state_dir=")
 }
 
+// The pid file lets scripts signal exactly this daemon.
+if let f = fopen(stateDir + "/fdfsfs.pid", "w") { fputs("\(getpid())\n", f); fclose(f) }
+
 let store: any FileStore
 if command.memoryStore {
     store = await MemorySeed.make(stateDir: stateDir)
