@@ -52,6 +52,8 @@ public final class FDFSFileSystem: FuseFilesystem {
     let budget: MemoryBudget
     let mountTime = Timespec.now()
     let maintenance = Mutex<Task<Void, Never>?>(nil)
+    /// Purges started from `forget` (which cannot await); tests drain them.
+    let background = Mutex<[Task<Void, Never>]>([])
 
     /// Readdir offsets: 1 = ".", 2 = "..", 3... = synthetic entries (groups, by-id names),
     /// `namedOffsetBase + entry id` = named entries.
@@ -142,7 +144,20 @@ public final class FDFSFileSystem: FuseFilesystem {
 
     public func forget(ino: UInt64, nlookup: UInt64) {
         let ev = inodes.withLock { $0.forget(ino, nlookup) }
-        if case .purge(let id) = ev { Task { await self.purge(Int64(id)) } }
+        if case .purge(let id) = ev {
+            let t = Task { await self.purge(Int64(id)) }
+            background.withLock { tasks in
+                tasks.removeAll { $0.isCancelled }
+                tasks.append(t)
+                if tasks.count > 64 { tasks.removeFirst(tasks.count - 64) }
+            }
+        }
+    }
+
+    /// Waits for purges started by `forget`.
+    public func drainBackground() async {
+        let tasks = background.withLock { t -> [Task<Void, Never>] in defer { t.removeAll() }; return t }
+        for t in tasks { await t.value }
     }
 
     public func grantLookups(_ inos: [UInt64]) {

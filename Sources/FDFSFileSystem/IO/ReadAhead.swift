@@ -12,9 +12,13 @@ public struct ReadAheadConfig: Sendable, Hashable {
     /// A read this far behind the expected offset still counts as sequential (kernel reordering).
     public var backwardTolerance: Int64 = 1 << 20
     public init() {}
-    public init(initialWindow: Int64, maxWindow: Int64, chunkSize: Int64) {
+    public init(initialWindow: Int64, maxWindow: Int64, chunkSize: Int64, backwardTolerance: Int64 = 1 << 20) {
         self.initialWindow = initialWindow; self.maxWindow = maxWindow; self.chunkSize = chunkSize
+        self.backwardTolerance = backwardTolerance
     }
+    /// Upper bound of bytes buffered for one file: the window ahead, one chunk of slack, the
+    /// backward-seek margin and the read being served.
+    public func perFileLimit(readSize: Int64) -> Int64 { maxWindow + chunkSize + backwardTolerance + readSize }
 }
 
 public struct ReadAheadPlanner: Sendable, Hashable {
