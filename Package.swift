@@ -62,9 +62,7 @@ let package = Package(
         .target(
             name: "FDFSFileSystem",
             dependencies: [
-                // FastDFS/FastDFSProtocol temporarily removed on branch `fuse`: the filesystem codes
-                // against its own FileStore protocol until the client is merged.
-                "FuseTypes",
+                "FuseTypes", "FastDFS", "FastDFSProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -80,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "fdfsfs",
             dependencies: [
-                "FuseKit", "FDFSFileSystem",
+                "FuseKit", "FDFSFileSystem", "FastDFS", "FastDFSDevServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
