@@ -1,1 +1,0 @@
-// FastDFS: placeholder, replaced by the real target.

@@ -1,1 +1,0 @@
-// FastDFSProtocol: placeholder, replaced by the real target.

@@ -1,0 +1,95 @@
+// Shared test helpers: a manual clock, protocol-vector loading, temp directories.
+
+import Foundation
+import NIOCore
+import Synchronization
+@testable import FastDFS
+
+/// A clock whose time moves only when a test says so.
+struct ManualClock: Clock, Sendable {
+    struct Instant: InstantProtocol, Hashable, Sendable {
+        var offset: Duration
+        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        func duration(to other: Instant) -> Duration { other.offset - offset }
+        static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+    }
+
+    final class Storage: Sendable {
+        let offset = Mutex<Duration>(.zero)
+    }
+
+    let storage = Storage()
+    var now: Instant { Instant(offset: storage.offset.withLock { $0 }) }
+    var minimumResolution: Duration { .nanoseconds(1) }
+    func advance(by duration: Duration) { storage.offset.withLock { $0 += duration } }
+    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+        while now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+    }
+
+    static func at(_ seconds: Int) -> Instant { Instant(offset: .seconds(seconds)) }
+}
+
+/// Real bytes captured from FastDFS servers (/work/shared/protocol-vectors).
+struct ProtocolVectors {
+    struct Record {
+        var op: String
+        var request: [UInt8]
+        var response: [UInt8]
+        var notes: String
+    }
+
+    let records: [String: Record]
+
+    static let directory: URL = {
+        // Tests/FastDFSTests/TestSupport.swift → package root → ../shared/protocol-vectors
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("shared/protocol-vectors")
+    }()
+
+    static func load(_ version: String = "6.16.1") throws -> ProtocolVectors {
+        let url = directory.appendingPathComponent("fastdfs-\(version).jsonl")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        var records: [String: Record] = [:]
+        for line in text.split(separator: "\n") where !line.isEmpty {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let op = object["op"] as! String
+            records[op] = Record(
+                op: op, request: hex(object["request_hex"] as? String ?? ""),
+                response: hex(object["response_hex"] as? String ?? ""), notes: object["notes"] as? String ?? "")
+        }
+        return ProtocolVectors(records: records)
+    }
+
+    subscript(op: String) -> Record {
+        guard let r = records[op] else { fatalError("no protocol vector \(op)") }
+        return r
+    }
+
+    static func hex(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count / 2)
+        var it = s.utf8.makeIterator()
+        func v(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
+        while let a = it.next(), let b = it.next() { out.append(v(a) << 4 | v(b)) }
+        return out
+    }
+}
+
+/// A fresh temporary directory, removed by the caller with `cleanup()`.
+struct TempDir {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("fdfs-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = url.appendingPathComponent(name).path
+        try FileManager.default.createDirectory(
+            at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    func cleanup() { try? FileManager.default.removeItem(at: url) }
+}
