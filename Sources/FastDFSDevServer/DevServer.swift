@@ -1,0 +1,253 @@
+// FastDFSDevServer: a FastDFS-compatible tracker and storage servers in one process, for tests and
+// local trials. It follows the real servers' wire behaviour byte for byte (layouts, statuses,
+// edge cases, connection closing) for the emulated release, but it is not a FastDFS replacement:
+// one process, no trunk files, no real clustering (the "cluster" is a table in memory plus
+// binlogs on disk).
+//
+// Design:
+//   * Pure-ish request logic: `TrackerHandler` and `StorageHandler` (+ `StorageTransfers`) take
+//     request bytes and return replies; they touch only the disk (`DiskStore`) and shared state
+//     (`ClusterState`), block briefly, and run on a NIO thread pool. Unit tests call them directly.
+//   * I/O edge: `Listener` (one per tracker/storage, NIO ServerBootstrap + NIOAsyncChannel) and
+//     `Connections` (one async loop per connection, streaming content with backpressure).
+//   * `Replication` copies operations between storages of a group after `--replication-lag`.
+//   * `FaultInjection` is consulted at fixed points of the connection loop.
+//   * `CompatProfile` holds every version difference (5.12, 6.11, 6.16.1).
+
+import FastDFSProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A running (or stopped) dev server. Create, `start()`, use the addresses, `stop()`.
+public final class DevServer: Sendable {
+    public let configuration: DevServerConfiguration
+    /// The live fault table (read it; change it with `inject` / `removeFault`).
+    public let faults: FaultInjector
+
+    let cluster: ClusterState
+    private let pool: NIOThreadPool
+    private let logs: [StorageNodeID: ReplicationLog]
+    private struct State {
+        var tracker: Listener?
+        var storages: [StorageNodeID: Listener] = [:]
+        var replication: Task<Void, Never>?
+        var replicators: [Replicator] = []
+        var running = false
+    }
+    private let state = NIOLockedValueBox(State())
+
+    public init(configuration: DevServerConfiguration) throws(DevServerError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.faults = FaultInjector(configuration.faults)
+        self.cluster = ClusterState(configuration: configuration, now: WallClock.seconds())
+        self.pool = NIOThreadPool(numberOfThreads: 4)
+        var logs: [StorageNodeID: ReplicationLog] = [:]
+        for node in cluster.allNodes { logs[node.id] = ReplicationLog(directory: node.disk.syncDirectory) }
+        self.logs = logs
+    }
+
+    /// Creates the data layout, binds every listener and starts replication.
+    public func start() async throws {
+        pool.start()
+        let io = BlockingIO(pool: pool)
+        let nodes = cluster.allNodes
+        let logs = self.logs
+        let cluster = self.cluster
+        try await io.run { () throws -> Void in
+            for node in nodes {
+                do { try node.disk.prepare() } catch let e as DiskError { throw DevServerError.io(e.description) }
+                logs[node.id]!.load()
+            }
+            cluster.rebuildOrigins(logs: logs)
+        }
+        let elg = MultiThreadedEventLoopGroup.singleton
+        let host = configuration.listenHost
+        let tracker = Listener(host: host, port: configuration.trackerPort, group: elg) { [cluster, faults, configuration] conn in
+            let ctx = ConnectionContext(role: .tracker, faults: faults, io: io, maxRequestBody: 128 * 1024)
+            _ = configuration
+            await ctx.serveTracker(conn, handler: TrackerHandler(cluster: cluster))
+        }
+        var storages: [StorageNodeID: Listener] = [:]
+        for (i, node) in nodes.enumerated() {
+            let port = configuration.storagePort == 0 ? 0 : configuration.storagePort + i
+            let handler = StorageHandler(node: node, cluster: cluster, log: logs[node.id]!)
+            let maxBody = configuration.maxRequestBody
+            storages[node.id] = Listener(host: host, port: port, group: elg) { [faults] conn in
+                let ctx = ConnectionContext(role: .storage(node.id), faults: faults, io: io, maxRequestBody: maxBody)
+                await ctx.serveStorage(conn, handler: handler)
+            }
+        }
+        let now = WallClock.seconds()
+        do {
+            for node in nodes {
+                let listener = storages[node.id]!
+                if !faults.refuses(.storage(node.id)) { try await listener.start() }
+                node.runtime.withLockedValue {
+                    $0.port = listener.port
+                    $0.status = StorageStatusCode.active
+                    $0.running = true
+                    $0.joinTime = cluster.startTime
+                    $0.upTime = now
+                }
+            }
+            if !faults.refuses(.tracker) { try await tracker.start() }
+        } catch {
+            for l in storages.values { await l.stop(closeConnections: true) }
+            await tracker.stop(closeConnections: true)
+            try? await pool.shutdownGracefully()
+            throw DevServerError.io("cannot listen on \(host): \(error)")
+        }
+        cluster.trackerPort.withLockedValue { $0 = tracker.port }
+
+        var replicators: [Replicator] = []
+        for group in cluster.groups {
+            for source in group.nodes {
+                for peer in group.nodes where peer !== source {
+                    replicators.append(
+                        Replicator(source: source, peer: peer, log: logs[source.id]!, lag: configuration.replicationLag))
+                }
+            }
+        }
+        let replicatorList = replicators
+        let replication = Task {
+            await withDiscardingTaskGroup { group in
+                for r in replicatorList { group.addTask { await r.run(io: io) } }
+            }
+        }
+        state.withLockedValue {
+            $0.tracker = tracker
+            $0.storages = storages
+            $0.replicators = replicators
+            $0.replication = replication
+            $0.running = true
+        }
+    }
+
+    /// Closes every listener and connection, stops replication, and releases the thread pool.
+    public func stop() async {
+        let s = state.withLockedValue { s -> State in
+            let copy = s
+            s = State()
+            return copy
+        }
+        guard s.running else { return }
+        s.replication?.cancel()
+        await s.tracker?.stop(closeConnections: true)
+        for l in s.storages.values { await l.stop(closeConnections: true) }
+        await s.replication?.value
+        for node in cluster.allNodes {
+            node.runtime.withLockedValue {
+                $0.running = false
+                $0.status = StorageStatusCode.offline
+            }
+        }
+        try? await pool.shutdownGracefully()
+    }
+
+    // MARK: addresses
+
+    public var trackerAddress: StorageAddress {
+        StorageAddress(host: configuration.listenHost, port: cluster.trackerPort.withLockedValue { $0 })
+    }
+
+    /// Every storage node, in group then index order.
+    public var storageIDs: [StorageNodeID] { cluster.allNodes.map(\.id) }
+
+    public func storageAddress(_ id: StorageNodeID) -> StorageAddress? {
+        cluster.node(id).map { StorageAddress(host: configuration.listenHost, port: $0.port) }
+    }
+
+    /// The data directory of one storage (`<data>/<group>/storage<n>`); files are below `data/`.
+    public func storageDirectory(_ id: StorageNodeID) -> String? { cluster.node(id)?.disk.root }
+
+    /// The lines the CLI prints: `tracker IP:PORT`, then `storage GROUP IP:PORT` per storage.
+    public var addressLines: [String] {
+        ["tracker \(trackerAddress)"]
+            + cluster.allNodes.map { "storage \($0.id.group) \(configuration.listenHost):\($0.port)" }
+    }
+
+    // MARK: storage control
+
+    /// Stops one storage: closes its listener and connections, pauses its replication. With
+    /// `markOffline` (default) the tracker stops handing it out; without, the tracker still lists
+    /// it as ACTIVE (a crash the tracker has not noticed yet).
+    public func stopStorage(_ id: StorageNodeID, markOffline: Bool = true) async throws {
+        guard let node = cluster.node(id), let listener = state.withLockedValue({ $0.storages[id] }) else {
+            throw DevServerError.notRunning("no storage \(id)")
+        }
+        node.runtime.withLockedValue {
+            $0.running = false
+            if markOffline { $0.status = StorageStatusCode.offline }
+        }
+        await listener.stop(closeConnections: true)
+    }
+
+    /// Starts a stopped storage again on the same port.
+    public func startStorage(_ id: StorageNodeID) async throws {
+        guard let node = cluster.node(id), let listener = state.withLockedValue({ $0.storages[id] }) else {
+            throw DevServerError.notRunning("no storage \(id)")
+        }
+        if !faults.refuses(.storage(id)) { try await listener.start() }
+        node.runtime.withLockedValue {
+            $0.running = true
+            $0.status = StorageStatusCode.active
+            $0.upTime = WallClock.seconds()
+        }
+    }
+
+    public func restartStorage(_ id: StorageNodeID) async throws {
+        try await stopStorage(id)
+        try await startStorage(id)
+    }
+
+    // MARK: faults
+
+    /// Adds a fault; `refuse` faults close the matching listeners before this returns.
+    @discardableResult
+    public func inject(_ fault: Fault) async -> FaultHandle {
+        let handle = faults.add(fault)
+        await reconcileListeners()
+        return handle
+    }
+
+    /// Removes a fault; listeners closed by a `refuse` fault listen again before this returns.
+    public func removeFault(_ handle: FaultHandle) async {
+        faults.remove(handle)
+        await reconcileListeners()
+    }
+
+    public func removeAllFaults() async {
+        faults.removeAll()
+        await reconcileListeners()
+    }
+
+    private func reconcileListeners() async {
+        let (tracker, storages, running) = state.withLockedValue { ($0.tracker, $0.storages, $0.running) }
+        guard running else { return }
+        var all: [(ServerRole, Listener, Bool)] = []
+        if let tracker { all.append((.tracker, tracker, true)) }
+        for (id, l) in storages { all.append((.storage(id), l, cluster.node(id)?.isRunning ?? false)) }
+        for (role, listener, wanted) in all {
+            let refuse = faults.refuses(role)
+            if refuse && listener.isListening {
+                await listener.stop(closeConnections: false)
+            } else if !refuse && wanted && !listener.isListening {
+                try? await listener.start()
+            }
+        }
+    }
+
+    // MARK: replication
+
+    /// True when every storage has applied every operation of its peers.
+    public var replicationIsIdle: Bool {
+        state.withLockedValue { $0.replicators }.allSatisfy(\.isCaughtUp)
+    }
+
+    /// Waits (polling every 20 ms) until replication is idle.
+    public func waitForReplication() async throws {
+        while !replicationIsIdle { try await Task.sleep(for: .milliseconds(20)) }
+    }
+}

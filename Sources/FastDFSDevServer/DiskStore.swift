@@ -1,0 +1,322 @@
+// On-disk layout of one storage server, and its blocking file operations.
+//
+//   <root>/data/XX/YY/<name>      file content (store path M00 is <root>)
+//   <root>/data/XX/YY/<name>-m    metadata, packed and sorted (reference §6)
+//   <root>/tmp/                   uploads in progress (same filesystem, renamed into place)
+//   <root>/sync/binlog            operations to replicate (see Replication.swift)
+//   <root>/sync/<peer>.mark       how far the peer has applied this storage's binlog
+//
+// Every method here blocks; callers run them on the NIO thread pool (`BlockingIO`), never on an
+// event loop or the cooperative pool.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import FastDFSProtocol
+import NIOCore
+
+/// errno-carrying failure of a disk operation.
+struct DiskError: Error, CustomStringConvertible {
+    var errno: Int32
+    var operation: String
+    var path: String
+    var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+
+    /// The status byte to send (Linux numbering; ENOSPC stays ENOSPC, everything odd becomes EIO).
+    var status: UInt8 {
+        switch errno {
+        case ENOENT: return 2
+        case ENOSPC, EDQUOT: return 28
+        case EEXIST: return 17
+        case EISDIR: return 21
+        case EINVAL: return 22
+        case EACCES: return 13
+        case EPERM: return 1
+        default: return 5
+        }
+    }
+}
+
+struct FileStatus: Sendable {
+    var size: Int64
+    var mtime: Int64
+    var isRegular: Bool
+}
+
+struct DiskSpace: Sendable, Equatable {
+    var totalMB: Int64
+    var freeMB: Int64
+}
+
+final class DiskStore: Sendable {
+    let root: String
+    let dataDirectory: String
+    let tmpDirectory: String
+    let syncDirectory: String
+
+    init(root: String) {
+        self.root = root
+        self.dataDirectory = root + "/data"
+        self.tmpDirectory = root + "/tmp"
+        self.syncDirectory = root + "/sync"
+    }
+
+    /// Creates the directories and removes leftovers of interrupted uploads.
+    func prepare() throws(DiskError) {
+        for dir in [root, dataDirectory, tmpDirectory, syncDirectory] { try Self.makeDirectories(dir) }
+        if let d = opendir(tmpDirectory) {
+            defer { closedir(d) }
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                }
+                if name != "." && name != ".." { unlink(tmpDirectory + "/" + name) }
+            }
+        }
+    }
+
+    static func makeDirectories(_ path: String) throws(DiskError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw DiskError(errno: errno, operation: "mkdir", path: current)
+            }
+        }
+    }
+
+    func path(of name: StoredFilename) -> String { dataDirectory + "/" + name.relativePath }
+    func metadataPath(of name: StoredFilename) -> String { path(of: name) + "-m" }
+
+    func status(of name: StoredFilename) -> FileStatus? { Self.status(path(of: name)) }
+
+    static func status(_ path: String) -> FileStatus? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        #if os(Linux)
+        let mtime = Int64(st.st_mtim.tv_sec)
+        #else
+        let mtime = Int64(st.st_mtimespec.tv_sec)
+        #endif
+        return FileStatus(size: Int64(st.st_size), mtime: mtime, isRegular: (st.st_mode & S_IFMT) == S_IFREG)
+    }
+
+    func exists(_ name: StoredFilename) -> Bool { status(of: name)?.isRegular == true }
+
+    /// statvfs of the data directory's filesystem, in MiB (what `df -m` shows).
+    func diskSpace() -> DiskSpace {
+        var s = statvfs()
+        guard statvfs(dataDirectory, &s) == 0 else { return DiskSpace(totalMB: 0, freeMB: 0) }
+        let unit = Int64(s.f_frsize == 0 ? s.f_bsize : s.f_frsize)
+        return DiskSpace(
+            totalMB: Int64(s.f_blocks) * unit / (1024 * 1024),
+            freeMB: Int64(s.f_bavail) * unit / (1024 * 1024))
+    }
+
+    // MARK: temp files
+
+    /// A new empty file in tmp/, opened for writing.
+    func createTemporaryFile() throws(DiskError) -> (fd: Int32, path: String) {
+        for _ in 0..<10 {
+            let path = tmpDirectory + "/upload-\(UInt64.random(in: 0...UInt64.max))"
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 { return (fd, path) }
+            if errno != EEXIST { throw DiskError(errno: errno, operation: "create", path: path) }
+        }
+        throw DiskError(errno: EEXIST, operation: "create", path: tmpDirectory)
+    }
+
+    /// Moves a finished temp file to its final name; fails with EEXIST instead of replacing.
+    func commit(temporary: String, to name: StoredFilename) throws(DiskError) {
+        try Self.makeDirectories(dataDirectory + "/" + name.directory)
+        let target = path(of: name)
+        if link(temporary, target) != 0 {
+            throw DiskError(errno: errno, operation: "link", path: target)
+        }
+        unlink(temporary)
+    }
+
+    static func writeAll(fd: Int32, buffer: ByteBuffer, at offset: Int64) throws(DiskError) {
+        var written = 0
+        let total = buffer.readableBytes
+        while written < total {
+            let n = buffer.withUnsafeReadableBytes { raw in
+                pwrite(fd, raw.baseAddress! + written, total - written, off_t(offset + Int64(written)))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw DiskError(errno: errno, operation: "write", path: "fd \(fd)")
+            }
+            written += n
+        }
+    }
+
+    static func readChunk(fd: Int32, at offset: Int64, count: Int, allocator: ByteBufferAllocator) throws(DiskError)
+        -> ByteBuffer
+    {
+        var buffer = allocator.buffer(capacity: count)
+        var failure: Int32 = 0
+        let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw -> Int in
+            var done = 0
+            while done < count {
+                let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset + Int64(done)))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return done
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        if failure != 0 { throw DiskError(errno: failure, operation: "read", path: "fd \(fd)") }
+        _ = got
+        return buffer
+    }
+
+    static func openForReading(_ path: String) throws(DiskError) -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DiskError(errno: errno, operation: "open", path: path) }
+        return fd
+    }
+
+    static func openForWriting(_ path: String) throws(DiskError) -> Int32 {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DiskError(errno: errno, operation: "open", path: path) }
+        return fd
+    }
+
+    // MARK: whole-file operations
+
+    func removeFile(_ name: StoredFilename) throws(DiskError) {
+        let p = path(of: name)
+        guard unlink(p) == 0 else { throw DiskError(errno: errno, operation: "unlink", path: p) }
+        unlink(p + "-m")
+    }
+
+    func truncateFile(_ name: StoredFilename, to size: Int64) throws(DiskError) {
+        let p = path(of: name)
+        guard truncate(p, off_t(size)) == 0 else { throw DiskError(errno: errno, operation: "truncate", path: p) }
+    }
+
+    func renameFile(_ from: StoredFilename, to: StoredFilename) throws(DiskError) {
+        try Self.makeDirectories(dataDirectory + "/" + to.directory)
+        guard rename(path(of: from), path(of: to)) == 0 else {
+            throw DiskError(errno: errno, operation: "rename", path: path(of: from))
+        }
+    }
+
+    /// Raw `-m` content, nil when there is none.
+    func readMetadata(_ name: StoredFilename) -> [UInt8]? { Self.readSmallFile(metadataPath(of: name)) }
+
+    /// Replaces the `-m` file atomically; nil deletes it.
+    func writeMetadata(_ name: StoredFilename, _ bytes: [UInt8]?) throws(DiskError) {
+        let target = metadataPath(of: name)
+        guard let bytes else {
+            unlink(target)
+            return
+        }
+        try Self.writeSmallFile(target, bytes, temporaryDirectory: tmpDirectory)
+    }
+
+    static func readSmallFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    static func writeSmallFile(_ path: String, _ bytes: [UInt8], temporaryDirectory: String) throws(DiskError) {
+        let tmp = temporaryDirectory + "/small-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw DiskError(errno: errno, operation: "create", path: tmp) }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                close(fd)
+                unlink(tmp)
+                throw DiskError(errno: e, operation: "write", path: tmp)
+            }
+            off += n
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw DiskError(errno: e, operation: "rename", path: path)
+        }
+    }
+
+    /// CRC-32 of the whole file, read in 1 MiB chunks.
+    static func crc32(ofFile path: String) throws(DiskError) -> UInt32 {
+        let fd = try openForReading(path)
+        defer { close(fd) }
+        var crc = CRC32()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw DiskError(errno: errno, operation: "read", path: path)
+            }
+            if n == 0 { break }
+            chunk.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        return crc.value
+    }
+
+    /// Copies `source` to `target` through a temp file in `temporaryDirectory` (replication).
+    static func copyFile(_ source: String, to target: String, temporaryDirectory: String) throws(DiskError) {
+        let input = try openForReading(source)
+        defer { close(input) }
+        let tmp = temporaryDirectory + "/copy-\(UInt64.random(in: 0...UInt64.max))"
+        let output = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw DiskError(errno: errno, operation: "create", path: tmp) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                close(output)
+                unlink(tmp)
+                throw DiskError(errno: e, operation: "read", path: source)
+            }
+            if n == 0 { break }
+            var off = 0
+            while off < n {
+                let w = chunk.withUnsafeBytes { write(output, $0.baseAddress! + off, n - off) }
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    let e = errno
+                    close(output)
+                    unlink(tmp)
+                    throw DiskError(errno: e, operation: "write", path: tmp)
+                }
+                off += w
+            }
+        }
+        close(output)
+        let dir = String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])
+        try makeDirectories(dir)
+        guard rename(tmp, target) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw DiskError(errno: e, operation: "rename", path: target)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// FastDFSDevServer: placeholder, replaced by the real target.

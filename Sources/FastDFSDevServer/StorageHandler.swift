@@ -1,0 +1,306 @@
+// One storage server's request logic for the commands whose body fits in memory (reference §7):
+// delete, set/get metadata, query file info, truncate, regenerate, active test, quit, and the
+// download *plan* (the bytes are streamed by the connection layer). Uploads, appends and modifies
+// stream their content and live in StorageTransfers.swift.
+//
+// Every method blocks on the disk; the connection layer runs them on the thread pool and unit tests
+// call them directly. Replies follow the emulated release (`CompatProfile`); every EINVAL reply
+// asks the connection layer to close, like the real storage.
+
+import FastDFSProtocol
+import NIOCore
+
+struct StorageHandler: Sendable {
+    let node: StorageNode
+    let cluster: ClusterState
+    let log: ReplicationLog
+
+    var profile: CompatProfile { cluster.profile }
+    var disk: DiskStore { node.disk }
+    var group: String { node.id.group }
+
+    static let invalid = Reply.error(Errno.einval, close: true)
+
+    func handle(command: UInt8, status: UInt8, body: ByteBuffer) -> HandlerResult {
+        switch command {
+        case FDFSCommand.quit.rawValue: return .quit
+        case FDFSCommand.activeTest.rawValue: return .reply(body.readableBytes == 0 ? .ok() : Self.invalid)
+        case FDFSCommand.storageDeleteFile.rawValue: return .reply(delete(body))
+        case FDFSCommand.storageSetMetadata.rawValue: return .reply(setMetadata(body))
+        case FDFSCommand.storageGetMetadata.rawValue: return .reply(getMetadata(body))
+        case FDFSCommand.storageQueryFileInfo.rawValue: return .reply(queryFileInfo(body, flags: status))
+        case FDFSCommand.storageTruncateFile.rawValue: return .reply(truncate(body))
+        case FDFSCommand.storageRegenerateAppenderFilename.rawValue where profile.supportsRegenerate:
+            return .reply(regenerate(body))
+        default: return .reply(Self.invalid)
+        }
+    }
+
+    // MARK: helpers
+
+    /// `G16 + FN` bodies: EINVAL on a short body, a foreign group or a malformed name.
+    func groupAndName(_ body: inout ByteBuffer, minimumNameLength: Int = 1) -> StoredFilename? {
+        guard body.readableBytes > 16, let g = body.readFixedField(width: 16), g == group else { return nil }
+        let name = body.readRemainingString()
+        guard name.utf8.count >= minimumNameLength else { return nil }
+        return StoredFilename.validate(name)
+    }
+
+    /// The group name + remote filename reply of uploads, slave uploads and regenerate.
+    func fileIDReply(_ name: String) -> Reply {
+        var out = ByteBuffer()
+        out.writeFixedField(group, width: 16)
+        out.writeString(name)
+        return .ok(out)
+    }
+
+    /// Existence check shared by most commands: ENOENT when missing, `notRegular` otherwise.
+    func existing(_ name: StoredFilename, notRegular: UInt8 = Errno.einval) -> Result<FileStatus, ReplyError> {
+        guard let st = disk.status(of: name) else { return .failure(ReplyError(Reply.error(Errno.enoent))) }
+        guard st.isRegular else { return .failure(ReplyError(.error(notRegular, close: notRegular == Errno.einval))) }
+        return .success(st)
+    }
+
+    func record(_ op: ReplicationOp) {
+        log.append(op)
+        node.setCounter(.lastSourceUpdate, WallClock.seconds())
+    }
+
+    // MARK: commands
+
+    private func delete(_ body: ByteBuffer) -> Reply {
+        var body = body
+        guard let name = groupAndName(&body) else {
+            node.count(total: .totalDelete, success: .successDelete, ok: false)
+            return Self.invalid
+        }
+        if case .failure(let e) = existing(name) {
+            node.count(total: .totalDelete, success: .successDelete, ok: false)
+            return e.reply
+        }
+        do {
+            try disk.removeFile(name)
+        } catch {
+            node.count(total: .totalDelete, success: .successDelete, ok: false)
+            return .error(error.status)
+        }
+        cluster.recordDeleted(group: group, filename: name.remote)
+        record(.delete(name.remote))
+        node.count(total: .totalDelete, success: .successDelete, ok: true)
+        return .ok()
+    }
+
+    private func setMetadata(_ body: ByteBuffer) -> Reply {
+        var body = body
+        let total = body.readableBytes
+        guard total >= 33, let nameLength = body.readInt64Field(), let metaLength = body.readInt64Field(),
+            let flag = body.readInteger(as: UInt8.self), nameLength >= 1, nameLength < 128, metaLength >= 0,
+            Int64(total) == 33 + nameLength + metaLength,
+            let g = body.readFixedField(width: 16), g == group,
+            let nameText = body.readString(length: Int(nameLength)),
+            let name = StoredFilename.validate(nameText),
+            flag == MetadataMode.overwrite.rawValue || flag == MetadataMode.merge.rawValue
+        else {
+            node.count(total: .totalSetMeta, success: .successSetMeta, ok: false)
+            return Self.invalid
+        }
+        let meta = body.readBytes(length: Int(metaLength)) ?? []
+        if case .failure(let e) = existing(name) {
+            node.count(total: .totalSetMeta, success: .successSetMeta, ok: false)
+            return e.reply
+        }
+        let incoming = MetadataRecords.sorted(MetadataRecords.unpack(meta))
+        let newContent: [UInt8]?
+        if flag == MetadataMode.overwrite.rawValue {
+            newContent = incoming.isEmpty ? nil : MetadataRecords.pack(incoming)
+        } else {
+            guard !incoming.isEmpty else {
+                node.count(total: .totalSetMeta, success: .successSetMeta, ok: true)
+                return .ok()
+            }
+            if let old = disk.readMetadata(name) {
+                newContent = MetadataRecords.pack(
+                    MetadataRecords.merge(old: MetadataRecords.unpack(old), new: incoming))
+            } else {
+                newContent = MetadataRecords.pack(incoming)
+            }
+        }
+        do {
+            try disk.writeMetadata(name, newContent)
+        } catch {
+            node.count(total: .totalSetMeta, success: .successSetMeta, ok: false)
+            return .error(error.status)
+        }
+        record(.metadata(name.remote))
+        node.count(total: .totalSetMeta, success: .successSetMeta, ok: true)
+        return .ok()
+    }
+
+    private func getMetadata(_ body: ByteBuffer) -> Reply {
+        var body = body
+        guard let name = groupAndName(&body) else {
+            node.count(total: .totalGetMeta, success: .successGetMeta, ok: false)
+            return Self.invalid
+        }
+        if case .failure(let e) = existing(name, notRegular: Errno.eisdir) {
+            node.count(total: .totalGetMeta, success: .successGetMeta, ok: false)
+            return e.reply
+        }
+        guard let meta = disk.readMetadata(name) else {
+            node.count(total: .totalGetMeta, success: .successGetMeta, ok: false)
+            return .error(Errno.enoent)
+        }
+        node.count(total: .totalGetMeta, success: .successGetMeta, ok: true)
+        var out = ByteBuffer()
+        out.writeBytes(meta)
+        return .ok(out)
+    }
+
+    private func queryFileInfo(_ body: ByteBuffer, flags: UInt8) -> Reply {
+        var body = body
+        guard let name = groupAndName(&body) else { return Self.invalid }
+        let st: FileStatus
+        switch existing(name) {
+        case .failure(let e): return e.reply
+        case .success(let s): st = s
+        }
+        guard name.remote.utf8.count >= 37 else { return Self.invalid }
+        let info = name.info
+        let computes =
+            (info?.kind == .appender && profile.computesAppenderCRC)
+            || (info?.kind == .slave && profile.computesSlaveCRC)
+        var crc: UInt32 = info?.crc32 ?? 0
+        if computes {
+            if profile.honoursNoCRCFlag && flags & FDFSQueryFileInfoFlags.noCRC32.rawValue != 0 {
+                crc = 0
+            } else {
+                do { crc = try DiskStore.crc32(ofFile: disk.path(of: name)) } catch { return .error(error.status) }
+            }
+        }
+        var sourceIP = ""
+        if case .ipv4(let ip)? = info?.source { sourceIP = ip }
+        var out = ByteBuffer()
+        QueryFileInfoResponse(size: st.size, modifyTime: st.mtime, crc32: crc, sourceIP: sourceIP)
+            .encode(into: &out, ipFieldWidth: profile.fileInfoIPWidth)
+        return .ok(out)
+    }
+
+    /// Checks shared by APPEND/MODIFY/TRUNCATE/REGENERATE: name valid, appender flag, exists.
+    func appenderTarget(_ nameText: String) -> Result<(StoredFilename, FileStatus), ReplyError> {
+        let length = nameText.utf8.count
+        guard length >= 44, length < 128, let name = StoredFilename.validate(nameText), name.isAppender else {
+            return .failure(ReplyError(Self.invalid))
+        }
+        return existing(name).map { (name, $0) }
+    }
+
+    private func truncate(_ body: ByteBuffer) -> Reply {
+        var body = body
+        let total = body.readableBytes
+        guard total >= 16, let nameLength = body.readInt64Field(), let newSize = body.readInt64Field(),
+            nameLength >= 44, nameLength < 128, Int64(total) == 16 + nameLength, newSize >= 0,
+            let nameText = body.readString(length: Int(nameLength))
+        else {
+            node.count(total: .totalTruncate, success: .successTruncate, ok: false)
+            return Self.invalid
+        }
+        let name: StoredFilename
+        switch appenderTarget(nameText) {
+        case .failure(let e):
+            node.count(total: .totalTruncate, success: .successTruncate, ok: false)
+            return e.reply
+        case .success(let (n, _)): name = n
+        }
+        do { try disk.truncateFile(name, to: newSize) } catch {
+            node.count(total: .totalTruncate, success: .successTruncate, ok: false)
+            return .error(error.status)
+        }
+        record(.content(name.remote))
+        node.count(total: .totalTruncate, success: .successTruncate, ok: true)
+        return .ok()
+    }
+
+    private func regenerate(_ body: ByteBuffer) -> Reply {
+        var body = body
+        let nameText = body.readRemainingString()
+        let old: StoredFilename
+        let st: FileStatus
+        switch appenderTarget(nameText) {
+        case .failure(let e): return e.reply
+        case .success(let (n, s)): (old, st) = (n, s)
+        }
+        let crc: UInt32
+        do { crc = try DiskStore.crc32(ofFile: disk.path(of: old)) } catch { return .error(error.status) }
+        let ext7 = String(old.basename.suffix(7))
+        let parts = old.directory.split(separator: "/")
+        for _ in 0..<10 {
+            let remote = FileNaming.makeName(
+                source: cluster.configuration.listenHost, timestamp: WallClock.seconds(), size: st.size,
+                appender: false, crc32: crc, storePathIndex: old.storePathIndex,
+                sub1: Int(parts[0], radix: 16) ?? 0, sub2: Int(parts[1], radix: 16) ?? 0, ext7: ext7)
+            guard let new = StoredFilename.validate(remote) else { return .error(Errno.eio) }
+            if disk.status(of: new) != nil { continue }
+            do { try disk.renameFile(old, to: new) } catch { return .error(error.status) }
+            cluster.recordRenamed(group: group, from: old.remote, to: new.remote)
+            record(.rename(from: old.remote, to: new.remote))
+            return fileIDReply(new.remote)
+        }
+        return .error(Errno.ebusy)
+    }
+
+    // MARK: download
+
+    /// What to stream for a DOWNLOAD_FILE request: an open descriptor and a byte range.
+    struct DownloadPlan: Sendable {
+        var fd: Int32
+        var offset: Int64
+        var length: Int64
+    }
+
+    /// Validates a download (reference §7.6, semantics per profile) and opens the file.
+    func prepareDownload(_ body: ByteBuffer) -> Result<DownloadPlan, ReplyError> {
+        var body = body
+        guard body.readableBytes > 32, let offset = body.readInt64Field(), let count = body.readInt64Field(),
+            offset >= 0, count >= 0, let name = groupAndName(&body)
+        else {
+            node.count(total: .totalDownload, success: .successDownload, ok: false)
+            return .failure(ReplyError(Self.invalid))
+        }
+        let st: FileStatus
+        switch existing(name, notRegular: Errno.eisdir) {
+        case .failure(let e):
+            node.count(total: .totalDownload, success: .successDownload, ok: false)
+            return .failure(e)
+        case .success(let s): st = s
+        }
+        let length: Int64
+        if profile.httpRangeDownloads {
+            guard offset < st.size else {
+                node.count(total: .totalDownload, success: .successDownload, ok: false)
+                return .failure(ReplyError(Self.invalid))
+            }
+            length = count == 0 ? st.size - offset : min(count, st.size - offset)
+        } else if count == 0 {
+            guard offset <= st.size else { return .failure(ReplyError(Self.invalid)) }
+            length = st.size - offset
+        } else {
+            guard offset + count <= st.size else {
+                node.count(total: .totalDownload, success: .successDownload, ok: false)
+                return .failure(ReplyError(Self.invalid))
+            }
+            length = count
+        }
+        do {
+            let fd = try DiskStore.openForReading(disk.path(of: name))
+            return .success(DownloadPlan(fd: fd, offset: offset, length: length))
+        } catch {
+            return .failure(ReplyError(.error(error.status)))
+        }
+    }
+}
+
+/// A reply carried through `Result`'s failure side.
+struct ReplyError: Error, Sendable {
+    var reply: Reply
+    init(_ reply: Reply) { self.reply = reply }
+}
