@@ -63,6 +63,7 @@ let package = Package(
             name: "FDFSFileSystem",
             dependencies: [
                 "FuseTypes", "FastDFS", "FastDFSProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

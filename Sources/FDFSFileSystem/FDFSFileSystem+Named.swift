@@ -125,7 +125,8 @@ extension FDFSFileSystem {
         try requireWritable()
         guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
         var newSize: Int64? = nil
-        if let size = c.size, size != n.size {
+        let currentSize = try await attr(of: ino).size   // includes unsaved writes
+        if let size = c.size, size != currentSize || (size == 0 && n.fileID != nil) {
             guard n.isRegular else { throw FSError(EISDIR, "cannot truncate a non-regular file") }
             try await resize(n, to: size)
             newSize = size
@@ -134,16 +135,17 @@ extension FDFSFileSystem {
         return (updated.attr, options.attrTimeout)
     }
 
-    /// Size changes of a named file. Files without data can only stay empty; data writes come
-    /// with issue 5 (appender files: truncate through the store).
+    /// Size changes of a named file, through the inode's writer (see `FileWriter`). Truncating
+    /// a file with data to 0 replaces its content: the old FastDFS file is deleted once no name
+    /// refers to it.
     func resize(_ n: Node, to size: Int64) async throws(FSError) {
-        if let fid = n.fileID, let d = try? store.decode(fid), d.kind == .appender, size < n.size {
-            try await store.truncate(fid, to: size)
-            fileInfoCache.remove(fid)
-            return
+        let ino = UInt64(n.id)
+        let w = retainWriter(ino: ino, fileID: n.fileID, size: n.size)
+        defer { releaseWriter(ino: ino) }
+        try await w.resize(to: size)
+        if size == 0, n.fileID != nil {
+            if let old = n.fileID { fileInfoCache.remove(old); metadataCache.remove(old) }
+            if let (row, fid) = try await naming.unbind(n.id) { await deleteRemote(row: row, fileID: fid) }
         }
-        if n.fileID == nil && size == 0 { return }
-        Log.warning("truncate of inode \(n.id) to \(size) bytes refused: changing file data is not supported yet")
-        throw FSError(ENOTSUP, "changing the size of FastDFS files is not supported yet")
     }
 }

@@ -44,6 +44,8 @@ public final class FDFSFileSystem: FuseFilesystem {
     public let options: FDFSOptions
     let inodes = Mutex(InodeTable())
     let handles = Mutex(HandleTable())
+    /// One writer per inode open for writing, with the number of write handles using it.
+    let writers = Mutex<[UInt64: (writer: FileWriter, refs: Int)]>([:])
     let groupsCache: TTLCache<Int, [StoreGroup]>
     let statfsCache: TTLCache<Int, StatFS>
     let fileInfoCache: TTLCache<String, StoreFileInfo>
@@ -172,7 +174,9 @@ public final class FDFSFileSystem: FuseFilesystem {
         if ino == InodeTable.root { return try await rootAttr() }
         if InodeTable.isByID(ino) { return try await byIDAttr(ino) }
         guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
-        return n.attr
+        var a = n.attr
+        if let w = writers.withLock({ $0[ino]?.writer }) { a.size = await w.size }
+        return a
     }
 
     public func statfs(ino: UInt64) async throws(FSError) -> StatFS {

@@ -8,9 +8,12 @@ final class Handle: Sendable {
     let size: Int64
     let prefetcher: Prefetcher?
     let writable: Bool
+    /// The inode's writer, for handles opened for writing on a named file.
+    let writer: FileWriter?
 
-    init(ino: UInt64, fileID: String?, size: Int64, prefetcher: Prefetcher?, writable: Bool) {
+    init(ino: UInt64, fileID: String?, size: Int64, prefetcher: Prefetcher?, writable: Bool, writer: FileWriter? = nil) {
         self.ino = ino; self.fileID = fileID; self.size = size; self.prefetcher = prefetcher; self.writable = writable
+        self.writer = writer
     }
 }
 

@@ -174,3 +174,29 @@ extension NamingStore {
         }
     }
 }
+
+extension NamingStore {
+    /// Detaches the FastDFS file from a node (its content is being replaced: `> file`, O_TRUNC).
+    /// The old file's delete is queued when no other node refers to it.
+    public func unbind(_ id: Int64) async throws(FSError) -> (row: Int64, fileID: String)? {
+        try await write { db in
+            guard var n = try Node.fetchOne(db, key: id) else { throw FSError.noent("inode \(id) is gone") }
+            guard let fid = n.fileID else { return nil }
+            let now = Timespec.now().nanoseconds
+            n.fileID = nil
+            n.size = 0
+            n.mtimeNs = now
+            n.ctimeNs = now
+            try n.update(db)
+            let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM nodes WHERE file_id = ?", arguments: [fid]) ?? 0
+            if others > 0 { return nil }
+            try db.execute(sql: "INSERT INTO pending_deletes (file_id) VALUES (?)", arguments: [fid])
+            return (db.lastInsertedRowID, fid)
+        }
+    }
+
+    /// One of the node's names (for the upload extension).
+    public func anyName(of id: Int64) async throws(FSError) -> String? {
+        try await read { try String.fetchOne($0, sql: "SELECT name FROM entries WHERE child = ? ORDER BY id LIMIT 1", arguments: [id]) }
+    }
+}
