@@ -18,12 +18,7 @@ extension ByteBuffer {
     @discardableResult
     public mutating func writeFDFSFixedString(_ s: String, width: Int) -> Int {
         guard width > 0 else { return 0 }
-        var written = 0
-        for byte in s.utf8 {
-            if written == width { break }
-            writeInteger(byte)
-            written += 1
-        }
+        let written = writeBytes(s.utf8.prefix(width))
         if written < width {
             writeRepeatingByte(0, count: width - written)
         }

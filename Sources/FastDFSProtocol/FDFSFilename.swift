@@ -66,9 +66,11 @@ public enum FDFSFilename {
         "M\(hex2(storePathIndex))/\(hex2(sub1))/\(hex2(sub2))/\(base27)\(ext7)"
     }
 
-    /// Slave name (§5.6): the master up to the first '.' within its last 7 characters, then
-    /// `prefix`, then ".ext" (nothing when `ext` is empty). The prefix must be 1–16 characters
-    /// of [A-Za-z0-9._-]; the extension ≤ 6 of the same set.
+    /// Slave name (§5.6, `fdfs_gen_slave_filename`): the master up to the first '.' within its
+    /// last 7 characters, then `prefix`, then ".ext" (nothing when `ext` is empty; an extension
+    /// that already starts with '.' is used as is). The prefix must be 1–16 characters of
+    /// [A-Za-z0-9._-] (the server rejects an empty one); the extension ≤ 6 of the same set; the
+    /// master at least 34 bytes, as in the C helper.
     public static func slaveFilename(master: String, prefix: String, ext: String) throws(FDFSProtocolError) -> String {
         guard isValidPrefix(prefix) else {
             throw .invalidArgument("slave prefix \"\(prefix)\" must be 1–16 characters of [A-Za-z0-9._-]")
@@ -77,11 +79,13 @@ public enum FDFSFilename {
             throw .invalidArgument("extension \"\(ext)\" must be at most 6 characters of [A-Za-z0-9._-]")
         }
         let bytes = Array(master.utf8)
-        guard !bytes.isEmpty else { throw .invalidArgument("empty master filename") }
-        let tailStart = max(0, bytes.count - 7)
+        guard bytes.count >= 28 + FDFSLimits.fileExtMaxLength else {
+            throw .invalidArgument("master filename \"\(master)\" is shorter than 34 bytes")
+        }
+        let tailStart = bytes.count - (FDFSLimits.fileExtMaxLength + 1)
         let cut = bytes[tailStart...].firstIndex(of: UInt8(ascii: ".")) ?? bytes.count
         var name = String(decoding: bytes[..<cut], as: UTF8.self) + prefix
-        if !ext.isEmpty { name += "." + ext }
+        if ext.hasPrefix(".") { name += ext } else if !ext.isEmpty { name += "." + ext }
         guard name.utf8.count < FDFSLimits.filenameMaxLength else {
             throw .invalidArgument("slave filename would be \(name.utf8.count) bytes, limit 127")
         }

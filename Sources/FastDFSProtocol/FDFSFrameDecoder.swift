@@ -9,7 +9,12 @@ public enum FDFSFramePart: Sendable, Equatable {
 
 /// Emits `.head`, then zero or more `.body` chunks as bytes arrive (never buffers a whole body),
 /// then `.end`. Works for both directions (requests on a server, responses on a client).
-public struct FDFSFrameDecoder: NIOSingleStepByteToMessageDecoder {
+///
+/// Inside a `ByteToMessageHandler` the decoder fires every part it can produce in one
+/// `decode(context:buffer:)` call. This matters: the handler does not call a decoder again while
+/// its buffer is empty, so a decoder that returned one part per call would hold back the `.end`
+/// that follows a frame's last body byte (or a zero-length header) until more bytes arrived.
+public struct FDFSFrameDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     public typealias InboundOut = FDFSFramePart
 
     enum State: Hashable {
@@ -45,6 +50,26 @@ public struct FDFSFrameDecoder: NIOSingleStepByteToMessageDecoder {
             }
         }
         return nil
+    }
+
+    /// Fires every available part (ByteToMessageHandler path; see the type's comment).
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        try drain(&buffer) { context.fireChannelRead(Self.wrapInboundOut($0)) }
+        return .needMoreData
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try drain(&buffer, last: true, seenEOF: seenEOF) { context.fireChannelRead(Self.wrapInboundOut($0)) }
+        return .needMoreData
+    }
+
+    /// Produces parts until no more can be made from `buffer` (including a pending `.end` when
+    /// the buffer is already empty).
+    mutating func drain(_ buffer: inout ByteBuffer, last: Bool = false, seenEOF: Bool = false,
+                        _ emit: (FDFSFramePart) throws -> Void) throws {
+        while let part = try (last ? decodeLast(buffer: &buffer, seenEOF: seenEOF) : decode(buffer: &buffer)) {
+            try emit(part)
+        }
     }
 
     mutating func next(_ buffer: inout ByteBuffer) throws(FDFSProtocolError) -> FDFSFramePart? {

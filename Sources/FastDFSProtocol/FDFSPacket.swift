@@ -25,14 +25,11 @@ public enum FDFSPacket {
         _ request: R, status: UInt8 = 0, allocator: ByteBufferAllocator = .init()
     ) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 64)
-        buffer.moveWriterIndex(forwardBy: FDFSHeader.size)
+        let status = status != 0 ? status : request.headerStatus
+        FDFSHeader(bodyLength: 0, command: request.command, status: status).encode(into: &buffer)
         request.encode(into: &buffer)
         let encoded = Int64(buffer.writerIndex - FDFSHeader.size)
-        let status = status != 0 ? status : request.headerStatus
-        var header = ByteBuffer()
-        FDFSHeader(bodyLength: encoded &+ request.contentLength, command: request.command, status: status)
-            .encode(into: &header)
-        buffer.setBuffer(header, at: 0)
+        buffer.setInteger(encoded &+ request.contentLength, at: 0, endianness: .big)
         return buffer
     }
 

@@ -56,6 +56,14 @@ public struct FDFSHeader: Hashable, Sendable {
 
     /// The command as a known `FDFSCommand`, or nil for an unknown code.
     public var knownCommand: FDFSCommand? { FDFSCommand(rawValue: command) }
+
+    /// The status as an errno, nil for success.
+    public var errno: FDFSErrno? { status == 0 ? nil : FDFSErrno(rawValue: status) }
+
+    /// Throws `.unexpectedResponseCommand` unless this is a response header (cmd 100).
+    public func checkIsResponse() throws(FDFSProtocolError) {
+        guard command == FDFSCommand.response.rawValue else { throw .unexpectedResponseCommand(command) }
+    }
 }
 
 /// Command codes (§2.2 of the reference).

@@ -33,6 +33,10 @@ public struct QueryFetchAllResponse: Hashable, Sendable {
 
     public func encode(into buffer: inout ByteBuffer) { encode(into: &buffer, ipWidth: ipWidth, layout: layout) }
 
+    public func encode(into buffer: inout ByteBuffer, layout: Layout) {
+        encode(into: &buffer, ipWidth: ipWidth, layout: layout)
+    }
+
     /// In `.sharedPort` layout only the first server's port is written.
     public func encode(into buffer: inout ByteBuffer, ipWidth: Int, layout: Layout = .portPerServer) {
         let width = IPField.normalized(ipWidth)
@@ -106,7 +110,7 @@ public struct QueryFetchAllResponse: Hashable, Sendable {
         servers.reserveCapacity(count)
         var sharedPort = 0
         for i in 0..<count {
-            let host = try IPField.read(&buffer, width: width, command: command)
+            let host = try IPField.read(&buffer, width: width, command: command, strict: true)
             var port = sharedPort
             if layout == .portPerServer || i == 0 {
                 port = try Wire.readPort(&buffer, command: command)

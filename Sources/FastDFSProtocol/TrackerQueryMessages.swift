@@ -2,26 +2,43 @@
 // (§3.0–3.3 of the reference). QUERY_FETCH_ALL (105) lives in QueryFetchAll.swift.
 import NIOCore
 
-/// Parses an IP text field of width `width`; the text must be non-empty and look like an
-/// IPv4/IPv6 address (hex digits, '.', ':'), which lets layout detection reject misreadings.
+/// Parses an IP text field of width `width`. The text must be non-empty printable ASCII; with
+/// `strict` (used where the layout is guessed from the length) it must look like an IPv4/IPv6
+/// address (hex digits, '.', ':', '%' zone), which lets layout detection reject misreadings.
 enum IPField {
-    static func read(_ buffer: inout ByteBuffer, width: Int, command: String) throws(FDFSProtocolError) -> String {
+    static func read(_ buffer: inout ByteBuffer, width: Int, command: String, strict: Bool = false) throws(FDFSProtocolError) -> String {
         guard let bytes = buffer.readBytes(length: width) else {
             throw .malformed(command: command, reason: "truncated \(width)-byte IP field")
         }
         let end = bytes.firstIndex(of: 0) ?? bytes.endIndex
         let text = bytes[..<end]
         guard !text.isEmpty else { throw .malformed(command: command, reason: "empty IP address field") }
-        guard text.allSatisfy(isAddressByte) else {
+        guard strict ? isPlausibleAddress(text) : text.allSatisfy(isPrintable) else {
             throw .malformed(command: command, reason: "IP address field holds non-address bytes")
         }
         return String(decoding: text, as: UTF8.self)
     }
 
+    /// A dotted-quad IPv4 address, or IPv6 text (hex digits, ':', '.', '%' zone, with a ':').
+    static func isPlausibleAddress(_ text: ArraySlice<UInt8>) -> Bool {
+        if text.contains(UInt8(ascii: ":")) {
+            return text.allSatisfy(isAddressByte)
+        }
+        let parts = text.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return false }
+        return parts.allSatisfy { part in
+            guard (1...3).contains(part.count),
+                  part.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
+            return part.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } <= 255
+        }
+    }
+
+    static func isPrintable(_ b: UInt8) -> Bool { b > 0x20 && b < 0x7F }
+
     static func isAddressByte(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
-             UInt8(ascii: "A")...UInt8(ascii: "F"), UInt8(ascii: "."), UInt8(ascii: ":"):
+             UInt8(ascii: "A")...UInt8(ascii: "F"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "%"):
             true
         default:
             false
@@ -162,7 +179,7 @@ public struct QueryStoreAllResponse: Hashable, Sendable {
                 let group = try Wire.readGroup(&copy, command: command)
                 var servers: [StorageAddress] = []
                 for _ in 0..<(records / (width + 8)) {
-                    let host = try IPField.read(&copy, width: width, command: command)
+                    let host = try IPField.read(&copy, width: width, command: command, strict: true)
                     let port = try Wire.readPort(&copy, command: command)
                     guard port > 0 else { throw .malformed(command: command, reason: "port 0") }
                     servers.append(StorageAddress(host: host, port: port))
@@ -222,11 +239,7 @@ public struct QueryFetchRequest: FDFSRequest, Hashable {
     /// Writes G16 + the filename, truncated to 128 bytes as the C client does.
     public func encode(into buffer: inout ByteBuffer) {
         buffer.writeFDFSFixedString(fileID.group, width: 16)
-        var written = 0
-        for byte in fileID.filename.utf8 where written < FDFSLimits.filenameMaxLength {
-            buffer.writeInteger(byte)
-            written += 1
-        }
+        buffer.writeBytes(fileID.filename.utf8.prefix(FDFSLimits.filenameMaxLength))
     }
 
     /// Decodes a body; the kind defaults to `.fetchOne` (use `decode(body:kind:)` on a server).
