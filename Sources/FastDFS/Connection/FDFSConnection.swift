@@ -48,6 +48,11 @@ final class FDFSConnection: PoolableConnection {
         self.flags = flags
     }
 
+    // [fuse branch patch, for the client owner to review] NIOAsyncWriter traps when it is deinited
+    // unfinished; connections the pool discards (e.g. after a server error reply such as
+    // GET_METADATA → ENOENT) were dropped without `finish()`, killing the process.
+    deinit { outbound.finish() }
+
     // MARK: - Connect
 
     static func connect(
