@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-kernel mount tests for fdfsfs. Root and /dev/fuse required (skips otherwise).
-# Default backend: the in-memory store (SOURCE "memory:"). Set FDFS_SOURCE=HOST:PORT (e.g. a running
-# fdfs-devserver) to run the backend-independent checks against a cluster instead.
+# Backends: the in-memory store (default, SOURCE "memory:"), FDFS_BACKEND=devserver (builds and
+# starts fdfs-devserver with two groups on free ports), or FDFS_SOURCE=HOST:PORT (a running cluster).
 # Prints PASS/FAIL per check and ends with exactly "N passed, M failed"; exits non-zero on failure.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +21,17 @@ FDFSFS="$BIN/fdfsfs"
 WORK=$(mktemp -d /tmp/fdfsfs-mt.XXXXXX)
 MNT="$WORK/mnt"; STATE="$WORK/state"; MNT2="$WORK/mnt2"
 mkdir -p "$MNT" "$MNT2" "$STATE"
+DEVSERVER_PID=""
+if [ "${FDFS_BACKEND:-memory}" = devserver ]; then
+    swift build --product fdfs-devserver >>/tmp/fdfsfs-mount-tests-build.log 2>&1 || { tail -30 /tmp/fdfsfs-mount-tests-build.log; echo "0 passed, 1 failed"; exit 1; }
+    mkdir -p "$WORK/devserver"
+    "$BIN/fdfs-devserver" --data "$WORK/devserver" --tracker-port 0 --storage-port 0 --groups 2 >"$WORK/devserver.out" 2>&1 &
+    DEVSERVER_PID=$!
+    for _ in $(seq 1 100); do grep -q '^ready' "$WORK/devserver.out" && break; sleep 0.1; done
+    FDFS_SOURCE=$(awk '/^tracker /{print $2}' "$WORK/devserver.out")
+    [ -n "$FDFS_SOURCE" ] || { cat "$WORK/devserver.out"; echo "0 passed, 1 failed"; exit 1; }
+    echo "fdfs-devserver tracker at $FDFS_SOURCE"
+fi
 SOURCE=${FDFS_SOURCE:-memory:}
 MEMORY=0; [ "$SOURCE" = "memory:" ] && MEMORY=1
 passed=0; failed=0
@@ -36,6 +47,7 @@ cleanup() {
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q fdfsfs "/proc/$pid/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null; fi
     done
     for l in "${created_links[@]}"; do rm -f "$l"; done
+    if [ -n "$DEVSERVER_PID" ]; then kill "$DEVSERVER_PID" 2>/dev/null; wait "$DEVSERVER_PID" 2>/dev/null; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -121,6 +133,30 @@ if [ "$MEMORY" = 1 ]; then
     # df
     check_eq "df reports the cluster capacity" "$(stat -f -c '%b*%S' "$MNT" | bc)" "$(( (10240 + 2048) * 1024 * 1024 ))"
     check_eq "df reports the free space" "$(stat -f -c '%a*%S' "$MNT" | bc)" "$(( (8192 + 1024) * 1024 * 1024 ))"
+else
+    # A cluster: make files through the mount, then reach them by id.
+    printf 'hello from fdfsfs\n' > "$MNT/seed-hello.txt"
+    HELLO=$(getfattr --absolute-names --only-values -n user.fdfs.file_id "$MNT/seed-hello.txt" 2>/dev/null)
+    check "a written file gets a file id" test -n "$HELLO"
+    check_eq "cat by file id" "$(cat "$MNT/$HELLO")" "hello from fdfsfs"
+    check_eq "appender size from file info" "$(stat -c %s "$MNT/$HELLO")" "18"
+    head -c $((24 << 20)) /dev/urandom > "$WORK/big.src"
+    check "copy a 24 MiB file in" cp "$WORK/big.src" "$MNT/seed-big.bin"
+    BIG=$(getfattr --absolute-names --only-values -n user.fdfs.file_id "$MNT/seed-big.bin" 2>/dev/null)
+    echo 3 > /proc/sys/vm/drop_caches
+    check_eq "large file streams intact by id (read-ahead)" "$(md5sum < "$MNT/$BIG" | cut -d' ' -f1)" "$(md5sum < "$WORK/big.src" | cut -d' ' -f1)"
+    check_err "malformed id is ENOENT" "No such file" cat "$MNT/group1/M00/00/00/not-a-file-id"
+    check_err "well-formed unknown id is ENOENT" "No such file" cat "$MNT/group1/M00/00/00/fwAAAWsKZv6AeAFmAAAAEkmkZMY999.txt"
+    check_err "unknown group is ENOENT" "No such file" ls "$MNT/nogroup/M00"
+    check "mount survives bad ids" stat "$MNT/$HELLO"
+    check "setfattr round trip" sh -c "setfattr -n user.color -v blue '$MNT/$HELLO' && [ \"\$(getfattr --absolute-names --only-values -n user.color '$MNT/$HELLO')\" = blue ]"
+    check "removexattr" setfattr -x user.color "$MNT/$HELLO"
+    check_err "removed key is gone" "No such attribute" getfattr -n user.color "$MNT/$HELLO"
+    check_err "value over 256 bytes refused (E2BIG)" "too long" setfattr -n user.big -v "$(printf 'v%.0s' $(seq 1 257))" "$MNT/$HELLO"
+    check "create an empty named file" touch "$MNT/adopted.txt"
+    check "adopt an existing file id" setfattr -n user.fdfs.file_id -v "$HELLO" "$MNT/adopted.txt"
+    check_eq "adopted file reads the FastDFS data" "$(cat "$MNT/adopted.txt")" "hello from fdfsfs"
+    check "df reports a capacity" sh -c "[ \$(stat -f -c %b '$MNT') -gt 0 ]"
 fi
 
 # --- named tree ---------------------------------------------------------------------------------
@@ -145,7 +181,19 @@ check "rm" sh -c "touch '$N/rmme' && rm '$N/rmme' && [ ! -e '$N/rmme' ]"
 check_err "mkdir of a group name is refused" "exists" mkdir "$MNT/group1" 
 [ "$MEMORY" = 1 ] || true
 check_err "overlong name is ENAMETOOLONG" "too long" touch "$N/$(printf 'n%.0s' $(seq 1 300))"
-check_err "writes report not supported" "not supported" python3 -c "import os; fd = os.open('$N/a/f', os.O_WRONLY); os.write(fd, b'data')"
+check "write a new file" sh -c "echo first > '$N/w.txt'"
+check_eq "read it back" "$(cat "$N/w.txt")" "first"
+check "append" sh -c "echo second >> '$N/w.txt'"
+check_eq "appended content" "$(cat "$N/w.txt" | tr '\n' ' ')" "first second "
+check "overwrite (O_TRUNC)" sh -c "echo third > '$N/w.txt'"
+check_eq "overwritten content" "$(cat "$N/w.txt")" "third"
+check "write in the middle" sh -c "printf XY | dd of='$N/w.txt' bs=1 seek=1 conv=notrunc status=none"
+check_eq "patched content" "$(cat "$N/w.txt")" "tXYrd"
+check "ftruncate" truncate -s 2 "$N/w.txt"
+check_eq "truncated content" "$(cat "$N/w.txt")" "tX"
+head -c $((3 << 20)) /dev/urandom > "$WORK/w.src"
+check "copy a 3 MiB file" cp "$WORK/w.src" "$N/copy.bin"
+check "copied file is identical" cmp "$WORK/w.src" "$N/copy.bin"
 check "readdir of a big directory" sh -c "mkdir '$N/many' && cd '$N/many' && touch \$(seq 1 600) && [ \$(ls | wc -l) -eq 600 ]"
 check "unlink of an open file keeps it readable" sh -c "touch '$N/open' && exec 3<'$N/open' && rm '$N/open' && cat <&3 >/dev/null"
 
@@ -164,6 +212,9 @@ check_eq "hard link survives" "$(stat -c %h "$N/h")" "2"
 check_eq "inode numbers are stable" "$(stat -c %i "$N/a/f")" "$(stat -c %i "$N/h")"
 check_eq "big directory survives" "$(ls "$N/many" | wc -l)" "600"
 check_err "renamed-away names stay gone" "No such file" stat "$N/a/b"
+if [ "$MEMORY" = 0 ]; then
+    check "written data survives a remount" cmp "$WORK/w.src" "$N/copy.bin"
+fi
 
 # --- by-id delete, signals, fusermount ----------------------------------------------------------
 if [ "$MEMORY" = 1 ]; then
