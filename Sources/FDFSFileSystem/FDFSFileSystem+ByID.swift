@@ -6,6 +6,13 @@ import Glibc
 /// The by-id view: `/GROUP` (depth 1), `/GROUP/Mxx` (2), `/GROUP/Mxx/XX` (3), `/GROUP/Mxx/XX/YY` (4)
 /// are directories; `/GROUP/Mxx/XX/YY/NAME` (5) is the file with id `GROUP/Mxx/XX/YY/NAME`.
 extension FDFSFileSystem {
+    /// A stable d_ino for names not looked up yet (FNV-1a of the path, in the by-id range).
+    static func syntheticIno(_ path: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in path.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return InodeTable.byIDBase | (h & ((1 << 61) - 1)) | (1 << 61)
+    }
+
     static func hex2(_ v: Int) -> String { let s = String(v, radix: 16, uppercase: true); return s.count == 1 ? "0" + s : s }
 
     static func parseHex2(_ s: String) -> Int? {
@@ -114,7 +121,8 @@ extension FDFSFileSystem {
         if offset < 1 { out.append(DirEntry(name: ".", ino: ino, mode: UInt32(S_IFDIR), nextOffset: 1)) }
         if offset < 2 {
             let parentPath = path.split(separator: "/").dropLast().joined(separator: "/")
-            let pino = parentPath.isEmpty ? InodeTable.root : inodes.withLock { $0.byIDIno(for: parentPath) }
+            let pino = parentPath.isEmpty ? InodeTable.root
+                : inodes.withLock { $0.existingByIDIno(for: parentPath) } ?? Self.syntheticIno(parentPath)
             out.append(DirEntry(name: "..", ino: pino, mode: UInt32(S_IFDIR), nextOffset: 2))
         }
         let children = try await byIDChildren(path)
@@ -122,7 +130,10 @@ extension FDFSFileSystem {
         if start >= children.count { return out }
         for (i, c) in children[start...].prefix(1024).enumerated() {
             let childPath = path + "/" + c.name
-            let cino = inodes.withLock { $0.byIDIno(for: childPath) }
+            // Only readdirplus hands the kernel an inode; plain readdir's d_ino is informational,
+            // so it does not allocate (and pin) numbers for every listed name.
+            let cino = plus ? inodes.withLock { $0.byIDIno(for: childPath) }
+                : inodes.withLock { $0.existingByIDIno(for: childPath) } ?? Self.syntheticIno(childPath)
             var e: Entry? = nil
             if plus {
                 if c.isDir { e = entry(byIDDirAttr(cino)) }

@@ -32,7 +32,8 @@ extension FDFSFileSystem {
             let start = max(0, Int(offset) - 2)
             if start < gs.count {
                 for (i, g) in gs[start...].enumerated() {
-                    let gino = inodes.withLock { $0.byIDIno(for: g.name) }
+                    let gino = plus ? inodes.withLock { $0.byIDIno(for: g.name) }
+                        : inodes.withLock { $0.existingByIDIno(for: g.name) } ?? Self.syntheticIno(g.name)
                     out.append(DirEntry(name: g.name, ino: gino, mode: UInt32(S_IFDIR), nextOffset: Int64(start + i + 3),
                                         entry: plus ? entry(byIDDirAttr(gino)) : nil))
                 }

@@ -15,6 +15,9 @@ public struct InodeTable: Sendable {
     private var byIDPaths: [UInt64: String] = [:]
     private var byIDInos: [String: UInt64] = [:]
     private var nextByID: UInt64 = InodeTable.byIDBase
+    /// By-id numbers handed out (to a lookup or readdirplus in progress) but not yet counted:
+    /// a concurrent forget must not drop their path (lookup → forget → increment race).
+    private var handedOut: Set<UInt64> = []
 
     public init() {}
 
@@ -31,6 +34,7 @@ public struct InodeTable: Sendable {
 
     public mutating func increment(_ ino: UInt64, by n: UInt64 = 1) {
         lookups[ino, default: 0] += n
+        if Self.isByID(ino) { handedOut.remove(ino) }
     }
 
     /// `forget(ino, n)`: subtracts; at zero, a zombie with no open handle is to be purged and a
@@ -54,7 +58,7 @@ public struct InodeTable: Sendable {
     private mutating func released(_ ino: UInt64) -> Eviction {
         guard lookups[ino] == nil, openCount[ino] == nil else { return .none }
         if Self.isByID(ino) {
-            if let p = byIDPaths.removeValue(forKey: ino) { byIDInos[p] = nil }
+            if !handedOut.contains(ino), let p = byIDPaths.removeValue(forKey: ino) { byIDInos[p] = nil }
             return .none
         }
         if zombies.remove(ino) != nil { return .purge(ino) }
@@ -73,8 +77,12 @@ public struct InodeTable: Sendable {
 
     /// The number for a by-id path, allocated on first use.
     public mutating func byIDIno(for path: String) -> UInt64 {
-        if let i = byIDInos[path] { return i }
+        if let i = byIDInos[path] {
+            handedOut.insert(i)
+            return i
+        }
         let i = nextByID
+        handedOut.insert(i)
         nextByID += 1
         byIDInos[path] = i
         byIDPaths[i] = path
@@ -82,4 +90,7 @@ public struct InodeTable: Sendable {
     }
 
     public func byIDPath(_ ino: UInt64) -> String? { byIDPaths[ino] }
+
+    /// The number of a by-id path if it has one, without allocating (plain readdir's d_ino).
+    public func existingByIDIno(for path: String) -> UInt64? { byIDInos[path] }
 }

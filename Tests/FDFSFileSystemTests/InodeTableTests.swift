@@ -59,4 +59,15 @@ struct InodeTableTests {
         let b = t.byIDIno(for: "group1/M00")
         #expect(b != a, "numbers are not reused after release")
     }
+
+    @Test func forgetDuringALookupKeepsTheByIDPath() {
+        var t = InodeTable()
+        let a = t.byIDIno(for: "group1/M00/00/00/x")
+        t.increment(a)
+        // a second lookup hands out the same number, then the old reference is forgotten
+        #expect(t.byIDIno(for: "group1/M00/00/00/x") == a)
+        _ = t.forget(a, 1)
+        t.increment(a)
+        #expect(t.byIDPath(a) == "group1/M00/00/00/x")
+    }
 }
