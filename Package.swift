@@ -108,6 +108,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "FuseKitTests",
+            dependencies: ["FuseKit", "FuseTypes", "CFuse3"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "FDFSFileSystemTests",
             dependencies: ["FDFSFileSystem", "FuseTypes", "FuseKit"],
             swiftSettings: swiftSettings

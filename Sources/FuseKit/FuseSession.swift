@@ -56,7 +56,7 @@ public final class FuseSession: @unchecked Sendable {
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    static func unblockTerminationSignals() {
+    public static func unblockTerminationSignals() {
         var set = sigset_t()
         sigemptyset(&set)
         for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }

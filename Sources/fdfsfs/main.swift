@@ -66,6 +66,8 @@ guard mkdirs(stateDir) else { fatal("cannot create the state directory \(stateDi
 let logFile = command.logFile ?? stateDir + "/fdfsfs.log"
 
 if !command.foreground {
+    // The waiting parent stays interruptible (Ctrl-C); the child blocks the signals again itself.
+    FuseSession.unblockTerminationSignals()
     var args = CommandLine.arguments
     args[0] = CommandLine.arguments[0]
     args.append("-f")
