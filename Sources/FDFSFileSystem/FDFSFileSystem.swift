@@ -47,6 +47,8 @@ public final class FDFSFileSystem: FuseFilesystem {
     /// One writer per inode open for writing, with the number of write handles using it.
     let writers = Mutex<[UInt64: (writer: FileWriter, refs: Int)]>([:])
     let groupsCache: TTLCache<Int, [StoreGroup]>
+    /// The last successful group list (fallback while trackers are unreachable).
+    let lastGroups = Mutex<[StoreGroup]?>(nil)
     let statfsCache: TTLCache<Int, StatFS>
     let fileInfoCache: TTLCache<String, StoreFileInfo>
     let negativeCache: TTLCache<String, Bool>
@@ -98,9 +100,20 @@ public final class FDFSFileSystem: FuseFilesystem {
 
     func groups(refresh: Bool = false) async throws(FSError) -> [StoreGroup] {
         if !refresh, let g = groupsCache.get(0) { return g }
-        let g = try await store.listGroups()
-        groupsCache.set(0, g)
-        return g
+        do {
+            let g = try await store.listGroups()
+            groupsCache.set(0, g)
+            lastGroups.withLock { $0 = g }
+            return g
+        } catch {
+            // Trackers unreachable: keep serving the namespace with the last known groups.
+            if let g = lastGroups.withLock({ $0 }) {
+                Log.warning("cannot list groups (\(error)); using the last known list")
+                groupsCache.set(0, g)
+                return g
+            }
+            throw error
+        }
     }
 
     func group(named name: String) async throws(FSError) -> StoreGroup? {

@@ -10,6 +10,7 @@ import Glibc
 final class FlakyStore: FileStore {
     let inner: MemoryFileStore
     let failDeletes = Mutex(false)
+    let failGroups = Mutex(false)
     init(_ inner: MemoryFileStore) { self.inner = inner }
     func download(_ f: String, offset: Int64, length: Int64, storage: StorageHint?) async throws(FSError) -> [UInt8] { try await inner.download(f, offset: offset, length: length, storage: storage) }
     func upload(_ d: [UInt8], ext: String, group: String?, appender: Bool) async throws(FSError) -> String { try await inner.upload(d, ext: ext, group: group, appender: appender) }
@@ -23,7 +24,10 @@ final class FlakyStore: FileStore {
     func metadata(of f: String) async throws(FSError) -> [String: String] { try await inner.metadata(of: f) }
     func setMetadata(_ m: [String: String], for f: String, merge: Bool) async throws(FSError) { try await inner.setMetadata(m, for: f, merge: merge) }
     func fileInfo(_ f: String) async throws(FSError) -> StoreFileInfo { try await inner.fileInfo(f) }
-    func listGroups() async throws(FSError) -> [StoreGroup] { try await inner.listGroups() }
+    func listGroups() async throws(FSError) -> [StoreGroup] {
+        if failGroups.withLock({ $0 }) { throw FSError(ECONNREFUSED, "injected tracker failure") }
+        return try await inner.listGroups()
+    }
     func decode(_ f: String) throws(FSError) -> DecodedFileID { try inner.decode(f) }
     func sourceStorage(of f: String) -> StorageHint? { inner.sourceStorage(of: f) }
 }
@@ -34,7 +38,7 @@ struct Fixture {
     let fs: FDFSFileSystem
     let ctx = RequestContext(uid: 1000, gid: 1000)
 
-    init(readAhead: ReadAheadConfig = ReadAheadConfig()) async throws {
+    init(readAhead: ReadAheadConfig = ReadAheadConfig(), groupCacheTTL: Double = 30) async throws {
         store = MemoryFileStore(groups: [
             StoreGroup(name: "group1", totalMB: 1000, freeMB: 600, storePathCount: 2, subdirCountPerPath: 256),
             StoreGroup(name: "group2", totalMB: 24, freeMB: 4, storePathCount: 1, subdirCountPerPath: 16),
@@ -42,6 +46,7 @@ struct Fixture {
         flaky = FlakyStore(store)
         var o = FDFSOptions()
         o.readAhead = readAhead
+        o.groupCacheTTL = groupCacheTTL
         fs = FDFSFileSystem(store: flaky, naming: try NamingStore(path: nil), options: o)
         try await fs.start()
         fs.stop()
@@ -162,6 +167,16 @@ struct FileSystemTests {
         try await fx.fs.unlink(parent: leaf.attr.ino, name: String(id.split(separator: "/").last!), ctx: fx.ctx)
         await expectErrno(ENOENT) { _ = try await fx.store.fileInfo(id) }
         await expectErrno(ENOENT) { _ = try await fx.resolve(id) }
+    }
+
+    @Test func namespaceSurvivesUnreachableTrackers() async throws {
+        let fx = try await Fixture(groupCacheTTL: 0)
+        _ = try await fx.fs.mkdir(parent: InodeTable.root, name: "docs", mode: 0o755, ctx: fx.ctx)
+        fx.flaky.failGroups.withLock { $0 = true }
+        #expect(try await fx.fs.lookup(parent: InodeTable.root, name: "docs", ctx: fx.ctx).attr.isDirectory)
+        #expect(try await fx.resolve("group1").attr.isDirectory)
+        let names = try await fx.fs.readdir(ino: InodeTable.root, fh: 0, offset: 0, plus: false).map(\.name)
+        #expect(names == [".", "..", "group1", "group2", "docs"])
     }
 
     @Test func statfsSumsTheGroups() async throws {
