@@ -230,6 +230,16 @@ pid=$(daemon_pid)
 check "fusermount3 -u" fusermount3 -u "$MNT"
 check "daemon exits after fusermount3 -u" wait_exit "$pid"
 
+# --- read-only mount with owner options --------------------------------------------------------
+check "mount -o ro,uid=,gid=,umask=" do_mount "ro,uid=1234,gid=5678,umask=077"
+check_eq "by-id view owner and mode" "$(stat -c %u:%g:%a "$MNT/group1")" "1234:5678:700"
+check_err "read-only mount refuses mkdir" "Read-only" mkdir "$N/ro-dir"
+check_err "read-only mount refuses writes" "Read-only" sh -c "echo x > '$N/ro-file'"
+check "named tree readable when read-only" test -d "$N/a/b2"
+pid=$(daemon_pid)
+check "umount read-only mount" umount "$MNT"
+wait_exit "$pid" >/dev/null
+
 # --- fstab --------------------------------------------------------------------------------------
 FSTAB="$WORK/fstab"
 # mount(8) runs helpers with a fixed PATH, so mount.fuse3 finds fdfsfs only in the system PATH.
