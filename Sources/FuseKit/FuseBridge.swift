@@ -10,6 +10,7 @@
 // pool; replying from a Task on another thread is allowed by libfuse.
 import CFuse3
 import FuseTypes
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,6 +28,9 @@ public struct FuseTuning: Sendable {
 final class FuseBridge: Sendable {
     let fs: any FuseFilesystem
     let tuning: FuseTuning
+    /// Requests handed to Tasks and not yet replied; teardown waits for them, because replying
+    /// after `fuse_session_destroy` would touch freed requests.
+    let inflight = Atomic<Int>(0)
 
     init(fs: any FuseFilesystem, tuning: FuseTuning) {
         self.fs = fs
@@ -48,6 +52,7 @@ final class FuseBridge: Sendable {
                          _ body: @escaping @Sendable (any FuseFilesystem) async throws(FSError) -> ReplyValue) {
         let bridge = from(req)
         let request = FuseRequest(raw: req!)
+        bridge.inflight.add(1, ordering: .relaxed)
         Task {
             let reply = Reply(request, op)
             do throws(FSError) {
@@ -56,6 +61,7 @@ final class FuseBridge: Sendable {
             } catch {
                 reply.fail(error)
             }
+            bridge.inflight.subtract(1, ordering: .releasing)
         }
     }
 }

@@ -97,7 +97,19 @@ public final class FuseSession: @unchecked Sendable {
         }
     }
 
+    /// Waits (up to `timeout` seconds) for requests still being answered by Tasks.
+    public func drain(timeout: Double = 5) async {
+        var waited = 0.0
+        while bridge.inflight.load(ordering: .acquiring) > 0 && waited < timeout {
+            try? await Task.sleep(for: .milliseconds(10))
+            waited += 0.01
+        }
+        let left = bridge.inflight.load(ordering: .acquiring)
+        if left > 0 { Log.warning("\(left) requests still unanswered at unmount") }
+    }
+
     /// Unmount, remove handlers, destroy, release — always in this order (passthrough_ll's main).
+    /// Call `drain()` first.
     public func teardown() {
         guard let s = se else { return }
         if mounted { fuse_session_unmount(s); mounted = false }
