@@ -94,6 +94,8 @@ if [ "$MEMORY" = 1 ]; then
     check_eq "normal file size from the id" "$(stat -c %s "$MNT/$BIG")" "25165824"
     expected=$(python3 -c 'import struct,hashlib,sys; n=6<<20; sys.stdout.write(hashlib.md5(b"".join(struct.pack(">%dI"%65536, *range(i,i+65536)) for i in range(0,n,65536))).hexdigest())')
     check_eq "large file streams intact (read-ahead)" "$(cat "$MNT/$BIG" | md5sum | cut -d' ' -f1)" "$expected"
+    check_eq "200 concurrent readers" "$(for i in $(seq 1 200); do cat "$MNT/$HELLO" & done | sort | uniq -c | tr -s ' ')" " 200 hello from fdfsfs"
+    check_eq "4 concurrent large readers" "$(for i in 1 2 3 4; do md5sum < "$MNT/$BIG" & done | sort -u | cut -d' ' -f1)" "$expected"
     check_eq "random read at an offset" "$(dd if="$MNT/$BIG" bs=4 skip=1000000 count=1 status=none | od -An -tx1 | tr -d ' \n')" "000f4240"
     check_eq "appender size from file info" "$(stat -c %s "$MNT/$APP")" "29"
     check_eq "appender content" "$(tail -1 "$MNT/$APP")" "appended line"

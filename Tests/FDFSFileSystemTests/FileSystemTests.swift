@@ -38,7 +38,7 @@ struct Fixture {
     let fs: FDFSFileSystem
     let ctx = RequestContext(uid: 1000, gid: 1000)
 
-    init(readAhead: ReadAheadConfig = ReadAheadConfig(), groupCacheTTL: Double = 30) async throws {
+    init(readAhead: ReadAheadConfig = ReadAheadConfig(), groupCacheTTL: Double = 30, memoryLimit: Int64 = 256 << 20) async throws {
         store = MemoryFileStore(groups: [
             StoreGroup(name: "group1", totalMB: 1000, freeMB: 600, storePathCount: 2, subdirCountPerPath: 256),
             StoreGroup(name: "group2", totalMB: 24, freeMB: 4, storePathCount: 1, subdirCountPerPath: 16),
@@ -47,6 +47,7 @@ struct Fixture {
         var o = FDFSOptions()
         o.readAhead = readAhead
         o.groupCacheTTL = groupCacheTTL
+        o.readAheadMemoryLimit = memoryLimit
         fs = FDFSFileSystem(store: flaky, naming: try NamingStore(path: nil), options: o)
         try await fs.start()
         fs.stop()
@@ -167,6 +168,30 @@ struct FileSystemTests {
         try await fx.fs.unlink(parent: leaf.attr.ino, name: String(id.split(separator: "/").last!), ctx: fx.ctx)
         await expectErrno(ENOENT) { _ = try await fx.store.fileInfo(id) }
         await expectErrno(ENOENT) { _ = try await fx.resolve(id) }
+    }
+
+    @Test func readsStayCorrectWhenTheGlobalBudgetIsExhausted() async throws {
+        let fx = try await Fixture(readAhead: ReadAheadConfig(initialWindow: 64 << 10, maxWindow: 1 << 20, chunkSize: 256 << 10),
+                                   memoryLimit: 300 << 10)
+        var data = [UInt8](repeating: 0, count: 3 << 20)
+        for i in 0..<data.count { data[i] = UInt8(truncatingIfNeeded: i / 7) }
+        let id = try await fx.store.upload(data, ext: "bin", group: "group1", appender: false)
+        let e = try await fx.resolve(id)
+        // two interleaved readers share a budget smaller than one window
+        let a = try await fx.fs.open(ino: e.attr.ino, flags: O_RDONLY, ctx: fx.ctx)
+        let b = try await fx.fs.open(ino: e.attr.ino, flags: O_RDONLY, ctx: fx.ctx)
+        var outA: [UInt8] = [], outB: [UInt8] = []
+        var off: Int64 = 0
+        while off < Int64(data.count) {
+            outA += try await fx.fs.read(ino: e.attr.ino, fh: a.fh, offset: off, size: 100_000)
+            outB += try await fx.fs.read(ino: e.attr.ino, fh: b.fh, offset: off, size: 100_000)
+            #expect(fx.fs.budget.inUse <= 300 << 10)
+            off += 100_000
+        }
+        #expect(outA == data && outB == data)
+        try await fx.fs.release(ino: e.attr.ino, fh: a.fh)
+        try await fx.fs.release(ino: e.attr.ino, fh: b.fh)
+        #expect(fx.fs.budget.inUse == 0)
     }
 
     @Test func namespaceSurvivesUnreachableTrackers() async throws {
