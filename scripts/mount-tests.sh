@@ -18,7 +18,7 @@ swift build --product fdfsfs >/tmp/fdfsfs-mount-tests-build.log 2>&1 || { tail -
 BIN=$(swift build --show-bin-path)
 FDFSFS="$BIN/fdfsfs"
 
-WORK=$(mktemp -d /tmp/fdfsfs-mt.XXXXXX)
+WORK=$(mktemp -d /tmp/fdfsfs-mt.XXXXXX); chmod 755 "$WORK"   # other users must reach the mount point
 MNT="$WORK/mnt"; STATE="$WORK/state"; MNT2="$WORK/mnt2"
 mkdir -p "$MNT" "$MNT2" "$STATE"
 DEVSERVER_PID=""
@@ -64,7 +64,8 @@ check_err() {
 }
 check_eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$3', got '$2'"; fi; }
 
-do_mount() { "$FDFSFS" "$SOURCE" "$MNT" -o "state_dir=$STATE,attr_timeout=0,entry_timeout=0${1:+,$1}"; }
+do_mount() { "$FDFSFS" "$SOURCE" "$MNT" -o "allow_other,state_dir=$STATE,attr_timeout=0,entry_timeout=0${1:+,$1}"; }
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 is_fdfsfs_mount() { findmnt -n -o FSTYPE --mountpoint "$1" 2>/dev/null | grep -q 'fuse.fdfsfs'; }
 daemon_pid() { cat "$STATE/fdfsfs.pid" 2>/dev/null; }
 wait_unmounted() { for _ in $(seq 1 50); do mountpoint -q "$1" || return 0; sleep 0.1; done; return 1; }
@@ -171,6 +172,9 @@ check_eq "hard link count" "$(stat -c %h "$N/a/f")" "2"
 check "rename a directory" mv "$N/a/b" "$N/a/b2"
 check "rename a file across directories" sh -c "touch '$N/a/moveme' && mv '$N/a/moveme' '$N/a/b2/c/moved'"
 check "chmod" chmod 600 "$N/a/f"
+check_err "the kernel enforces modes (default_permissions)" "Permission denied" as_nobody cat "$N/a/f"
+check_err "other users cannot create in a root-owned directory" "Permission denied" as_nobody touch "$N/a/nobody-file"
+check "other users can list (allow_other)" as_nobody ls "$N/a"
 check "chown" chown 1234:5678 "$N/h"
 check "utimens" touch -d "2020-01-02 03:04:05 UTC" "$N/a/f"
 check_err "rmdir of a non-empty dir is ENOTEMPTY" "not empty" rmdir "$N/a"

@@ -19,6 +19,7 @@ public struct MountCommand: Sendable {
     public var connectTimeout: Double = 10
     public var fs = FDFSOptions()
     public var readOnly = false
+    public var kernelPermissions = true
 
     public init() {}
 
@@ -46,7 +47,8 @@ public struct MountCommand: Sendable {
                       conf=PATH, group=NAME (new files), state_dir=DIR (default /var/lib/fdfsfs/<hash>),
                       attr_timeout=S, entry_timeout=S, metadata_cache=S, fileinfo_cache=S,
                       negative_cache=S, groups_cache=S, readahead_max=BYTES, readahead_memory=BYTES,
-                      connect_timeout=S, log=FILE; fstab-only options are ignored
+                      connect_timeout=S, log=FILE, no_default_permissions (default_permissions is on
+                      by default); fstab-only options are ignored
         """
 
     public static func parse(_ args: [String]) throws(ParseError) -> MountCommand {
@@ -81,6 +83,9 @@ public struct MountCommand: Sendable {
             c.fuseOptions.append("fsname=" + c.source.replacingCommas())
         }
         if !c.fuseOptions.contains(where: { $0.hasPrefix("subtype=") }) { c.fuseOptions.append("subtype=fdfsfs") }
+        // The named tree stores real modes and owners: let the kernel enforce them (essential with
+        // allow_other). `-o no_default_permissions` turns this off.
+        if c.kernelPermissions && !c.fuseOptions.contains("default_permissions") { c.fuseOptions.append("default_permissions") }
         return c
     }
 
@@ -121,6 +126,7 @@ public struct MountCommand: Sendable {
             case "gid": fs.gid = UInt32(clamping: try int(value))
             case "umask": fs.umask = UInt32(clamping: try int(value, radix: 8)) & 0o777
             case "memory_store": memoryStore = true
+            case "no_default_permissions": kernelPermissions = false
             case "ro": fs.readOnly = true; fuseOptions.append("ro")
             case "rw": fs.readOnly = false; fuseOptions.append("rw")
             default:

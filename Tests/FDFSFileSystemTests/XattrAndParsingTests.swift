@@ -106,7 +106,8 @@ struct ParsingTests {
         #expect(c.foreground && c.source == "10.0.0.1:22122,10.0.0.2:22122" && c.mountpoint == "/mnt/fdfs")
         #expect(c.fs.uid == 1000 && c.fs.gid == 100 && c.fs.umask == 0o027 && c.fs.attrTimeout == 5 && c.fs.group == "group2")
         #expect(c.readOnly && c.stateDir == "/tmp/s")
-        #expect(c.fuseOptions == ["allow_other", "ro", "fsname=10.0.0.1:22122;10.0.0.2:22122", "subtype=fdfsfs"])
+        #expect(c.fuseOptions == ["allow_other", "ro", "fsname=10.0.0.1:22122;10.0.0.2:22122", "subtype=fdfsfs", "default_permissions"])
+        #expect(!(try MountCommand.parse(["s", "/m", "-o", "no_default_permissions"]).fuseOptions.contains("default_permissions")))
         #expect(throws: MountCommand.ParseError.self) { try MountCommand.parse(["s", "/m", "-o", "nonsense"]) }
         #expect(throws: MountCommand.ParseError.self) { try MountCommand.parse(["s"]) }
         #expect(throws: MountCommand.ParseError.self) { try MountCommand.parse(["s", "/m", "-o", "attr_timeout=abc"]) }
