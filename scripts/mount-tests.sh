@@ -233,6 +233,10 @@ kill -TERM "$pid"
 if wait_unmounted "$MNT" && wait_exit "$pid"; then pass "SIGTERM unmounts cleanly"; else fail "SIGTERM unmounts cleanly"; fi
 check "remount after SIGTERM" do_mount
 pid=$(daemon_pid)
+kill -INT "$pid"
+if wait_unmounted "$MNT" && wait_exit "$pid"; then pass "SIGINT unmounts cleanly"; else fail "SIGINT unmounts cleanly"; fi
+check "remount after SIGINT" do_mount
+pid=$(daemon_pid)
 check "fusermount3 -u" fusermount3 -u "$MNT"
 check "daemon exits after fusermount3 -u" wait_exit "$pid"
 

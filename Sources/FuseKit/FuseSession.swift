@@ -66,6 +66,10 @@ public final class FuseSession: @unchecked Sendable {
     /// Mounts on `mountpoint` and installs the signal handlers.
     public func mount() throws(FSError) {
         guard let se else { throw FSError(EIO, "session already destroyed") }
+        // libfuse installs its handlers only over SIG_DFL; a shell starting us in the background
+        // leaves SIGINT ignored. SIGTERM/SIGINT must always unmount (SIGHUP keeps nohup's choice).
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
         if fuse_set_signal_handlers(se) != 0 { throw FSError(EIO, "cannot install signal handlers") }
         handlersSet = true
         if fuse_session_mount(se, mountpoint) != 0 {
