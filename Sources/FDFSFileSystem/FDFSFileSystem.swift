@@ -35,6 +35,8 @@ public struct FDFSOptions: Sendable {
     public var readAhead = ReadAheadConfig()
     public var readAheadMemoryLimit: Int64 = 256 << 20
     public var readOnly = false
+    /// Answer misses with negative entries the kernel caches (instead of ENOENT each time).
+    public var kernelNegativeCache = true
     public init() {}
 }
 
@@ -144,7 +146,24 @@ public final class FDFSFileSystem: FuseFilesystem {
 
     // MARK: - FuseFilesystem: lookup, forget, getattr
 
+    /// A negative entry (inode 0): the kernel caches the miss for `timeout` seconds and sends no
+    /// forget for it. Used for names that do not exist.
+    func negativeEntry(timeout: Double) -> Entry {
+        Entry(attr: Attr(ino: 0, mode: 0), generation: 0, attrTimeout: 0, entryTimeout: timeout)
+    }
+
     public func lookup(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry {
+        do {
+            return try await lookupCounted(parent: parent, name: name)
+        } catch where error.errno == ENOENT && options.kernelNegativeCache {
+            // By-id misses are cached like our own negative cache; named-tree misses for the
+            // entry timeout (only this mount changes the named tree, and creating a name
+            // replaces the kernel's negative entry).
+            return negativeEntry(timeout: InodeTable.isByID(parent) ? options.negativeTTL : options.entryTimeout)
+        }
+    }
+
+    func lookupCounted(parent: UInt64, name: String) async throws(FSError) -> Entry {
         if name.utf8.count > Self.nameMax { throw FSError(ENAMETOOLONG, "name longer than \(Self.nameMax) bytes") }
         if InodeTable.isByID(parent) {
             return counted(try await byIDLookup(parent: parent, name: name))

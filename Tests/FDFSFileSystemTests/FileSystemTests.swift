@@ -53,12 +53,19 @@ struct Fixture {
         fs.stop()
     }
 
+    /// lookup, with a negative entry (inode 0, what the kernel caches as a miss) as ENOENT.
+    func lookup(parent: UInt64, name: String) async throws(FSError) -> Entry {
+        let e = try await fs.lookup(parent: parent, name: name, ctx: ctx)
+        if e.attr.ino == 0 { throw FSError(ENOENT, "negative entry") }
+        return e
+    }
+
     /// Walks a slash path from the root with lookups (each counted, as the kernel would).
     func resolve(_ path: String) async throws(FSError) -> Entry {
         var ino = InodeTable.root
         var e: Entry? = nil
         for part in path.split(separator: "/") {
-            e = try await fs.lookup(parent: ino, name: String(part), ctx: ctx)
+            e = try await lookup(parent: ino, name: String(part))
             ino = e!.attr.ino
         }
         guard let e else { throw FSError(EINVAL, "empty path") }
@@ -99,13 +106,16 @@ struct FileSystemTests {
         let fx = try await Fixture()
         let leaf = try await fx.resolve("group1/M00/00/00")
         let before = fx.store.callCount("fileInfo")
-        await expectErrno(ENOENT) { _ = try await fx.fs.lookup(parent: leaf.attr.ino, name: "garbage", ctx: fx.ctx) }
-        await expectErrno(ENOENT) { _ = try await fx.fs.lookup(parent: leaf.attr.ino, name: "garbage", ctx: fx.ctx) }
+        await expectErrno(ENOENT) { _ = try await fx.lookup(parent: leaf.attr.ino, name: "garbage") }
+        await expectErrno(ENOENT) { _ = try await fx.lookup(parent: leaf.attr.ino, name: "garbage") }
         #expect(fx.store.callCount("fileInfo") == before, "malformed ids never reach the server")
         let unknown = "fwAAAWsKZv6AeAFmAAAAEkmkZMY999.txt"
-        await expectErrno(ENOENT) { _ = try await fx.fs.lookup(parent: leaf.attr.ino, name: unknown, ctx: fx.ctx) }
-        await expectErrno(ENOENT) { _ = try await fx.fs.lookup(parent: leaf.attr.ino, name: unknown, ctx: fx.ctx) }
+        await expectErrno(ENOENT) { _ = try await fx.lookup(parent: leaf.attr.ino, name: unknown) }
+        await expectErrno(ENOENT) { _ = try await fx.lookup(parent: leaf.attr.ino, name: unknown) }
         #expect(fx.store.callCount("fileInfo") == before + 1, "a missing id is asked once, then cached")
+        let negative = try await fx.fs.lookup(parent: leaf.attr.ino, name: "garbage", ctx: fx.ctx)
+        #expect(negative.attr.ino == 0 && negative.entryTimeout == fx.fs.options.negativeTTL, "misses are negative entries the kernel caches")
+        #expect(fx.fs.inodes.withLock { $0.lookupCount(0) } == 0, "negative entries are not counted")
         await expectErrno(ENOENT) { _ = try await fx.resolve("group1/M02") }
         await expectErrno(ENOENT) { _ = try await fx.resolve("group2/M00/10") }
         await expectErrno(ENOENT) { _ = try await fx.resolve("group1/M00/0a") }
