@@ -128,11 +128,10 @@ extension FastDFSClient {
     }
 
     /// (offset, length) within a file of `size` bytes, nil when nothing is left to read.
-    /// `length` 0 means "to EOF" and becomes the exact remaining count.
+    /// `length` 0 means "to EOF" and stays 0 (every server version accepts it for offset < size).
     static func clamp(offset: Int64, length: Int64, size: Int64) -> (offset: Int64, length: Int64)? {
         guard offset < size else { return nil }
-        let available = size - offset
-        return (offset, length == 0 ? available : min(length, available))
+        return (offset, length == 0 ? 0 : min(length, size - offset))
     }
 
     private func startDownload(_ fileID: FileID, range: (offset: Int64, length: Int64), on target: StorageAddress)

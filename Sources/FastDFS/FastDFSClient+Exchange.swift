@@ -83,6 +83,14 @@ extension FastDFSClient {
             } else {
                 lease = try await self.lease(from: pool, address: address, command: command)
             }
+            if lease.reused, await !lease.connection.isStillUsable() {
+                // The server closed it while it sat in the pool (restart, its idle timeout):
+                // nothing was sent, so take another without spending the retry.
+                pool.release(lease, reusable: false)
+                attempt -= 1
+                if attempt < -8 { throw FastDFSError(code: .connectionClosed, command: command, server: address, message: "pooled connections keep closing", errno: LinuxErrno.EIO) }
+                continue
+            }
             let connection = lease.connection
             connection.beginExchange()
             do {
@@ -135,10 +143,17 @@ extension FastDFSClient {
                 continue
             }
             selector.withLock { $0.callFinished(connectedIndex: index) }
-            return try await withConnection(
-                to: address, tracker: true, command: command, policy: .idempotent, firstLease: lease
-            ) { (lease) async throws(FastDFSError) -> T in
-                try await body(lease.connection)
+            do {
+                return try await withConnection(
+                    to: address, tracker: true, command: command, policy: .idempotent, firstLease: lease
+                ) { (lease) async throws(FastDFSError) -> T in
+                    try await body(lease.connection)
+                }
+            } catch where error.code == .connectFailed {
+                // The pooled connection was dead and reconnecting failed: the tracker went away
+                // between calls. Nothing reached it, so the next tracker may be asked.
+                failures.append(error)
+                continue
             }
         }
         selector.withLock { $0.callFinished(connectedIndex: nil) }

@@ -217,7 +217,7 @@ extension FastDFSClient {
         guard info.kind == .appender else {
             throw FastDFSError(
                 code: .invalidArgument, command: command, status: .einval,
-                message: "\(fileID) is not an appender file (upload it with appender: true / --appender)",
+                message: "\(fileID) is not an appender file (only appender files can be appended to, modified, truncated or regenerated)",
                 errno: LinuxErrno.EINVAL)
         }
     }

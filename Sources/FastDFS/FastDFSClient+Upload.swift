@@ -7,6 +7,14 @@ import FastDFSProtocol
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Writes the content that follows a request head.
 typealias ContentWriter = (FDFSConnection, FDFSCommand) async throws(FastDFSError) -> Void
 
@@ -172,6 +180,15 @@ extension FastDFSClient {
     ) async throws(FastDFSError) -> T {
         do {
             return try await fileIO.withFileHandle(_deprecatedPath: path, mode: .read) { handle in
+                // fstat on an open descriptor does not block on I/O.
+                let isRegular = try handle.withUnsafeFileDescriptor { fd -> Bool in
+                    var st = stat()
+                    guard fstat(fd, &st) == 0 else { return true }
+                    return (st.st_mode & S_IFMT) == S_IFREG
+                }
+                guard isRegular else {
+                    throw FastDFSError.io("cannot send \(path): not a regular file", underlying: nil, errno: LinuxErrno.EISDIR)
+                }
                 let size = try await fileIO.readFileSize(fileHandle: handle)
                 return try await body(handle, size)
             }
@@ -255,7 +272,7 @@ extension FastDFSClient {
     }
 
     /// The extension of a local path's file name, or "" when it is not a valid FastDFS extension.
-    static func fileExtension(of path: String) -> String {
+    public static func fileExtension(of path: String) -> String {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return "" }
         let ext = String(name[name.index(after: dot)...])

@@ -53,6 +53,13 @@ public struct FastDFSConfiguration: Sendable {
     }
 }
 
+extension FastDFSConfiguration {
+    /// Parses `host:port`, `host` (→ `defaultPort`), `[v6]:port`; nil when malformed.
+    public static func parseAddress(_ text: String, defaultPort: Int) -> StorageAddress? {
+        try? StorageAddress.parse(text, defaultPort: defaultPort).get()
+    }
+}
+
 extension StorageAddress {
     /// Parses `host:port`, `host` (default port), `[v6]:port`; with dual IPs `ip1,ip2:port`
     /// the first IP is used. Returns nil with a reason on errors.

@@ -52,8 +52,13 @@ public enum FDFSFilename {
     }
 
     public static func formatExt(_ ext: String, randomDigits: inout some RandomNumberGenerator) -> String {
-        let e = String(decoding: Array(ext.utf8.prefix(FDFSLimits.fileExtMaxLength)), as: UTF8.self)
-        let digitCount = e.isEmpty ? 7 : FDFSLimits.fileExtMaxLength - e.utf8.count
+        // Whole characters only, so a multi-byte character is never split.
+        var e = ""
+        for c in ext {
+            if e.utf8.count + c.utf8.count > FDFSLimits.fileExtMaxLength { break }
+            e.append(c)
+        }
+        let digitCount = e.isEmpty ? 7 : max(0, FDFSLimits.fileExtMaxLength - e.utf8.count)
         var out = ""
         for _ in 0..<digitCount {
             out += String(Int.random(in: 0...9, using: &randomDigits))

@@ -160,6 +160,9 @@ public struct FileIDInfo: Hashable, Sendable {
         guard b.count >= 10 else { throw .invalidFileID(filename, reason: "shorter than the M00/XX/YY/ path") }
         guard b[0] == UInt8(ascii: "M"), b[3] == UInt8(ascii: "/"),
               let hi = hexValue(b[1], uppercaseOnly: strictIndex), let lo = hexValue(b[2], uppercaseOnly: strictIndex) else {
+            if filename.contains("/M") && !filename.hasPrefix("M") {
+                throw .invalidFileID(filename, reason: "looks like a whole file id; pass only the remote filename after \"group/\"")
+            }
             throw .invalidFileID(filename, reason: "does not start with M + two hex digits + '/' (store path)")
         }
         guard let s1h = hexValue(b[4], uppercaseOnly: true), let s1l = hexValue(b[5], uppercaseOnly: true),

@@ -274,3 +274,54 @@ struct FuzzTests {
         }
     }
 }
+
+@Suite("Fuzz: encoders and generators never trap")
+struct EncoderFuzzTests {
+    static let pieces = ["", "a", "é", "日本", "🦄", "\u{0}", "/", ".", "M00/00/00/", "group1", "-_",
+                         String(repeating: "x", count: 40), "\u{1}", "\u{2}"]
+
+    static func randomString(_ rng: inout SeededRNG) -> String {
+        (0..<Int.random(in: 0...6, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+    }
+
+    @Test func randomArguments() throws {
+        var rng = SeededRNG(seed: 77)
+        for _ in 0..<2000 {
+            let s1 = Self.randomString(&rng), s2 = Self.randomString(&rng), s3 = Self.randomString(&rng)
+            let n = [Int64.min, -1, 0, 1, 1 << 32, .max].randomElement(using: &rng)!
+            let ext7 = FDFSFilename.formatExt(s1, randomDigits: &rng)
+            #expect(ext7.utf8.count <= 7)
+            _ = FDFSFilename.make(storePathIndex: Int(truncatingIfNeeded: n), sub1: -1, sub2: 300, base27: s2, ext7: ext7)
+            _ = try? FDFSFilename.slaveFilename(master: s1 + s2, prefix: s2, ext: s3)
+            _ = FDFSFilename.makeSizeField(size: n, appender: Bool.random(using: &rng), randomHigh: .random(in: 0...UInt32.max, using: &rng))
+            _ = FDFSFilename.sourceField(ipv4: s1)
+            _ = FDFSFilename.isValidExt(s1) || FDFSFilename.isValidPrefix(s2)
+            let id = FileID(group: s1, filename: s2)
+            let metadata = FDFSMetadata(entries: [(key: s1, value: s2), (key: s3, value: s1)])
+            let requests: [any FDFSRequest] = [
+                QueryStoreRequest(group: s1), QueryStoreAllRequest(group: s2), QueryFetchRequest(kind: .fetchAll, fileID: id),
+                ListOneGroupRequest(group: s1), ListStorageRequest(group: s1, storageID: s2),
+                UploadRequestHead(storePathIndex: 0xFF, fileSize: n, ext: s1, appender: true),
+                UploadSlaveRequestHead(masterFilename: s1, fileSize: n, prefix: s2, ext: s3),
+                DeleteRequest(fileID: id), GetMetadataRequest(fileID: id), QueryFileInfoRequest(fileID: id, flags: [.noCRC32]),
+                SetMetadataRequest(fileID: id, mode: .merge, metadata: metadata),
+                DownloadRequest(fileID: id, offset: n, length: n), AppendRequestHead(filename: s1, length: n),
+                ModifyRequestHead(filename: s1, offset: n, length: n), TruncateRequest(filename: s2, newSize: n),
+                RegenerateAppenderRequest(filename: s3), VolumeStatRequest(filter: 7), FetchStorageIDsRequest(startIndex: -1),
+            ]
+            for request in requests {
+                let packet = FDFSPacket.encode(request)
+                #expect(packet.readableBytes >= 10)
+            }
+            var b = ByteBuffer()
+            QueryStoreResponse(group: s1, server: StorageAddress(host: s2, port: -5), storePathIndex: 1).encode(into: &b, ipWidth: 999)
+            QueryFetchAllResponse(group: s1, servers: [StorageAddress(host: s3, port: 1)]).encode(into: &b, ipWidth: -1, layout: .sharedPort)
+            QueryFileInfoResponse(size: n, modifyTime: n, crc32: 1, sourceIP: s1).encode(into: &b, ipFieldWidth: 0)
+            GroupStat(name: s1, layout: .v105).encode(into: &b)
+            StorageStat(id: s1, ipAddress: s2, version: s3, counters: [1, 2]).encode(into: &b, layout: .v600)
+            VolumeStatResponse(useTrunk: true, groups: []).encode(into: &b)
+            _ = metadata.packed() + metadata.merging(metadata).packed(sorted: false) + metadata.truncatedToLimits().packed()
+            _ = id.description + (FileID(id.description)?.description ?? "")
+        }
+    }
+}

@@ -70,6 +70,25 @@ struct ChecksumTests {
         #expect(CRC32.checksum(Array("The quick brown fox jumps over the lazy dog".utf8)) == 0x414F_A339)
     }
 
+    /// Bit-by-bit reference implementation, independent of the tables.
+    static func bitwise(_ data: [UInt8]) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in data {
+            c ^= UInt32(b)
+            for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        }
+        return c ^ 0xFFFF_FFFF
+    }
+
+    @Test func matchesBitwiseReference() {
+        var rng = SeededRNG(seed: 9)
+        for length in Array(0..<40) + [255, 256, 1000, 4097] {
+            let data = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            #expect(CRC32.checksum(data) == Self.bitwise(data), "length \(length)")
+            #expect(CRC32.checksum(AnySequence(data)) == Self.bitwise(data), "non-contiguous, length \(length)")
+        }
+    }
+
     @Test func incremental() {
         var rng = SeededRNG(seed: 3)
         for _ in 0..<100 {

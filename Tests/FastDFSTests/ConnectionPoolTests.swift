@@ -123,7 +123,7 @@ struct ConnectionPoolTests {
                     pool.release(lease, reusable: true)
                 }
                 // Let each task enqueue before the next one (FIFO is what we check).
-                while pool.counts.waiting < i + 1 { await Task.yield() }
+                #expect(await eventually { pool.counts.waiting >= i + 1 })
             }
             #expect(pool.counts.waiting == 3)
             pool.release(first, reusable: true)
@@ -147,7 +147,7 @@ struct ConnectionPoolTests {
         let pool = makePool(max: 1, factory: factory)
         let held = try await pool.lease()
         let task = Task { try await pool.lease() }
-        while pool.counts.waiting < 1 { await Task.yield() }
+        #expect(await eventually { pool.counts.waiting >= 1 })
         task.cancel()
         await #expect(throws: CancellationError.self) { _ = try await task.value }
         #expect(pool.counts.waiting == 0)
@@ -159,7 +159,7 @@ struct ConnectionPoolTests {
         let pool = makePool(max: 1, factory: factory)
         let held = try await pool.lease()
         let task = Task { try await pool.lease() }
-        while pool.counts.waiting < 1 { await Task.yield() }
+        #expect(await eventually { pool.counts.waiting >= 1 })
         pool.shutdown()
         await #expect(throws: PoolShutdownError.self) { _ = try await task.value }
         pool.release(held, reusable: true)

@@ -93,3 +93,13 @@ struct TempDir {
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
     func cleanup() { try? FileManager.default.removeItem(at: url) }
 }
+
+/// Waits (polling every millisecond, giving up after about 20 s so a broken test cannot spin
+/// forever) until `condition` holds. Returns whether it did.
+func eventually(_ condition: () -> Bool) async -> Bool {
+    for _ in 0..<20_000 {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return condition()
+}

@@ -48,10 +48,11 @@ final class FDFSConnection: PoolableConnection {
         self.flags = flags
     }
 
-    // [fuse branch patch, for the client owner to review] NIOAsyncWriter traps when it is deinited
-    // unfinished; connections the pool discards (e.g. after a server error reply such as
-    // GET_METADATA → ENOENT) were dropped without `finish()`, killing the process.
-    deinit { outbound.finish() }
+    deinit {
+        // NIOAsyncWriter traps when dropped unfinished.
+        outbound.finish()
+        channel.close(promise: nil)
+    }
 
     // MARK: - Connect
 
@@ -69,7 +70,7 @@ final class FDFSConnection: PoolableConnection {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(
                             InactivityTimeoutHandler(timeout: timeoutAmount) { flags.timedOut.store(true, ordering: .relaxed) })
-                        try sync.addHandler(ByteToMessageHandler(FDFSFrameDecoder()))
+                        try sync.addHandler(ByteToMessageHandler(FramePartDecoder()))
                         return try NIOAsyncChannel<FDFSFramePart, ByteBuffer>(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))
@@ -87,6 +88,14 @@ final class FDFSConnection: PoolableConnection {
     // MARK: - PoolableConnection
 
     var isUsable: Bool { channel.isActive && !exchange.failed }
+
+    /// Lets the event loop process what already arrived (a FIN from a server that closed this
+    /// idle connection) before the connection is reused, then checks it is still open.
+    func isStillUsable() async -> Bool {
+        guard isUsable else { return false }
+        try? await channel.eventLoop.submit {}.get()
+        return isUsable
+    }
 
     func close() {
         channel.close(promise: nil)

@@ -1,0 +1,249 @@
+// upload, upload-slave, download, append, modify: the commands that move file content.
+
+import ArgumentParser
+import FastDFS
+import Foundation
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension GlobalOptions {
+    /// Runs `body` with a client and shuts it down afterwards.
+    func withClient<T>(_ body: (FastDFSClient) async throws -> T) async throws -> T {
+        let client = try makeClient()
+        do {
+            let result = try await body(client)
+            await client.shutdown()
+            return result
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+}
+
+/// Opens `FILE|-` (stdin is spooled to a temporary file first) and passes its path and size.
+func withInput<T>(_ argument: String, _ body: (String, Int64) async throws -> T) async throws -> T {
+    let (path, temporary) = try await LocalFiles.inputPath(argument)
+    defer { if temporary { unlink(path) } }
+    guard let size = LocalFiles.size(of: path) else {
+        throw FastDFSError(code: .ioError, message: "cannot read \(path): \(String(cString: strerror(errno)))", errno: errno)
+    }
+    return try await body(path, size)
+}
+
+/// Streams a local file as chunks with a progress bar (used only when a bar is shown; otherwise
+/// the library's file-path variants stream it and can retry on a dead pooled connection).
+func withChunks<T>(_ path: String, size: Int64, progress: ProgressBar, _ body: (FileChunks) async throws -> T) async throws -> T {
+    let result = try await LocalFiles.fileIO.withFileHandle(_deprecatedPath: path, mode: .read) { handle in
+        try await body(FileChunks(handle: handle, size: size, progress: progress))
+    }
+    progress.finish()
+    return result
+}
+
+func uploadResultJSON(_ id: FileID, size: Int64, client: FastDFSClient) -> [String: Any] {
+    var object: [String: Any] = ["file_id": id.description, "group": id.group, "filename": id.filename, "size": size]
+    if let storage = client.sourceStorage(of: id) { object["storage"] = storage.description }
+    return object
+}
+
+struct Upload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload a file and print its new file id.",
+        discussion: "FILE may be - to read standard input; it is spooled to a temporary file first because the protocol needs the size up front."
+    )
+
+    @Argument(help: "Local file, or - for standard input.") var file: String
+    @Option(help: "Extension without the dot, at most 6 characters (default: the file's own).") var ext: String?
+    @Option(help: "Group to upload to (default: the tracker chooses).") var group: String?
+    @Option(name: .customLong("meta"), help: ArgumentHelp("Metadata to set (repeatable).", valueName: "key=value")) var meta: [String] = []
+    @Flag(help: "Create an appender file (can be appended to, modified, truncated).") var appender = false
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let metadata = try parseMetadata(meta, option: "--meta")
+        try await global.withClient { client in
+            try await withInput(file) { path, size in
+                let ext = self.ext ?? (file == "-" ? "" : FastDFSClient.fileExtension(of: file))
+                let id: FileID
+                if let progress = ProgressBar.make(total: size, label: "upload") {
+                    id = try await withChunks(path, size: size, progress: progress) { chunks in
+                        try await client.upload(stream: chunks, size: size, ext: ext, metadata: metadata, group: group, appender: appender)
+                    }
+                } else {
+                    id = try await client.upload(filePath: path, ext: ext, metadata: metadata, group: group, appender: appender)
+                }
+                if global.json { Output.printJSON(uploadResultJSON(id, size: size, client: client)) } else { print(id) }
+            }
+        }
+    }
+}
+
+struct UploadSlave: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upload-slave",
+        abstract: "Upload a slave file of a master file and print its file id.",
+        discussion: "FILE may be - to read standard input (spooled to a temporary file first)."
+    )
+
+    @Argument(help: "Local file, or - for standard input.") var file: String
+    @Option(help: "The master file id.") var master: String
+    @Option(help: "Slave name prefix (1-16 characters of [A-Za-z0-9._-]).") var prefix: String
+    @Option(help: "Extension without the dot (default: the file's own).") var ext: String?
+    @Option(name: .customLong("meta"), help: ArgumentHelp("Metadata to set (repeatable).", valueName: "key=value")) var meta: [String] = []
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let masterID = try parseFileID(master)
+        let metadata = try parseMetadata(meta, option: "--meta")
+        try await global.withClient { client in
+            try await withInput(file) { path, size in
+                let ext = self.ext ?? (file == "-" ? "" : FastDFSClient.fileExtension(of: file))
+                let id = try await client.uploadSlave(filePath: path, master: masterID, prefix: prefix, ext: ext, metadata: metadata)
+                if global.json {
+                    var object = uploadResultJSON(id, size: size, client: client)
+                    object["master"] = masterID.description
+                    Output.printJSON(object)
+                } else {
+                    print(id)
+                }
+            }
+        }
+    }
+}
+
+struct Download: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Download a file to OUTPUT, or to standard output when OUTPUT is - or missing."
+    )
+
+    @Argument(help: "The file id.") var fileID: String
+    @Argument(help: "Local file to write, or - for standard output.") var output: String?
+    @Option(help: "First byte to read.") var offset: Int64 = 0
+    @Option(help: "Number of bytes to read (default: to the end).") var length: Int64?
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard offset >= 0 else { throw ValidationError("--offset must not be negative") }
+        if let length, length < 0 { throw ValidationError("--length must not be negative") }
+    }
+
+    func run() async throws {
+        let id = try parseFileID(fileID)
+        let toStdout = output == nil || output == "-"
+        if toStdout && global.json {
+            throw UsageError(message: "--json needs an OUTPUT file (the downloaded bytes go to standard output)")
+        }
+        try await global.withClient { client in
+            let progress = try await progressBar(client: client, id: id)
+            let written: Int64
+            if toStdout {
+                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: dup(STDOUT_FILENO))
+                defer { try? handle.close() }
+                written = try await copy(client.downloadStream(id, offset: offset, length: length), to: handle, name: "standard output", progress: progress)
+            } else {
+                let path = output!
+                do {
+                    written = try await LocalFiles.fileIO.withFileHandle(
+                        _deprecatedPath: path, mode: .write, flags: .posix(flags: O_CREAT | O_TRUNC, mode: 0o644)
+                    ) { handle in
+                        try await copy(client.downloadStream(id, offset: offset, length: length), to: handle, name: path, progress: progress)
+                    }
+                } catch {
+                    unlink(path)
+                    if let e = error as? IOError {
+                        throw FastDFSError(code: .ioError, message: "cannot write \(path): \(e.description)", errno: e.errnoCode)
+                    }
+                    throw error
+                }
+            }
+            progress?.finish()
+            if global.json {
+                Output.printJSON(["file_id": id.description, "output": output!, "offset": offset, "bytes": written])
+            }
+        }
+    }
+
+    private func copy(_ stream: FileDownloadStream, to handle: NIOFileHandle, name: String, progress: ProgressBar?) async throws -> Int64 {
+        var written: Int64 = 0
+        for try await chunk in stream {
+            do {
+                try await LocalFiles.fileIO.write(fileHandle: handle, buffer: chunk)
+            } catch let e as IOError {
+                if e.errnoCode == EPIPE { throw ExitCode(1) }
+                throw FastDFSError(code: .ioError, message: "cannot write \(name): \(e.description)", errno: e.errnoCode)
+            }
+            written += Int64(chunk.readableBytes)
+            progress?.advance(by: chunk.readableBytes)
+        }
+        return written
+    }
+
+    /// A bar only for a terminal stderr and more than 4 MiB (asks the size when the id doesn't say it).
+    private func progressBar(client: FastDFSClient, id: FileID) async throws -> ProgressBar? {
+        guard isatty(STDERR_FILENO) == 1 else { return nil }
+        var size = (try? FastDFSClient.decode(id))?.size
+        if size == nil { size = try? await client.fileInfo(id).size }
+        guard let size else { return nil }
+        var total = max(0, size - offset)
+        if let length, length > 0 { total = min(total, length) }
+        return ProgressBar.make(total: total, label: "download")
+    }
+}
+
+struct Append: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append a local file (or - for standard input, spooled first) to an appender file.")
+
+    @Argument(help: "The appender file id.") var fileID: String
+    @Argument(help: "Local file, or - for standard input.") var file: String
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let id = try parseFileID(fileID)
+        try await global.withClient { client in
+            try await withInput(file) { path, size in
+                if let progress = ProgressBar.make(total: size, label: "append") {
+                    try await withChunks(path, size: size, progress: progress) { chunks in
+                        try await client.append(stream: chunks, size: size, to: id)
+                    }
+                } else {
+                    try await client.append(filePath: path, to: id)
+                }
+                if global.json { Output.printJSON(["file_id": id.description, "appended": size]) }
+            }
+        }
+    }
+}
+
+struct Modify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Overwrite part of an appender file with a local file (or - for standard input, spooled first).")
+
+    @Argument(help: "The appender file id.") var fileID: String
+    @Argument(help: "Local file, or - for standard input.") var file: String
+    @Option(help: "Where to write (at most the current size).") var offset: Int64
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard offset >= 0 else { throw ValidationError("--offset must not be negative") }
+    }
+
+    func run() async throws {
+        let id = try parseFileID(fileID)
+        try await global.withClient { client in
+            try await withInput(file) { path, size in
+                try await client.modify(filePath: path, in: id, at: offset)
+                if global.json { Output.printJSON(["file_id": id.description, "offset": offset, "written": size]) }
+            }
+        }
+    }
+}
