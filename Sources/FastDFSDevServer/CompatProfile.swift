@@ -65,7 +65,7 @@ public struct CompatProfile: Sendable, Hashable {
     public var versionString: String {
         switch level {
         case .v5: return "5.12"
-        case .v6_11: return "6.11.0"
+        case .v6_11: return "6.11."  // what the real 6-byte field (with its NUL) keeps of "6.11.0"
         case .v6_16: return "6.16.1"
         }
     }

@@ -79,7 +79,8 @@ extension ConnectionContext {
         request: @escaping @Sendable (FDFSHeader, inout RequestStream) async throws -> Void
     ) async {
         if faults.resetOnAccept(role) {
-            try? await connection.channel.close()
+            // executeThenClose finishes the outbound writer (closing the bare channel would not).
+            try? await connection.executeThenClose { _, _ in }
             return
         }
         onOpen()

@@ -80,8 +80,11 @@ public struct DevServerConfiguration: Sendable {
         guard replicationLag >= 0 else { throw .configuration("--replication-lag must be >= 0") }
         guard reservedSpaceMB >= 0 else { throw .configuration("--reserved-space must be >= 0") }
         guard (1...256).contains(subdirCount) else { throw .configuration("subdirCount must be 1...256") }
-        guard IPv4.parse(listenHost) != nil else {
+        guard let octets = IPv4.parse(listenHost) else {
             throw .configuration("--listen must be an IPv4 address (file ids embed it), got \(listenHost)")
+        }
+        guard octets != [0, 0, 0, 0] else {
+            throw .configuration("--listen 0.0.0.0 is not usable: the tracker hands this address to clients; give a concrete IPv4 address")
         }
     }
 }

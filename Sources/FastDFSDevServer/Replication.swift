@@ -15,6 +15,7 @@ import Glibc
 import Darwin
 #endif
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 
 enum ReplicationOp: Sendable, Equatable {
@@ -90,18 +91,23 @@ final class ReplicationLog: Sendable {
         }
     }
 
-    /// Complete records from `offset` on (blocking).
+    /// Complete records from `offset` on (blocking). Reads only the tail past `offset`.
     func records(from offset: Int64) -> [BinlogRecord] {
-        guard let bytes = DiskStore.readSmallFile(path), Int64(bytes.count) > offset else { return [] }
+        let end = currentSize > 0 ? currentSize : (DiskStore.status(path)?.size ?? 0)
+        guard end > offset, let fd = try? DiskStore.openForReading(path) else { return [] }
+        defer { close(fd) }
+        guard let tail = try? DiskStore.readChunk(fd: fd, at: offset, count: Int(end - offset), allocator: .init())
+        else { return [] }
+        let bytes = Array(tail.readableBytesView)
         var out: [BinlogRecord] = []
-        var start = Int(offset)
+        var start = 0
         while let nl = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
             let line = String(decoding: bytes[start..<nl], as: UTF8.self)
             start = nl + 1
             guard let space = line.firstIndex(of: " "), let ms = Int64(line[..<space]),
                 let op = ReplicationOp(line: line[line.index(after: space)...])
             else { continue }
-            out.append(BinlogRecord(milliseconds: ms, op: op, end: Int64(start)))
+            out.append(BinlogRecord(milliseconds: ms, op: op, end: offset + Int64(start)))
         }
         return out
     }

@@ -95,7 +95,7 @@ struct StorageHandler: Sendable {
         let total = body.readableBytes
         guard total >= 33, let nameLength = body.readInt64Field(), let metaLength = body.readInt64Field(),
             let flag = body.readInteger(as: UInt8.self), nameLength >= 1, nameLength < 128, metaLength >= 0,
-            Int64(total) == 33 + nameLength + metaLength,
+            metaLength == Int64(total) - 33 - nameLength,
             let g = body.readFixedField(width: 16), g == group,
             let nameText = body.readString(length: Int(nameLength)),
             let name = StoredFilename.validate(nameText),
@@ -284,7 +284,7 @@ struct StorageHandler: Sendable {
             guard offset <= st.size else { return .failure(ReplyError(Self.invalid)) }
             length = st.size - offset
         } else {
-            guard offset + count <= st.size else {
+            guard count <= st.size - offset else {
                 node.count(total: .totalDownload, success: .successDownload, ok: false)
                 return .failure(ReplyError(Self.invalid))
             }

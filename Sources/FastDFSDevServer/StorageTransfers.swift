@@ -74,7 +74,7 @@ extension StorageHandler {
             let index = buffer.readInteger(as: UInt8.self)!
             let size = buffer.readInt64Field()!
             let ext = buffer.readFixedField(width: 6)!
-            guard size >= 0, bodyLength == 15 + size else { return invalidNow }
+            guard size >= 0, size == bodyLength - 15 else { return invalidNow }
             guard index == 0 || index == 0xFF, FileNaming.isSafe(ext) else {
                 return .reject(Self.invalid, drain: true)
             }
@@ -88,7 +88,7 @@ extension StorageHandler {
             guard buffer.readableBytes >= 16 else { return .needMore }
             let masterLength = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: Int64.self)!
             let size = buffer.getInteger(at: buffer.readerIndex + 8, endianness: .big, as: Int64.self)!
-            guard masterLength > 10, masterLength < 128, size >= 0, bodyLength == 38 + masterLength + size else {
+            guard masterLength > 10, masterLength < 128, size >= 0, size == bodyLength - 38 - masterLength else {
                 return invalidNow
             }
             guard buffer.readableBytes >= 38 + Int(masterLength) else { return .needMore }
@@ -120,7 +120,7 @@ extension StorageHandler {
             let size = isAppend ? second : third
             let offset = isAppend ? 0 : second
             guard nameLength >= 44, nameLength < 128, size >= 0, offset >= 0,
-                bodyLength == Int64(fixed) + nameLength + size
+                size == bodyLength - Int64(fixed) - nameLength
             else { return invalidNow }
             guard buffer.readableBytes >= fixed + Int(nameLength) else { return .needMore }
             buffer.moveReaderIndex(forwardBy: fixed)
@@ -150,7 +150,7 @@ extension StorageHandler {
 
     private func spaceCheck(_ size: Int64) -> StreamStart? {
         let space = disk.diskSpace()
-        let needMB = (size + (1 << 20) - 1) >> 20
+        let needMB = size / (1 << 20) + 1  // no overflow for any announced size
         if space.freeMB - needMB < cluster.configuration.reservedSpaceMB {
             return .reject(.error(Errno.enospc), drain: true)
         }

@@ -36,8 +36,13 @@ struct DevServerCommand: AsyncParsableCommand {
             Fault specs (--fault, repeatable): TARGET:ACTION[,times=N]
               TARGET: tracker | storage (all storages) | GROUP | GROUP/storageN
               ACTION: delay=MS | stall | drop-after=BYTES | refuse | reset | fail=CMD:ERRNO
-              e.g. --fault storage:delay=200  --fault tracker:refuse  --fault group1/storage2:stall
-                   --fault storage:fail=UPLOAD_FILE:ENOSPC,times=1  --fault storage:drop-after=65536
+              Examples:
+                --fault storage:delay=200
+                --fault tracker:refuse
+                --fault group1/storage2:stall
+                --fault storage:fail=UPLOAD_FILE:ENOSPC,times=1
+                --fault storage:drop-after=65536
+            Scripts: start it with --tracker-port 0 --storage-port 0, read lines until 'ready', and use the printed addresses (scripts/devserver.sh does exactly this).
             """)
 
     @Option(name: .long, help: "Data directory (created if missing).")

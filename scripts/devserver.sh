@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Start/stop fdfs-devserver in the background for scripts and manual trials.
+#
+#   scripts/devserver.sh start DATA_DIR [fdfs-devserver options...]
+#       builds fdfs-devserver if needed, starts it (ephemeral ports unless given), waits for
+#       "ready", and prints its address lines (tracker HOST:PORT / storage GROUP HOST:PORT).
+#       The pid goes to DATA_DIR/devserver.pid, the output to DATA_DIR/devserver.log.
+#   scripts/devserver.sh stop DATA_DIR
+#       sends SIGTERM and waits for the clean shutdown.
+#   scripts/devserver.sh tracker DATA_DIR
+#       prints the tracker's HOST:PORT (for client.conf's tracker_server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cmd=${1:-}; dir=${2:-}
+[[ -n "$cmd" && -n "$dir" ]] || { sed -n '2,13p' "$0"; exit 2; }
+shift 2 || true
+mkdir -p "$dir"
+pidfile="$dir/devserver.pid"; log="$dir/devserver.log"
+
+case "$cmd" in
+start)
+    bin=${FDFS_DEVSERVER:-.build/debug/fdfs-devserver}
+    [[ -x "$bin" ]] || swift build --product fdfs-devserver >&2
+    args=("$@")
+    [[ " ${args[*]-} " == *" --tracker-port "* ]] || args+=(--tracker-port 0)
+    [[ " ${args[*]-} " == *" --storage-port "* ]] || args+=(--storage-port 0)
+    "$bin" --data "$dir" "${args[@]}" >"$log" 2>&1 &
+    echo $! >"$pidfile"
+    for _ in $(seq 1 300); do
+        if grep -qx ready "$log"; then grep -v '^ready$' "$log"; exit 0; fi
+        if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then cat "$log" >&2; exit 1; fi
+        sleep 0.1
+    done
+    echo "fdfs-devserver did not become ready; see $log" >&2; exit 1 ;;
+stop)
+    [[ -f "$pidfile" ]] || exit 0
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$pidfile" ;;
+tracker)
+    awk '$1 == "tracker" { print $2 }' "$log" ;;
+*)
+    sed -n '2,13p' "$0"; exit 2 ;;
+esac
