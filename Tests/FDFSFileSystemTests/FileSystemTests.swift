@@ -204,6 +204,29 @@ struct FileSystemTests {
         #expect(fx.fs.budget.inUse == 0)
     }
 
+    @Test func readAheadSpreadsChunksOverReplicas() async throws {
+        let store = MemoryFileStore(replicaHosts: ["10.0.0.1", "10.0.0.2"], remembersSources: false)
+        let fs = FDFSFileSystem(store: store, naming: try NamingStore(path: nil))
+        try await fs.start()
+        fs.stop()
+        let data = [UInt8](repeating: 7, count: 8 << 20)
+        let id = try await store.upload(data, ext: "bin", group: "group1", appender: false)
+        var ino = InodeTable.root
+        for part in id.split(separator: "/") { ino = try await fs.lookup(parent: ino, name: String(part), ctx: RequestContext()).attr.ino }
+        let o = try await fs.open(ino: ino, flags: O_RDONLY, ctx: RequestContext())
+        var off: Int64 = 0, total = 0
+        while true {
+            let chunk = try await fs.read(ino: ino, fh: o.fh, offset: off, size: 128 << 10)
+            if chunk.isEmpty { break }
+            total += chunk.count
+            off += Int64(chunk.count)
+        }
+        #expect(total == data.count)
+        #expect(store.callCount("replicas") == 1, "QUERY_FETCH_ALL once per open file")
+        #expect(store.downloads(from: "10.0.0.1") > 0 && store.downloads(from: "10.0.0.2") > 0, "chunks go to both replicas")
+        try await fs.release(ino: ino, fh: o.fh)
+    }
+
     @Test func namespaceSurvivesUnreachableTrackers() async throws {
         let fx = try await Fixture(groupCacheTTL: 0)
         _ = try await fx.fs.mkdir(parent: InodeTable.root, name: "docs", mode: 0o755, ctx: fx.ctx)

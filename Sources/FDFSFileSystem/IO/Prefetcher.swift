@@ -26,11 +26,27 @@ actor Prefetcher {
         planner = ReadAheadPlanner(config: config, fileSize: size)
     }
 
+    /// Storages to spread chunks over (nil until looked up; empty: let the client ask the tracker).
+    private var replicas: [StorageHint]?
+    private var nextReplica = 0
+
+    /// Read-your-writes hint first; otherwise the replicas, round-robin, once there is read-ahead.
+    private func storageForChunk() -> StorageHint? {
+        if let hint { return hint }
+        guard let r = replicas, !r.isEmpty else { return nil }
+        nextReplica += 1
+        return r[nextReplica % r.count]
+    }
+
     private func fetchTask(_ r: Range<Int64>) -> Task<[UInt8], any Error> {
-        let store = store, id = fileID, hint = hint
+        let store = store, id = fileID, target = storageForChunk()
         return Task {
-            do { return try await store.download(id, offset: r.lowerBound, length: r.upperBound - r.lowerBound, storage: hint) }
-            catch { throw error }
+            do { return try await store.download(id, offset: r.lowerBound, length: r.upperBound - r.lowerBound, storage: target) }
+            catch {
+                // A replica that fails (not synced yet, down): retry through the tracker once.
+                guard target != nil else { throw error }
+                return try await store.download(id, offset: r.lowerBound, length: r.upperBound - r.lowerBound, storage: nil)
+            }
         }
     }
 
@@ -38,6 +54,10 @@ actor Prefetcher {
         if offset >= size || length == 0 { return [] }   // EOF locally: the server answers EINVAL there
         let end = min(size, offset + Int64(length))
         let plan = planner.read(offset: offset, length: end - offset)
+        if replicas == nil && hint == nil && plan.fetch.count > 1 {
+            // Streaming has started: learn the replicas once (QUERY_FETCH_ALL).
+            replicas = (try? await store.replicas(of: fileID)) ?? []
+        }
         if plan.reset { dropAll() } else { drop(before: plan.keepFrom) }
         for r in plan.fetch {
             let n = r.upperBound - r.lowerBound

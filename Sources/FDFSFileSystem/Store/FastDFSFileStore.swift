@@ -119,6 +119,12 @@ public final class FastDFSFileStore: FileStore {
         return StorageHint(host: a.host, port: a.port)
     }
 
+    public func replicas(of fileID: String) async throws(FSError) -> [StorageHint] {
+        let id = try Self.fileID(fileID)
+        do { return try await client.queryFetchAll(id).map { StorageHint(host: $0.host, port: $0.port) } }
+        catch { throw Self.fsError(error) }
+    }
+
     public func shutdown() async { await client.shutdown() }
 }
 

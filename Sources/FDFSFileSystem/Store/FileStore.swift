@@ -25,6 +25,13 @@ public protocol FileStore: Sendable {
     func decode(_ fileID: String) throws(FSError) -> DecodedFileID
     /// The storage the last upload of `fileID` went to, if this process uploaded it.
     func sourceStorage(of fileID: String) -> StorageHint?
+    /// Every storage that can serve `fileID` (QUERY_FETCH_ALL), so read-ahead can spread ranged
+    /// downloads over the replicas and skip the tracker query per request. Empty: ask per request.
+    func replicas(of fileID: String) async throws(FSError) -> [StorageHint]
+}
+
+extension FileStore {
+    public func replicas(of fileID: String) async throws(FSError) -> [StorageHint] { [] }
 }
 
 /// An opaque storage address for read-your-writes.

@@ -14,12 +14,29 @@ public final class MemoryFileStore: FileStore {
         var counter = 0
         /// Calls per operation, so tests can check that no request was made.
         var calls: [String: Int] = [:]
+        /// Downloads per storage host ("" = no storage given).
+        var downloadsByStorage: [String: Int] = [:]
     }
     private let state = Mutex(State())
     public let groups: [StoreGroup]
+    /// What `replicas(of:)` answers (empty: no QUERY_FETCH_ALL support).
+    public let replicaHosts: [String]
+    /// Whether `sourceStorage(of:)` answers (read-your-writes hint).
+    public let remembersSources: Bool
 
-    public init(groups: [StoreGroup] = [StoreGroup(name: "group1", totalMB: 10240, freeMB: 8192, storePathCount: 1, subdirCountPerPath: 256)]) {
+    public init(groups: [StoreGroup] = [StoreGroup(name: "group1", totalMB: 10240, freeMB: 8192, storePathCount: 1, subdirCountPerPath: 256)],
+                replicaHosts: [String] = [], remembersSources: Bool = true) {
         self.groups = groups
+        self.replicaHosts = replicaHosts
+        self.remembersSources = remembersSources
+    }
+
+    public func downloads(from host: String) -> Int { state.withLock { $0.downloadsByStorage[host, default: 0] } }
+
+    public func replicas(of fileID: String) async throws(FSError) -> [StorageHint] {
+        count("replicas")
+        _ = try existing(fileID)
+        return replicaHosts.map { StorageHint(host: $0, port: 23000) }
     }
 
     public func callCount(_ op: String) -> Int { state.withLock { $0.calls[op, default: 0] } }
@@ -32,6 +49,7 @@ public final class MemoryFileStore: FileStore {
 
     public func download(_ fileID: String, offset: Int64, length: Int64, storage: StorageHint?) async throws(FSError) -> [UInt8] {
         count("download")
+        state.withLock { $0.downloadsByStorage[storage?.host ?? "", default: 0] += 1 }
         let f = try existing(fileID)
         guard offset >= 0, offset <= Int64(f.data.count) else { throw FSError(EINVAL, "offset \(offset) past EOF of \(fileID)") }
         let end = length <= 0 ? f.data.count : min(f.data.count, Int(offset + length))
@@ -126,6 +144,6 @@ public final class MemoryFileStore: FileStore {
     public func decode(_ fileID: String) throws(FSError) -> DecodedFileID { try FileIDCodec.decode(fileID) }
 
     public func sourceStorage(of fileID: String) -> StorageHint? {
-        state.withLock { $0.files[fileID] } != nil ? StorageHint(host: "127.0.0.1", port: 23000) : nil
+        remembersSources && state.withLock({ $0.files[fileID] }) != nil ? StorageHint(host: "127.0.0.1", port: 23000) : nil
     }
 }
