@@ -40,7 +40,9 @@ extension FDFSFileSystem {
             }
         }
         let after = max(0, offset - Self.namedOffsetBase)
-        for (eid, name, n) in try await naming.list(parent: Int64(ino), afterEntry: after, limit: 1024) {
+        // A named entry older than a group of the same name is shadowed by the group.
+        let shadowed = ino == InodeTable.root ? Set(try await groups().map(\.name)) : []
+        for (eid, name, n) in try await naming.list(parent: Int64(ino), afterEntry: after, limit: 1024) where !shadowed.contains(name) {
             out.append(DirEntry(name: name, ino: UInt64(n.id), mode: n.mode & UInt32(S_IFMT), nextOffset: Self.namedOffsetBase + eid,
                                 entry: plus ? entry(n.attr) : nil))
         }
