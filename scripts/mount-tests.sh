@@ -128,6 +128,8 @@ if [ "$MEMORY" = 1 ]; then
     check_err "trusted.* writes are ENOTSUP" "not supported" setfattr -n trusted.x -v 1 "$MNT/$HELLO"
     # adoption
     check "create an empty named file" touch "$MNT/adopted.txt"
+    touch "$MNT/nobody-adopt" && chmod 666 "$MNT/nobody-adopt"
+    check_err "other users cannot adopt file ids" "not permitted" as_nobody setfattr -n user.fdfs.file_id -v "$HELLO" "$MNT/nobody-adopt"
     check "adopt an existing file id" setfattr -n user.fdfs.file_id -v "$HELLO" "$MNT/adopted.txt"
     check_eq "adopted file reads the FastDFS data" "$(cat "$MNT/adopted.txt")" "hello from fdfsfs"
     check_eq "adopted file has the id" "$(getfattr --absolute-names --only-values -n user.fdfs.file_id "$MNT/adopted.txt" 2>&1)" "$HELLO"

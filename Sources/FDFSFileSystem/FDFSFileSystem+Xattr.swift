@@ -12,7 +12,8 @@ import Glibc
 ///   Bytes 0x01/0x02 (the wire separators) and non-UTF-8 values are refused with EINVAL.
 /// - Virtual, read-only: user.fdfs.file_id, .group, .source, .crc32, .create_time, .appender.
 ///   Writing them is EPERM, except setting user.fdfs.file_id on an empty named file without data,
-///   which adopts an existing FastDFS file (verified with QUERY_FILE_INFO first).
+///   which adopts an existing FastDFS file (verified with QUERY_FILE_INFO first; root or the
+///   mounting user only, since the name then owns the file and its last unlink deletes it).
 /// - Other namespaces: ENOTSUP, but getxattr of security.* / system.* / trusted.* answers ENODATA
 ///   so ls and cp stay quiet.
 extension FDFSFileSystem {
@@ -86,9 +87,16 @@ extension FDFSFileSystem {
         return Self.virtualNames + m.keys.sorted().map { "user." + $0 }
     }
 
-    public func setxattr(ino: UInt64, name: String, value: [UInt8], flags: XattrFlags) async throws(FSError) {
+    public func setxattr(ino: UInt64, name: String, value: [UInt8], flags: XattrFlags, ctx: RequestContext) async throws(FSError) {
         guard name.hasPrefix("user.") else { throw FSError(ENOTSUP, "only user.* attributes are supported (\(name))") }
-        if name == "user.fdfs.file_id" { return try await adopt(ino: ino, value: value, flags: flags) }
+        if name == "user.fdfs.file_id" {
+            // Adoption makes a name own (and, on its last unlink, delete) any file of the cluster:
+            // only root and the user who mounted may do it.
+            guard ctx.uid == 0 || ctx.uid == UInt32(getuid()) else {
+                throw FSError(EPERM, "only root or the mounting user can adopt FastDFS file ids")
+            }
+            return try await adopt(ino: ino, value: value, flags: flags)
+        }
         if name.hasPrefix("user.fdfs.") { throw FSError(EPERM, "\(name) is read-only") }
         try requireWritable()
         let key = try Self.userKey(name)

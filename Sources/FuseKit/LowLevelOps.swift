@@ -170,9 +170,9 @@ enum LowLevelOps {
             FuseBridge.dispatch(req, "statfs") { fs throws(FSError) in .statfs(try await fs.statfs(ino: ino)) }
         }
         ops.setxattr = { req, ino, name, value, size, flags in
-            let name = cstr(name), f = XattrFlags(rawValue: flags)
+            let name = cstr(name), f = XattrFlags(rawValue: flags), ctx = FuseBridge.context(req)
             let bytes: [UInt8] = value.map { p in p.withMemoryRebound(to: UInt8.self, capacity: size) { Array(UnsafeBufferPointer(start: $0, count: size)) } } ?? []
-            FuseBridge.dispatch(req, "setxattr") { fs throws(FSError) in try await fs.setxattr(ino: ino, name: name, value: bytes, flags: f); return .empty }
+            FuseBridge.dispatch(req, "setxattr") { fs throws(FSError) in try await fs.setxattr(ino: ino, name: name, value: bytes, flags: f, ctx: ctx); return .empty }
         }
         ops.getxattr = { req, ino, name, size in
             let name = cstr(name)

@@ -46,7 +46,7 @@ public protocol FuseFilesystem: Sendable {
     func readdir(ino: UInt64, fh: UInt64, offset: Int64, plus: Bool) async throws(FSError) -> [DirEntry]
     func releasedir(ino: UInt64, fh: UInt64) async throws(FSError)
     func statfs(ino: UInt64) async throws(FSError) -> StatFS
-    func setxattr(ino: UInt64, name: String, value: [UInt8], flags: XattrFlags) async throws(FSError)
+    func setxattr(ino: UInt64, name: String, value: [UInt8], flags: XattrFlags, ctx: RequestContext) async throws(FSError)
     /// The whole value; FuseKit applies the size rules (`XattrAnswer.resolve`).
     func getxattr(ino: UInt64, name: String) async throws(FSError) -> [UInt8]
     func listxattr(ino: UInt64) async throws(FSError) -> [String]
@@ -81,7 +81,7 @@ extension FuseFilesystem {
     public func readdir(ino: UInt64, fh: UInt64, offset: Int64, plus: Bool) async throws(FSError) -> [DirEntry] { throw FSError(ENOSYS, "readdir") }
     public func releasedir(ino: UInt64, fh: UInt64) async throws(FSError) {}
     public func statfs(ino: UInt64) async throws(FSError) -> StatFS { StatFS(blockSize: 4096, blocks: 0, blocksFree: 0, blocksAvailable: 0, files: 0, filesFree: 0) }
-    public func setxattr(ino: UInt64, name: String, value: [UInt8], flags: XattrFlags) async throws(FSError) { throw FSError(ENOTSUP, "setxattr") }
+    public func setxattr(ino: UInt64, name: String, value: [UInt8], flags: XattrFlags, ctx: RequestContext) async throws(FSError) { throw FSError(ENOTSUP, "setxattr") }
     public func getxattr(ino: UInt64, name: String) async throws(FSError) -> [UInt8] { throw FSError(ENOTSUP, "getxattr") }
     public func listxattr(ino: UInt64) async throws(FSError) -> [String] { [] }
     public func removexattr(ino: UInt64, name: String) async throws(FSError) { throw FSError(ENOTSUP, "removexattr") }

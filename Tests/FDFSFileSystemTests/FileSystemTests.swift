@@ -36,7 +36,8 @@ struct Fixture {
     let store: MemoryFileStore
     let flaky: FlakyStore
     let fs: FDFSFileSystem
-    let ctx = RequestContext(uid: 1000, gid: 1000)
+    /// The mounting user (may adopt file ids).
+    let ctx = RequestContext(uid: UInt32(getuid()), gid: UInt32(getgid()))
 
     init(readAhead: ReadAheadConfig = ReadAheadConfig(), groupCacheTTL: Double = 30, memoryLimit: Int64 = 256 << 20) async throws {
         store = MemoryFileStore(groups: [
@@ -143,7 +144,7 @@ struct FileSystemTests {
         let fx = try await Fixture()
         let id = try await fx.store.upload(Array("data".utf8), ext: "bin", group: "group1", appender: false)
         let e = try await fx.fs.mknod(parent: InodeTable.root, name: "f", mode: UInt32(S_IFREG) | 0o644, rdev: 0, ctx: fx.ctx)
-        try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array(id.utf8), flags: [])
+        try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array(id.utf8), flags: [], ctx: fx.ctx)
         _ = try await fx.fs.link(ino: e.attr.ino, newParent: InodeTable.root, newName: "g", ctx: fx.ctx)
         try await fx.fs.unlink(parent: InodeTable.root, name: "f", ctx: fx.ctx)
         #expect(fx.store.callCount("delete") == 0, "another name remains")
@@ -160,7 +161,7 @@ struct FileSystemTests {
         let id = try await fx.store.upload(Array("data".utf8), ext: "bin", group: "group1", appender: false)
         let e = try await fx.fs.create(parent: InodeTable.root, name: "f", mode: 0o644, flags: O_WRONLY, ctx: fx.ctx)
         try await fx.fs.release(ino: e.0.attr.ino, fh: e.1.fh)
-        try await fx.fs.setxattr(ino: e.0.attr.ino, name: "user.fdfs.file_id", value: Array(id.utf8), flags: [])
+        try await fx.fs.setxattr(ino: e.0.attr.ino, name: "user.fdfs.file_id", value: Array(id.utf8), flags: [], ctx: fx.ctx)
         fx.fs.forget(ino: e.0.attr.ino, nlookup: 1)
         fx.flaky.failDeletes.withLock { $0 = true }
         try await fx.fs.unlink(parent: InodeTable.root, name: "f", ctx: fx.ctx)

@@ -18,12 +18,12 @@ struct XattrTests {
         let fx = try await Fixture()
         let id = try await fx.store.upload(Array("x".utf8), ext: "txt", group: "group1", appender: false)
         let ino = try await fx.resolve(id).attr.ino
-        try await fx.fs.setxattr(ino: ino, name: "user.color", value: Array("blue".utf8), flags: [])
+        try await fx.fs.setxattr(ino: ino, name: "user.color", value: Array("blue".utf8), flags: [], ctx: fx.ctx)
         #expect(try await fx.fs.getxattr(ino: ino, name: "user.color") == Array("blue".utf8))
-        await expectErrno(EEXIST) { try await fx.fs.setxattr(ino: ino, name: "user.color", value: [65], flags: .create) }
-        await expectErrno(ENODATA) { try await fx.fs.setxattr(ino: ino, name: "user.other", value: [65], flags: .replace) }
-        try await fx.fs.setxattr(ino: ino, name: "user.color", value: Array("red".utf8), flags: .replace)
-        try await fx.fs.setxattr(ino: ino, name: "user.size", value: Array("L".utf8), flags: .create)
+        await expectErrno(EEXIST) { try await fx.fs.setxattr(ino: ino, name: "user.color", value: [65], flags: .create, ctx: fx.ctx) }
+        await expectErrno(ENODATA) { try await fx.fs.setxattr(ino: ino, name: "user.other", value: [65], flags: .replace, ctx: fx.ctx) }
+        try await fx.fs.setxattr(ino: ino, name: "user.color", value: Array("red".utf8), flags: .replace, ctx: fx.ctx)
+        try await fx.fs.setxattr(ino: ino, name: "user.size", value: Array("L".utf8), flags: .create, ctx: fx.ctx)
         #expect(try await fx.store.metadata(of: id) == ["color": "red", "size": "L"], "merge keeps other keys")
         let names = try await fx.fs.listxattr(ino: ino)
         #expect(names.contains("user.color") && names.contains("user.size") && names.contains("user.fdfs.file_id"))
@@ -32,15 +32,15 @@ struct XattrTests {
         await expectErrno(ENODATA) { try await fx.fs.removexattr(ino: ino, name: "user.color") }
         await expectErrno(ENODATA) { _ = try await fx.fs.getxattr(ino: ino, name: "user.color") }
         // limits: never silently truncated
-        await expectErrno(ERANGE) { try await fx.fs.setxattr(ino: ino, name: "user." + String(repeating: "k", count: 65), value: [65], flags: []) }
-        try await fx.fs.setxattr(ino: ino, name: "user." + String(repeating: "k", count: 64), value: [65], flags: [])
-        await expectErrno(E2BIG) { try await fx.fs.setxattr(ino: ino, name: "user.v", value: [UInt8](repeating: 65, count: 257), flags: []) }
-        try await fx.fs.setxattr(ino: ino, name: "user.v", value: [UInt8](repeating: 65, count: 256), flags: [])
-        await expectErrno(EINVAL) { try await fx.fs.setxattr(ino: ino, name: "user.sep", value: [65, 1, 66], flags: []) }
+        await expectErrno(ERANGE) { try await fx.fs.setxattr(ino: ino, name: "user." + String(repeating: "k", count: 65), value: [65], flags: [], ctx: fx.ctx) }
+        try await fx.fs.setxattr(ino: ino, name: "user." + String(repeating: "k", count: 64), value: [65], flags: [], ctx: fx.ctx)
+        await expectErrno(E2BIG) { try await fx.fs.setxattr(ino: ino, name: "user.v", value: [UInt8](repeating: 65, count: 257), flags: [], ctx: fx.ctx) }
+        try await fx.fs.setxattr(ino: ino, name: "user.v", value: [UInt8](repeating: 65, count: 256), flags: [], ctx: fx.ctx)
+        await expectErrno(EINVAL) { try await fx.fs.setxattr(ino: ino, name: "user.sep", value: [65, 1, 66], flags: [], ctx: fx.ctx) }
         // namespaces
         await expectErrno(ENODATA) { _ = try await fx.fs.getxattr(ino: ino, name: "security.selinux") }
         await expectErrno(ENODATA) { _ = try await fx.fs.getxattr(ino: ino, name: "system.posix_acl_access") }
-        await expectErrno(ENOTSUP) { try await fx.fs.setxattr(ino: ino, name: "trusted.x", value: [1], flags: []) }
+        await expectErrno(ENOTSUP) { try await fx.fs.setxattr(ino: ino, name: "trusted.x", value: [1], flags: [], ctx: fx.ctx) }
         await expectErrno(ENOTSUP) { _ = try await fx.fs.getxattr(ino: ino, name: "weird.x") }
     }
 
@@ -54,10 +54,10 @@ struct XattrTests {
         #expect(String(decoding: try await fx.fs.getxattr(ino: ino, name: "user.fdfs.source"), as: UTF8.self) == "127.0.0.1")
         #expect(String(decoding: try await fx.fs.getxattr(ino: ino, name: "user.fdfs.appender"), as: UTF8.self) == "0")
         for n in FDFSFileSystem.virtualNames where n != "user.fdfs.file_id" {
-            await expectErrno(EPERM) { try await fx.fs.setxattr(ino: ino, name: n, value: [49], flags: []) }
+            await expectErrno(EPERM) { try await fx.fs.setxattr(ino: ino, name: n, value: [49], flags: [], ctx: fx.ctx) }
             await expectErrno(EPERM) { try await fx.fs.removexattr(ino: ino, name: n) }
         }
-        await expectErrno(EPERM) { try await fx.fs.setxattr(ino: ino, name: "user.fdfs.file_id", value: Array(id.utf8), flags: []) }
+        await expectErrno(EPERM) { try await fx.fs.setxattr(ino: ino, name: "user.fdfs.file_id", value: Array(id.utf8), flags: [], ctx: fx.ctx) }
     }
 
     @Test func adoptionBindsAnEmptyNamedFile() async throws {
@@ -65,17 +65,20 @@ struct XattrTests {
         let id = try await fx.store.upload(Array("adopt me".utf8), ext: "txt", group: "group1", appender: false)
         let e = try await fx.fs.mknod(parent: InodeTable.root, name: "a.txt", mode: UInt32(S_IFREG) | 0o644, rdev: 0, ctx: fx.ctx)
         let missing = "group1/M00/00/00/fwAAAWsKZv6AeAFmAAAAEkmkZMY999.txt"
-        await expectErrno(ENOENT) { try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array(missing.utf8), flags: []) }
-        await expectErrno(EINVAL) { try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array("nonsense".utf8), flags: []) }
-        await expectErrno(ENOTSUP) { try await fx.fs.setxattr(ino: e.attr.ino, name: "user.k", value: [65], flags: []) }
-        try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array(id.utf8), flags: [])
+        await expectErrno(ENOENT) { try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array(missing.utf8), flags: [], ctx: fx.ctx) }
+        await expectErrno(EINVAL) { try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array("nonsense".utf8), flags: [], ctx: fx.ctx) }
+        await expectErrno(ENOTSUP) { try await fx.fs.setxattr(ino: e.attr.ino, name: "user.k", value: [65], flags: [], ctx: fx.ctx) }
+        await expectErrno(EPERM) {
+            try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array(id.utf8), flags: [], ctx: RequestContext(uid: 4242, gid: 4242))
+        }
+        try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array(id.utf8), flags: [], ctx: RequestContext(uid: 0, gid: 0))
         let (a, _) = try await fx.fs.getattr(ino: e.attr.ino, fh: nil)
         #expect(a.size == 8)
         let o = try await fx.fs.open(ino: e.attr.ino, flags: O_RDONLY, ctx: fx.ctx)
         #expect(try await fx.fs.read(ino: e.attr.ino, fh: o.fh, offset: 0, size: 4096) == Array("adopt me".utf8))
         try await fx.fs.release(ino: e.attr.ino, fh: o.fh)
-        await expectErrno(EPERM) { try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array(missing.utf8), flags: []) }
-        try await fx.fs.setxattr(ino: e.attr.ino, name: "user.k", value: [65], flags: [])
+        await expectErrno(EPERM) { try await fx.fs.setxattr(ino: e.attr.ino, name: "user.fdfs.file_id", value: Array(missing.utf8), flags: [], ctx: fx.ctx) }
+        try await fx.fs.setxattr(ino: e.attr.ino, name: "user.k", value: [65], flags: [], ctx: fx.ctx)
         #expect(try await fx.store.metadata(of: id) == ["k": "A"])
     }
 }
