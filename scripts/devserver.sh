@@ -20,16 +20,20 @@ pidfile="$dir/devserver.pid"; log="$dir/devserver.log"
 
 case "$cmd" in
 start)
+    if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        echo "fdfs-devserver already running for $dir (pid $(cat "$pidfile"))" >&2; exit 1
+    fi
     bin=${FDFS_DEVSERVER:-.build/debug/fdfs-devserver}
     [[ -x "$bin" ]] || swift build --product fdfs-devserver >&2
     args=("$@")
     [[ " ${args[*]-} " == *" --tracker-port "* ]] || args+=(--tracker-port 0)
     [[ " ${args[*]-} " == *" --storage-port "* ]] || args+=(--storage-port 0)
     "$bin" --data "$dir" "${args[@]}" >"$log" 2>&1 &
-    echo $! >"$pidfile"
+    pid=$!
+    echo "$pid" >"$pidfile"
     for _ in $(seq 1 300); do
         if grep -qx ready "$log"; then grep -v '^ready$' "$log"; exit 0; fi
-        if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then cat "$log" >&2; exit 1; fi
+        if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; rm -f "$pidfile"; exit 1; fi
         sleep 0.1
     done
     echo "fdfs-devserver did not become ready; see $log" >&2; exit 1 ;;

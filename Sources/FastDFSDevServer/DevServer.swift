@@ -14,12 +14,19 @@
 //   * `FaultInjection` is consulted at fixed points of the connection loop.
 //   * `CompatProfile` holds every version difference (5.12, 6.11, 6.16.1).
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import FastDFSProtocol
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
 /// A running (or stopped) dev server. Create, `start()`, use the addresses, `stop()`.
+/// One instance runs once; to restart the whole server, create a new one on the same data
+/// directory (all state is on disk).
 public final class DevServer: Sendable {
     public let configuration: DevServerConfiguration
     /// The live fault table (read it; change it with `inject` / `removeFault`).
@@ -34,6 +41,7 @@ public final class DevServer: Sendable {
         var replication: Task<Void, Never>?
         var replicators: [Replicator] = []
         var running = false
+        var lockFD: Int32 = -1
     }
     private let state = NIOLockedValueBox(State())
 
@@ -50,23 +58,30 @@ public final class DevServer: Sendable {
 
     /// Creates the data layout, binds every listener and starts replication.
     public func start() async throws {
+        let lockFD = try DataDirectoryLock.acquire(configuration.dataDirectory)
         pool.start()
         let io = BlockingIO(pool: pool)
         let nodes = cluster.allNodes
         let logs = self.logs
         let cluster = self.cluster
-        try await io.run { () throws -> Void in
-            for node in nodes {
-                do { try node.disk.prepare() } catch let e as DiskError { throw DevServerError.io(e.description) }
-                logs[node.id]!.load()
+        do {
+            try await io.run { () throws -> Void in
+                for node in nodes {
+                    do { try node.disk.prepare() } catch let e as DiskError { throw DevServerError.io(e.description) }
+                    logs[node.id]!.load()
+                }
+                cluster.rebuildOrigins(logs: logs)
             }
-            cluster.rebuildOrigins(logs: logs)
+        } catch {
+            try? await pool.shutdownGracefully()
+            DataDirectoryLock.release(lockFD)
+            throw error
         }
         let elg = MultiThreadedEventLoopGroup.singleton
         let host = configuration.listenHost
-        let tracker = Listener(host: host, port: configuration.trackerPort, group: elg) { [cluster, faults, configuration] conn in
+        let tracker = Listener(host: host, port: configuration.trackerPort, group: elg) { [cluster, faults] conn in
+            // The tracker's receive buffer (max_buff_size) is 128 KiB by default.
             let ctx = ConnectionContext(role: .tracker, faults: faults, io: io, maxRequestBody: 128 * 1024)
-            _ = configuration
             await ctx.serveTracker(conn, handler: TrackerHandler(cluster: cluster))
         }
         var storages: [StorageNodeID: Listener] = [:]
@@ -97,6 +112,7 @@ public final class DevServer: Sendable {
             for l in storages.values { await l.stop(closeConnections: true) }
             await tracker.stop(closeConnections: true)
             try? await pool.shutdownGracefully()
+            DataDirectoryLock.release(lockFD)
             throw DevServerError.io("cannot listen on \(host): \(error)")
         }
         cluster.trackerPort.withLockedValue { $0 = tracker.port }
@@ -122,6 +138,7 @@ public final class DevServer: Sendable {
             $0.replicators = replicators
             $0.replication = replication
             $0.running = true
+            $0.lockFD = lockFD
         }
     }
 
@@ -144,6 +161,7 @@ public final class DevServer: Sendable {
             }
         }
         try? await pool.shutdownGracefully()
+        DataDirectoryLock.release(s.lockFD)
     }
 
     // MARK: addresses
@@ -202,6 +220,18 @@ public final class DevServer: Sendable {
         try await startStorage(id)
     }
 
+    /// Stops the tracker: closes its listener and every tracker connection (storages keep running).
+    public func stopTracker() async throws {
+        guard let tracker = state.withLockedValue({ $0.tracker }) else { throw DevServerError.notRunning("tracker") }
+        await tracker.stop(closeConnections: true)
+    }
+
+    /// Starts a stopped tracker again on the same port.
+    public func startTracker() async throws {
+        guard let tracker = state.withLockedValue({ $0.tracker }) else { throw DevServerError.notRunning("tracker") }
+        if !faults.refuses(.tracker) { try await tracker.start() }
+    }
+
     // MARK: faults
 
     /// Adds a fault; `refuse` faults close the matching listeners before this returns.
@@ -249,5 +279,24 @@ public final class DevServer: Sendable {
     /// Waits (polling every 20 ms) until replication is idle.
     public func waitForReplication() async throws {
         while !replicationIsIdle { try await Task.sleep(for: .milliseconds(20)) }
+    }
+}
+
+/// An exclusive flock on `<data>/devserver.lock`, so two servers never share a data directory.
+enum DataDirectoryLock {
+    static func acquire(_ directory: String) throws -> Int32 {
+        do { try DiskStore.makeDirectories(directory) } catch { throw DevServerError.io(error.description) }
+        let path = directory + "/devserver.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw DevServerError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw DevServerError.io("\(directory) is in use by another fdfs-devserver (lock \(path)); stop it or use another --data")
+        }
+        return fd
+    }
+
+    static func release(_ fd: Int32) {
+        if fd >= 0 { close(fd) }
     }
 }

@@ -105,6 +105,20 @@ struct ClusterBehaviourTests {
         }
     }
 
+    @Test("a second server on the same data directory is refused with a clear error")
+    func dataDirectoryLock() async throws {
+        let dir = makeTemporaryDirectory("lock")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await withDevServer(dataDirectory: dir) { (_: DevServer) async throws in
+            let second = try DevServer(configuration: .ephemeral(dataDirectory: dir))
+            await #expect(throws: DevServerError.self) { try await second.start() }
+        }
+        // Released on stop: a new server can use the directory.
+        try await withDevServer(dataDirectory: dir) { (server: DevServer) async throws in
+            #expect(try await rawReply(server.trackerAddress, Req.packet(111)).status == 0)
+        }
+    }
+
     @Test("stop and restart one storage: refused while stopped, same port after, tracker follows")
     func storageRestart() async throws {
         try await withDevServer { (server: DevServer) async throws in
@@ -118,6 +132,19 @@ struct ClusterBehaviourTests {
             #expect(server.firstStorage == address)
             #expect(try await rawReply(address, Req.download(g, n)).bodyString == "before")
             #expect(try await rawReply(server.trackerAddress, Req.packet(101)).status == 0)
+        }
+    }
+
+    @Test("tracker stop and start: refused in between, same port after, storages unaffected")
+    func trackerRestart() async throws {
+        try await withDevServer { (server: DevServer) async throws in
+            let t = server.trackerAddress
+            try await server.stopTracker()
+            await #expect(throws: (any Error).self) { _ = try await rawRequest(t, Req.packet(111)) }
+            #expect(try await rawReply(server.firstStorage, Req.packet(111)).status == 0)
+            try await server.startTracker()
+            #expect(server.trackerAddress == t)
+            #expect(try await rawReply(t, Req.packet(101)).status == 0)
         }
     }
 
