@@ -63,6 +63,7 @@ let package = Package(
             name: "FDFSFileSystem",
             dependencies: [
                 "FuseTypes", "FastDFS", "FastDFSProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -110,6 +111,11 @@ let package = Package(
         .testTarget(
             name: "FastDFSDevServerTests",
             dependencies: ["FastDFSDevServer", "FastDFS", "FastDFSProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FuseKitTests",
+            dependencies: ["FuseKit", "FuseTypes", "CFuse3"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,1 +1,143 @@
-print("not implemented yet")
+// fdfsfs: mounts a FastDFS cluster (`fdfsfs SOURCE MOUNTPOINT [-o OPTIONS] [-f] [-d]`).
+//
+// Flow: parse options (pure, `MountCommand`) → without -f, re-exec in the background and wait
+// for "ready" on a pipe (`Daemon`) → in the foreground process: lock the state directory,
+// open the store and check it answers (within connect_timeout), open the naming database,
+// mount through FuseKit, report ready, run the FUSE loop on its own thread until unmount or
+// SIGTERM/SIGINT, then unmount and clean up.
+#if canImport(Glibc)
+import Glibc
+#endif
+import FDFSFileSystem
+import FuseKit
+import FuseTypes
+
+// Before any thread exists: termination signals are delivered only to the FUSE loop thread.
+FuseSession.blockTerminationSignals()
+
+let rawArgs = Array(CommandLine.arguments.dropFirst())
+if rawArgs.contains("-h") || rawArgs.contains("--help") {
+    print(MountCommand.usage)
+    exit(0)
+}
+if rawArgs.contains("-V") || rawArgs.contains("--version") {
+    print("fdfsfs 0.1 (libfuse low-level API \(FuseSession.apiVersion))")
+    exit(0)
+}
+
+let command: MountCommand
+do {
+    command = try MountCommand.parse(rawArgs)
+} catch {
+    fputsErr("fdfsfs: \(error.description)\n")
+    exit(2)
+}
+
+/// Fails (in the parent, or reported through the pipe in the child) and exits.
+func fatal(_ message: String) -> Never {
+    Log.error(message)
+    Daemon.report("error: " + message)
+    if getenv(Daemon.readyEnv) == nil && !command.foreground { fputsErr("fdfsfs: \(message)\n") }
+    exit(1)
+}
+
+// Mount point checks (both in the parent, for a fast clear error, and in the child).
+var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+guard realpath(command.mountpoint, &resolved) != nil else {
+    fatal("mount point \(command.mountpoint): \(String(cString: strerror(errno)))")
+}
+let mountpoint = String(cString: resolved)
+var st = stat()
+guard stat(mountpoint, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { fatal("mount point \(mountpoint) is not a directory") }
+if let type = MountTable.mountedType(at: mountpoint) {
+    fatal("\(mountpoint) is already a mount point (\(type)); unmount it first (umount \(mountpoint))")
+}
+
+let stateDir = command.resolvedStateDir
+func mkdirs(_ path: String) -> Bool {
+    var cur = ""
+    for part in path.split(separator: "/") {
+        cur += "/" + part
+        if mkdir(cur, 0o750) != 0 && errno != EEXIST { return false }
+    }
+    return true
+}
+guard mkdirs(stateDir) else { fatal("cannot create the state directory \(stateDir): \(String(cString: strerror(errno)))") }
+let logFile = command.logFile ?? stateDir + "/fdfsfs.log"
+
+if !command.foreground {
+    // The waiting parent stays interruptible (Ctrl-C); the child blocks the signals again itself.
+    FuseSession.unblockTerminationSignals()
+    var args = CommandLine.arguments
+    args[0] = CommandLine.arguments[0]
+    args.append("-f")
+    // Generous wait: connecting may take connect_timeout per tracker, then the mount itself.
+    exit(Daemon.spawnAndWait(arguments: args, logFile: logFile, timeout: command.connectTimeout * 2 + 15))
+}
+
+if command.debug { Log.setLevel(.debug) }
+Log.info("starting: source \(command.source), mount point \(mountpoint), state \(stateDir)")
+
+// One fdfsfs per state directory: the naming database has a single writer.
+let lockFD = open(stateDir + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+guard lockFD >= 0, flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+    fatal("state directory \(stateDir) is in use by another fdfsfs mount; give this mount its own state_dir=")
+}
+
+// The pid file lets scripts signal exactly this daemon.
+if let f = fopen(stateDir + "/fdfsfs.pid", "w") { fputs("\(getpid())\n", f); fclose(f) }
+
+let store: any FileStore
+if command.memoryStore {
+    store = await MemorySeed.make(stateDir: stateDir)
+} else {
+    do {
+        store = try await makeFastDFSStore(command)
+    } catch {
+        fatal(error.message)
+    }
+}
+
+let naming: NamingStore
+do { naming = try NamingStore(path: stateDir + "/names.sqlite") } catch { fatal(error.message) }
+
+var fsOptions = command.fs
+fsOptions.readOnly = command.readOnly
+let filesystem = FDFSFileSystem(store: store, naming: naming, options: fsOptions)
+
+// Reachability within connect_timeout: an unreachable tracker fails here, not as a hang.
+let started = await withTaskGroup(of: FSError?.self) { group -> FSError? in
+    group.addTask {
+        do throws(FSError) { try await filesystem.start(); return nil } catch { return error }
+    }
+    group.addTask {
+        try? await Task.sleep(for: .seconds(command.connectTimeout + 1))
+        return FSError(ETIMEDOUT, "no answer from the trackers of \(command.source) within \(Int(command.connectTimeout)) s")
+    }
+    let first = await group.next()!
+    group.cancelAll()
+    return first
+}
+if let started { fatal("cannot reach the FastDFS cluster \(command.source): \(started.description)") }
+
+let session: FuseSession
+do {
+    var tuning = FuseTuning()
+    tuning.maxReadahead = UInt32(clamping: min(command.fs.readAhead.maxWindow, 1 << 20))
+    session = try FuseSession(filesystem: filesystem, tuning: tuning, mountpoint: mountpoint,
+                              options: command.fuseOptions, debug: command.debug)
+    try session.mount()
+} catch {
+    fatal(error.message)
+}
+
+Log.info("mounted \(command.source) on \(mountpoint)")
+Daemon.report("ready")
+let rc = await session.run(maxThreads: command.singleThread ? 1 : 16)
+Log.info("FUSE loop ended (\(rc)); unmounting \(mountpoint)")
+filesystem.stop()
+await session.drain()
+session.teardown()
+await shutdownStore(store)
+Log.info("unmounted \(mountpoint)")
+exit(rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1)

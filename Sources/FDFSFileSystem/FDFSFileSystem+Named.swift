@@ -1,0 +1,154 @@
+import FuseTypes
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Namespace operations of the named tree (metadata only, one transaction each).
+extension FDFSFileSystem {
+    func requireWritable() throws(FSError) {
+        if options.readOnly { throw FSError(EROFS, "mounted read-only") }
+    }
+
+    /// Rejects creating `name` in `parent` where it would shadow a group or land in the by-id view.
+    func checkCreatable(parent: UInt64, name: String) async throws(FSError) {
+        try requireWritable()
+        try checkName(name)
+        if InodeTable.isByID(parent) { throw FSError(EPERM, "the by-id view is managed by FastDFS; create files in the named tree") }
+        if parent == InodeTable.root, try await group(named: name) != nil { throw FSError(EEXIST, "\(name) is a FastDFS group name (reserved at the root)") }
+    }
+
+    public func readdir(ino: UInt64, fh: UInt64, offset: Int64, plus: Bool) async throws(FSError) -> [DirEntry] {
+        if InodeTable.isByID(ino) { return try await byIDReaddir(ino: ino, offset: offset, plus: plus) }
+        guard let dir = try await naming.node(Int64(ino)) else { throw FSError.noent("directory \(ino) is gone") }
+        guard dir.isDirectory else { throw FSError(ENOTDIR, "inode \(ino) is not a directory") }
+        var out: [DirEntry] = []
+        if offset < 1 { out.append(DirEntry(name: ".", ino: ino, mode: UInt32(S_IFDIR), nextOffset: 1)) }
+        if offset < 2 {
+            let p = ino == InodeTable.root ? InodeTable.root : UInt64(try await naming.parentOf(directory: Int64(ino)))
+            out.append(DirEntry(name: "..", ino: p, mode: UInt32(S_IFDIR), nextOffset: 2))
+        }
+        if ino == InodeTable.root && offset < Self.namedOffsetBase {
+            let gs = try await groups()
+            let start = max(0, Int(offset) - 2)
+            if start < gs.count {
+                for (i, g) in gs[start...].enumerated() {
+                    let gino = plus ? inodes.withLock { $0.byIDIno(for: g.name) }
+                        : inodes.withLock { $0.existingByIDIno(for: g.name) } ?? Self.syntheticIno(g.name)
+                    out.append(DirEntry(name: g.name, ino: gino, mode: UInt32(S_IFDIR), nextOffset: Int64(start + i + 3),
+                                        entry: plus ? entry(byIDDirAttr(gino)) : nil))
+                }
+            }
+        }
+        let after = max(0, offset - Self.namedOffsetBase)
+        // A named entry older than a group of the same name is shadowed by the group.
+        let shadowed = ino == InodeTable.root ? Set(try await groups().map(\.name)) : []
+        for (eid, name, n) in try await naming.list(parent: Int64(ino), afterEntry: after, limit: 1024) where !shadowed.contains(name) {
+            out.append(DirEntry(name: name, ino: UInt64(n.id), mode: n.mode & UInt32(S_IFMT), nextOffset: Self.namedOffsetBase + eid,
+                                entry: plus ? entry(n.attr) : nil))
+        }
+        return out
+    }
+
+    public func opendir(ino: UInt64, flags: Int32) async throws(FSError) -> Opened {
+        let a = try await attr(of: ino)
+        guard a.isDirectory else { throw FSError(ENOTDIR, "inode \(ino) is not a directory") }
+        return Opened(fh: 0)
+    }
+
+    public func mkdir(parent: UInt64, name: String, mode: UInt32, ctx: RequestContext) async throws(FSError) -> Entry {
+        try await checkCreatable(parent: parent, name: name)
+        let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFDIR) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
+        return counted(n.attr)
+    }
+
+    public func mknod(parent: UInt64, name: String, mode: UInt32, rdev: UInt64, ctx: RequestContext) async throws(FSError) -> Entry {
+        guard mode & UInt32(S_IFMT) == UInt32(S_IFREG) || mode & UInt32(S_IFMT) == 0 else {
+            throw FSError(EPERM, "only regular files can be created (no devices, fifos or sockets)")
+        }
+        try await checkCreatable(parent: parent, name: name)
+        let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
+        return counted(n.attr)
+    }
+
+    public func symlink(target: String, parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry {
+        try await checkCreatable(parent: parent, name: name)
+        if target.utf8.count > 4095 { throw FSError(ENAMETOOLONG, "symlink target too long") }
+        let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFLNK) | 0o777, uid: ctx.uid, gid: ctx.gid, target: target)
+        return counted(n.attr)
+    }
+
+    public func readlink(ino: UInt64) async throws(FSError) -> String {
+        guard !InodeTable.isByID(ino), let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        guard n.isSymlink, let t = n.target else { throw FSError(EINVAL, "not a symlink") }
+        return t
+    }
+
+    public func link(ino: UInt64, newParent: UInt64, newName: String, ctx: RequestContext) async throws(FSError) -> Entry {
+        try await checkCreatable(parent: newParent, name: newName)
+        if InodeTable.isByID(ino) { throw FSError(EXDEV, "cannot hard-link from the by-id view; use setfattr -n user.fdfs.file_id to adopt a file") }
+        let n = try await naming.link(node: Int64(ino), parent: Int64(newParent), name: newName)
+        return counted(n.attr)
+    }
+
+    public func unlink(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) {
+        try requireWritable()
+        if InodeTable.isByID(parent) { return try await byIDUnlink(parent: parent, name: name) }
+        if parent == InodeTable.root, try await group(named: name) != nil { throw FSError(EISDIR, "\(name) is a group directory") }
+        let n = try await naming.remove(parent: Int64(parent), name: name, directory: false)
+        await unlinked(n)
+    }
+
+    public func rmdir(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) {
+        try requireWritable()
+        if InodeTable.isByID(parent) { throw FSError(EPERM, "the by-id view's directories cannot be removed") }
+        if parent == InodeTable.root, try await group(named: name) != nil { throw FSError(EPERM, "\(name) is a FastDFS group") }
+        let n = try await naming.remove(parent: Int64(parent), name: name, directory: true)
+        await unlinked(n)
+    }
+
+    public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32, ctx: RequestContext) async throws(FSError) {
+        try requireWritable()
+        try checkName(newName)
+        let a = InodeTable.isByID(parent), b = InodeTable.isByID(newParent)
+        if a != b { throw FSError(EXDEV, "cannot rename between the by-id view and the named tree") }
+        if a { throw FSError(EPERM, "by-id names are FastDFS file ids and cannot be renamed") }
+        if parent == InodeTable.root, try await group(named: name) != nil { throw FSError(EPERM, "\(name) is a FastDFS group") }
+        if newParent == InodeTable.root, try await group(named: newName) != nil { throw FSError(EPERM, "\(newName) is a FastDFS group name (reserved)") }
+        let dead = try await naming.rename(parent: Int64(parent), name: name, newParent: Int64(newParent), newName: newName, flags: flags)
+        for n in dead { await unlinked(n) }
+    }
+
+    public func setattr(ino: UInt64, changes c: SetAttr, ctx: RequestContext) async throws(FSError) -> (Attr, Double) {
+        if InodeTable.isByID(ino) {
+            if c.mode == nil && c.uid == nil && c.gid == nil && c.size == nil && c.mtime == nil && c.atime != nil {
+                return (try await byIDAttr(ino), options.attrTimeout)   // atime updates are ignored
+            }
+            throw FSError(EROFS, "by-id files are read-only (attributes come from FastDFS)")
+        }
+        try requireWritable()
+        guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        var newSize: Int64? = nil
+        let currentSize = try await attr(of: ino).size   // includes unsaved writes
+        if let size = c.size, size != currentSize || (size == 0 && n.fileID != nil) {
+            guard n.isRegular else { throw FSError(EISDIR, "cannot truncate a non-regular file") }
+            try await resize(n, to: size)
+            newSize = size
+        }
+        let updated = try await naming.setAttributes(Int64(ino), mode: c.mode, uid: c.uid, gid: c.gid, size: newSize, atime: c.atime, mtime: c.mtime)
+        return (updated.attr, options.attrTimeout)
+    }
+
+    /// Size changes of a named file, through the inode's writer (see `FileWriter`). Truncating
+    /// a file with data to 0 replaces its content: the old FastDFS file is deleted once no name
+    /// refers to it.
+    func resize(_ n: Node, to size: Int64) async throws(FSError) {
+        let ino = UInt64(n.id)
+        let w = retainWriter(ino: ino, fileID: n.fileID, size: n.size)
+        defer { releaseWriter(ino: ino) }
+        try await w.resize(to: size)
+        if size == 0, n.fileID != nil {
+            if let old = n.fileID { fileInfoCache.remove(old); metadataCache.remove(old) }
+            if let (row, fid) = try await naming.unbind(n.id) { await deleteRemote(row: row, fileID: fid) }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import FuseTypes
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// FastDFS metadata as extended attributes.
+///
+/// - `user.KEY` ↔ metadata KEY of the file's FastDFS id.
+/// - Limits (FastDFS keeps keys ≤ 64 and values ≤ 256 bytes and would silently truncate): a longer
+///   key is refused with ERANGE (what setxattr(2) returns for an overlong name), a longer value
+///   with E2BIG (setxattr(2): "size of name or value exceeds a filesystem-specific limit").
+///   Bytes 0x01/0x02 (the wire separators) and non-UTF-8 values are refused with EINVAL.
+/// - Virtual, read-only: user.fdfs.file_id, .group, .source, .crc32, .create_time, .appender.
+///   Writing them is EPERM, except setting user.fdfs.file_id on an empty named file without data,
+///   which adopts an existing FastDFS file (verified with QUERY_FILE_INFO first; root or the
+///   mounting user only, since the name then owns the file and its last unlink deletes it).
+/// - Other namespaces: ENOTSUP, but getxattr of security.* / system.* / trusted.* answers ENODATA
+///   so ls and cp stay quiet.
+extension FDFSFileSystem {
+    static let maxKeyLength = 64
+    static let maxValueLength = 256
+    static let virtualNames = ["user.fdfs.file_id", "user.fdfs.group", "user.fdfs.source", "user.fdfs.crc32",
+                               "user.fdfs.create_time", "user.fdfs.appender"]
+
+    /// The file id behind an inode, nil for named nodes without data. Directories/symlinks throw.
+    func fileIDForXattr(_ ino: UInt64) async throws(FSError) -> (fileID: String?, node: Node?) {
+        if InodeTable.isByID(ino) {
+            let path = try byIDPath(ino)
+            guard path.split(separator: "/").count == 5 else { return (nil, nil) }
+            return (path, nil)
+        }
+        guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        return (n.fileID, n)
+    }
+
+    func metadata(_ fid: String) async throws(FSError) -> [String: String] {
+        if let m = metadataCache.get(fid) { return m }
+        let m = try await store.metadata(of: fid)
+        metadataCache.set(fid, m)
+        return m
+    }
+
+    static func userKey(_ name: String) throws(FSError) -> String {
+        let key = String(name.dropFirst("user.".count))
+        if key.isEmpty { throw FSError(EINVAL, "empty xattr key") }
+        if key.utf8.count > maxKeyLength { throw FSError(ERANGE, "FastDFS metadata keys are limited to \(maxKeyLength) bytes") }
+        if key.utf8.contains(where: { $0 == 1 || $0 == 2 }) { throw FSError(EINVAL, "xattr key contains a FastDFS separator byte") }
+        return key
+    }
+
+    func virtualValue(_ name: String, fileID fid: String) async throws(FSError) -> String? {
+        guard let (group, _) = FileIDCodec.split(fid) else { return nil }
+        let d = try store.decode(fid)
+        switch name {
+        case "user.fdfs.file_id": return fid
+        case "user.fdfs.group": return group
+        case "user.fdfs.source": return d.source
+        case "user.fdfs.crc32": return String(d.crc32, radix: 16)
+        case "user.fdfs.create_time": return String(d.createTime)
+        case "user.fdfs.appender": return d.kind == .appender ? "1" : "0"
+        default: return nil
+        }
+    }
+
+    public func getxattr(ino: UInt64, name: String) async throws(FSError) -> [UInt8] {
+        guard name.hasPrefix("user.") else {
+            if name.hasPrefix("security.") || name.hasPrefix("system.") || name.hasPrefix("trusted.") {
+                throw FSError(ENODATA, "", quiet: true)
+            }
+            throw FSError(ENOTSUP, "only user.* attributes are supported", quiet: true)
+        }
+        let (fid, _) = try await fileIDForXattr(ino)
+        guard let fid else { throw FSError(ENODATA, "no FastDFS file behind this name", quiet: true) }
+        if name.hasPrefix("user.fdfs.") {
+            guard let v = try await virtualValue(name, fileID: fid) else { throw FSError(ENODATA, "", quiet: true) }
+            return Array(v.utf8)
+        }
+        let key = try Self.userKey(name)
+        guard let v = try await metadata(fid)[key] else { throw FSError(ENODATA, "no metadata \(key)", quiet: true) }
+        return Array(v.utf8)
+    }
+
+    public func listxattr(ino: UInt64) async throws(FSError) -> [String] {
+        let (fid, _) = try await fileIDForXattr(ino)
+        guard let fid else { return [] }
+        let m = try await metadata(fid)
+        return Self.virtualNames + m.keys.sorted().map { "user." + $0 }
+    }
+
+    public func setxattr(ino: UInt64, name: String, value: [UInt8], flags: XattrFlags, ctx: RequestContext) async throws(FSError) {
+        guard name.hasPrefix("user.") else { throw FSError(ENOTSUP, "only user.* attributes are supported (\(name))") }
+        if name == "user.fdfs.file_id" {
+            // Adoption makes a name own (and, on its last unlink, delete) any file of the cluster:
+            // only root and the user who mounted may do it.
+            guard ctx.uid == 0 || ctx.uid == UInt32(getuid()) else {
+                throw FSError(EPERM, "only root or the mounting user can adopt FastDFS file ids")
+            }
+            return try await adopt(ino: ino, value: value, flags: flags)
+        }
+        if name.hasPrefix("user.fdfs.") { throw FSError(EPERM, "\(name) is read-only") }
+        try requireWritable()
+        let key = try Self.userKey(name)
+        if value.count > Self.maxValueLength { throw FSError(E2BIG, "FastDFS metadata values are limited to \(Self.maxValueLength) bytes") }
+        guard let v = String(validating: value, as: UTF8.self), !value.contains(1), !value.contains(2) else {
+            throw FSError(EINVAL, "xattr value must be UTF-8 without bytes 0x01/0x02")
+        }
+        let (fid, _) = try await fileIDForXattr(ino)
+        guard let fid else { throw FSError(ENOTSUP, "this name has no FastDFS file yet; metadata needs file data") }
+        metadataCache.remove(fid)
+        let current = try await metadata(fid)
+        if flags.contains(.create), current[key] != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
+        if flags.contains(.replace), current[key] == nil { throw FSError(ENODATA, "\(name) does not exist", quiet: true) }
+        try await store.setMetadata([key: v], for: fid, merge: true)
+        metadataCache.remove(fid)
+    }
+
+    public func removexattr(ino: UInt64, name: String) async throws(FSError) {
+        guard name.hasPrefix("user.") else { throw FSError(ENOTSUP, "only user.* attributes are supported (\(name))") }
+        if name.hasPrefix("user.fdfs.") { throw FSError(EPERM, "\(name) is read-only") }
+        try requireWritable()
+        let key = try Self.userKey(name)
+        let (fid, _) = try await fileIDForXattr(ino)
+        guard let fid else { throw FSError(ENODATA, "", quiet: true) }
+        metadataCache.remove(fid)
+        var current = try await metadata(fid)
+        guard current.removeValue(forKey: key) != nil else { throw FSError(ENODATA, "\(name) does not exist", quiet: true) }
+        try await store.setMetadata(current, for: fid, merge: false)
+        metadataCache.remove(fid)
+    }
+
+    /// `setfattr -n user.fdfs.file_id -v GROUP/M00/... path`: binds an empty named file to an
+    /// existing FastDFS file without copying.
+    func adopt(ino: UInt64, value: [UInt8], flags: XattrFlags) async throws(FSError) {
+        try requireWritable()
+        if InodeTable.isByID(ino) { throw FSError(EPERM, "user.fdfs.file_id is read-only in the by-id view") }
+        guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        guard n.isRegular else { throw FSError(EPERM, "only regular files can adopt a FastDFS file id") }
+        guard let raw = String(validating: value, as: UTF8.self) else { throw FSError(EINVAL, "file id must be UTF-8") }
+        let fid = raw.trimmingCharacters(in: " \n\t/")
+        if let old = n.fileID {
+            if old == fid { return }
+            throw FSError(EPERM, "user.fdfs.file_id is read-only once set (this file is \(old))")
+        }
+        if flags.contains(.replace) { throw FSError(ENODATA, "no file id to replace") }
+        guard n.size == 0 else { throw FSError(EPERM, "only an empty file can adopt a FastDFS file id") }
+        do { _ = try store.decode(fid) } catch { throw FSError(EINVAL, "\(fid) is not a valid FastDFS file id") }
+        guard try await group(named: FileIDCodec.split(fid)?.group ?? "") != nil else { throw FSError(EINVAL, "\(fid): unknown group") }
+        negativeCache.remove(fid)
+        fileInfoCache.remove(fid)
+        let info: StoreFileInfo
+        do { info = try await fileInfo(fid) } catch {
+            negativeCache.remove(fid)
+            if error.errno == ENOENT { throw FSError(ENOENT, "\(fid) does not exist in the cluster") }
+            throw error
+        }
+        let d = try store.decode(fid)
+        _ = try await naming.bind(Int64(ino), fileID: fid, size: d.size ?? info.size, mtime: info.modifyTime)
+        Log.info("inode \(ino) adopted \(fid)")
+    }
+}
+
+private extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let chars = Set(set)
+        var s = Substring(self)
+        while let f = s.first, chars.contains(f) { s = s.dropFirst() }
+        while let l = s.last, chars.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,270 @@
+// FDFSFileSystem: a POSIX view of a FastDFS cluster, knowing nothing of libfuse.
+//
+// Design (after mountpoint-s3's fs.rs / metablock split):
+// - Two namespaces share one mount. `/GROUP/Mxx/XX/YY/NAME` is the by-id view: every group the
+//   store lists is a directory at the root, and any file id resolves to a file (`ByID` helpers;
+//   inode numbers from `InodeTable.byIDBase`). Everything else is the named tree, a POSIX
+//   namespace in SQLite (`NamingStore`, inode = row id, stable across remounts) whose regular files
+//   point at FastDFS file ids.
+// - File bytes and metadata come from a `FileStore` (FastDFS client in production,
+//   `MemoryFileStore` in tests). Reads go through a per-handle `Prefetcher` (read-ahead window).
+// - FastDFS metadata is exposed as `user.*` xattrs, plus read-only `user.fdfs.*` virtual ones.
+// - Lookup counts, open counts and zombies live in `InodeTable` under one Mutex. No lock is held
+//   across an await.
+// - Errors are `FSError` with the errno the kernel gets; FuseKit turns them into replies.
+import FuseTypes
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct FDFSOptions: Sendable {
+    public var attrTimeout: Double = 1
+    public var entryTimeout: Double = 1
+    /// Owner and umask of the by-id view (and the root), like vfat's uid=/gid=/umask=.
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var umask: UInt32 = 0o022
+    /// Group for new files (nil: the tracker chooses).
+    public var group: String?
+    public var groupCacheTTL: Double = 30
+    public var statfsCacheTTL: Double = 5
+    public var fileInfoTTL: Double = 10
+    public var negativeTTL: Double = 5
+    public var metadataTTL: Double = 2
+    public var readAhead = ReadAheadConfig()
+    public var readAheadMemoryLimit: Int64 = 256 << 20
+    public var readOnly = false
+    /// Answer misses with negative entries the kernel caches (instead of ENOENT each time).
+    public var kernelNegativeCache = true
+    public init() {}
+}
+
+public final class FDFSFileSystem: FuseFilesystem {
+    public let store: any FileStore
+    public let naming: NamingStore
+    public let options: FDFSOptions
+    let inodes = Mutex(InodeTable())
+    let handles = Mutex(HandleTable())
+    /// One writer per inode open for writing, with the number of write handles using it.
+    let writers = Mutex<[UInt64: (writer: FileWriter, refs: Int)]>([:])
+    let groupsCache: TTLCache<Int, [StoreGroup]>
+    /// The last successful group list (fallback while trackers are unreachable).
+    let lastGroups = Mutex<[StoreGroup]?>(nil)
+    let statfsCache: TTLCache<Int, StatFS>
+    let fileInfoCache: TTLCache<String, StoreFileInfo>
+    let negativeCache: TTLCache<String, Bool>
+    let metadataCache: TTLCache<String, [String: String]>
+    let budget: MemoryBudget
+    let mountTime = Timespec.now()
+    let maintenance = Mutex<Task<Void, Never>?>(nil)
+    /// Purges started from `forget` (which cannot await); tests drain them.
+    let background = Mutex<[Task<Void, Never>]>([])
+
+    /// Readdir offsets: 1 = ".", 2 = "..", 3... = synthetic entries (groups, by-id names),
+    /// `namedOffsetBase + entry id` = named entries.
+    static let namedOffsetBase: Int64 = 1 << 32
+    static let nameMax = 255
+
+    public init(store: any FileStore, naming: NamingStore, options: FDFSOptions = FDFSOptions(), clock: @escaping Clock = monotonicSeconds) {
+        self.store = store
+        self.naming = naming
+        self.options = options
+        groupsCache = TTLCache(ttl: options.groupCacheTTL, clock: clock)
+        statfsCache = TTLCache(ttl: options.statfsCacheTTL, clock: clock)
+        fileInfoCache = TTLCache(ttl: options.fileInfoTTL, clock: clock)
+        negativeCache = TTLCache(ttl: options.negativeTTL, clock: clock)
+        metadataCache = TTLCache(ttl: options.metadataTTL, clock: clock)
+        budget = MemoryBudget(limit: options.readAheadMemoryLimit)
+    }
+
+    /// Checks the store is reachable (lists groups), purges zombies left by a previous mount and
+    /// starts retrying queued remote deletes.
+    public func start() async throws(FSError) {
+        _ = try await groups(refresh: true)
+        for id in try await naming.orphans() { await purge(id) }
+        let t = Task { [weak self] in
+            while !Task.isCancelled {
+                await self?.retryPendingDeletes()
+                try? await Task.sleep(for: .seconds(30))
+            }
+        }
+        maintenance.withLock { $0 = t }
+    }
+
+    public func stop() {
+        maintenance.withLock { $0?.cancel(); $0 = nil }
+    }
+
+    public func destroyed() { stop() }
+
+    // MARK: - Shared helpers
+
+    func groups(refresh: Bool = false) async throws(FSError) -> [StoreGroup] {
+        if !refresh, let g = groupsCache.get(0) { return g }
+        do {
+            let g = try await store.listGroups()
+            groupsCache.set(0, g)
+            lastGroups.withLock { $0 = g }
+            return g
+        } catch {
+            // Trackers unreachable: keep serving the namespace with the last known groups.
+            if let g = lastGroups.withLock({ $0 }) {
+                Log.warning("cannot list groups (\(error)); using the last known list")
+                groupsCache.set(0, g)
+                return g
+            }
+            throw error
+        }
+    }
+
+    func group(named name: String) async throws(FSError) -> StoreGroup? {
+        try await groups().first { $0.name == name }
+    }
+
+    func checkName(_ name: String) throws(FSError) {
+        if name.utf8.count > Self.nameMax { throw FSError(ENAMETOOLONG, "name longer than \(Self.nameMax) bytes") }
+        if name.isEmpty || name == "." || name == ".." || name.contains("/") { throw FSError(EINVAL, "invalid name") }
+    }
+
+    func entry(_ a: Attr) -> Entry {
+        Entry(attr: a, generation: 0, attrTimeout: options.attrTimeout, entryTimeout: options.entryTimeout)
+    }
+
+    /// Counts one lookup of `ino` (before the entry reply, as libfuse requires).
+    func counted(_ a: Attr) -> Entry {
+        inodes.withLock { $0.increment(a.ino) }
+        return entry(a)
+    }
+
+    func rootAttr() async throws(FSError) -> Attr {
+        guard let n = try await naming.node(NamingStore.rootID) else { throw FSError(EIO, "root node missing from the naming database") }
+        var a = n.attr
+        a.nlink += UInt32((try? await groups().count) ?? 0)
+        return a
+    }
+
+    // MARK: - FuseFilesystem: lookup, forget, getattr
+
+    /// A negative entry (inode 0): the kernel caches the miss for `timeout` seconds and sends no
+    /// forget for it. Used for names that do not exist.
+    func negativeEntry(timeout: Double) -> Entry {
+        Entry(attr: Attr(ino: 0, mode: 0), generation: 0, attrTimeout: 0, entryTimeout: timeout)
+    }
+
+    public func lookup(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry {
+        do {
+            return try await lookupCounted(parent: parent, name: name)
+        } catch where error.errno == ENOENT && options.kernelNegativeCache {
+            // By-id misses are cached like our own negative cache; named-tree misses for the
+            // entry timeout (only this mount changes the named tree, and creating a name
+            // replaces the kernel's negative entry).
+            return negativeEntry(timeout: InodeTable.isByID(parent) ? options.negativeTTL : options.entryTimeout)
+        }
+    }
+
+    func lookupCounted(parent: UInt64, name: String) async throws(FSError) -> Entry {
+        if name.utf8.count > Self.nameMax { throw FSError(ENAMETOOLONG, "name longer than \(Self.nameMax) bytes") }
+        if InodeTable.isByID(parent) {
+            return counted(try await byIDLookup(parent: parent, name: name))
+        }
+        if parent == InodeTable.root, try await group(named: name) != nil {
+            let ino = inodes.withLock { $0.byIDIno(for: name) }
+            return counted(byIDDirAttr(ino))
+        }
+        guard let n = try await naming.lookup(parent: Int64(parent), name: name) else { throw FSError.noent("\(name) not found") }
+        return counted(n.attr)
+    }
+
+    public func forget(ino: UInt64, nlookup: UInt64) {
+        let ev = inodes.withLock { $0.forget(ino, nlookup) }
+        if case .purge(let id) = ev {
+            let t = Task { await self.purge(Int64(id)) }
+            background.withLock { tasks in
+                tasks.removeAll { $0.isCancelled }
+                tasks.append(t)
+                if tasks.count > 64 { tasks.removeFirst(tasks.count - 64) }
+            }
+        }
+    }
+
+    /// Waits for purges started by `forget`.
+    public func drainBackground() async {
+        let tasks = background.withLock { t -> [Task<Void, Never>] in defer { t.removeAll() }; return t }
+        for t in tasks { await t.value }
+    }
+
+    public func grantLookups(_ inos: [UInt64]) {
+        inodes.withLock { t in for i in inos { t.increment(i) } }
+    }
+
+    public func getattr(ino: UInt64, fh: UInt64?) async throws(FSError) -> (Attr, Double) {
+        (try await attr(of: ino), options.attrTimeout)
+    }
+
+    func attr(of ino: UInt64) async throws(FSError) -> Attr {
+        if ino == InodeTable.root { return try await rootAttr() }
+        if InodeTable.isByID(ino) { return try await byIDAttr(ino) }
+        guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        var a = n.attr
+        if let w = writers.withLock({ $0[ino]?.writer }) { a.size = await w.size }
+        return a
+    }
+
+    public func statfs(ino: UInt64) async throws(FSError) -> StatFS {
+        if let s = statfsCache.get(0) { return s }
+        let gs = try await groups(refresh: true)
+        let total = gs.reduce(Int64(0)) { $0 + max(0, $1.totalMB) }
+        let free = gs.reduce(Int64(0)) { $0 + max(0, $1.freeMB) }
+        let files = UInt64((try? await naming.nodeCount()) ?? 0)
+        // 4 KiB blocks: 256 per MB.
+        let s = StatFS(blockSize: 4096, blocks: UInt64(total) * 256, blocksFree: UInt64(free) * 256,
+                       blocksAvailable: UInt64(free) * 256, files: files + 1_000_000, filesFree: 1_000_000, nameMax: UInt64(Self.nameMax))
+        statfsCache.set(0, s)
+        return s
+    }
+
+    public func access(ino: UInt64, mask: Int32) async throws(FSError) {
+        _ = try await attr(of: ino)
+    }
+
+    // MARK: - Deletion of unreferenced nodes
+
+    /// Removes a node with no names and no references; deletes its FastDFS file (queued first).
+    func purge(_ id: Int64) async {
+        do {
+            guard let (row, fid) = try await naming.purge(id) else { return }
+            await deleteRemote(row: row, fileID: fid)
+        } catch {
+            Log.error("cannot purge inode \(id): \(error)")
+        }
+    }
+
+    func deleteRemote(row: Int64, fileID: String) async {
+        do {
+            try await store.delete(fileID)
+            try? await naming.deleteSucceeded(row: row)
+            fileInfoCache.remove(fileID)
+            Log.info("deleted \(fileID) (last name and handle gone)")
+        } catch {
+            if error.errno == ENOENT {
+                try? await naming.deleteSucceeded(row: row)
+            } else {
+                Log.warning("delete of \(fileID) failed, will retry: \(error)")
+                try? await naming.deleteFailed(row: row, error: error.description)
+            }
+        }
+    }
+
+    public func retryPendingDeletes() async {
+        guard let pending = try? await naming.pendingDeletes() else { return }
+        for (row, fid) in pending { await deleteRemote(row: row, fileID: fid) }
+    }
+
+    /// A node lost its last name: purge now or keep as a zombie.
+    func unlinked(_ n: Node) async {
+        guard n.nlink <= 0 else { return }
+        let now = inodes.withLock { $0.unlinked(UInt64(n.id)) }
+        if now { await purge(n.id) }
+    }
+}

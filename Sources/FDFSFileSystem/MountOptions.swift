@@ -1,0 +1,161 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `fdfsfs SOURCE MOUNTPOINT [-o OPTIONS] [-f] [-d]` command line, parsed without side effects
+/// so the daemonizing parent can reject bad options before it forks.
+public struct MountCommand: Sendable {
+    public var source = ""
+    public var mountpoint = ""
+    public var foreground = false
+    public var debug = false
+    public var singleThread = false
+    public var memoryStore = false
+    /// Options handed to libfuse (`allow_other`, `ro`, `fsname=`...).
+    public var fuseOptions: [String] = []
+    public var conf: String?
+    public var stateDir: String?
+    public var logFile: String?
+    public var connectTimeout: Double = 10
+    public var fs = FDFSOptions()
+    public var readOnly = false
+    public var kernelPermissions = true
+
+    public init() {}
+
+    /// Options libfuse understands (mount flags and fuse mount options), passed through.
+    static let fuseFlags: Set<String> = [
+        "allow_other", "allow_root", "default_permissions", "auto_unmount", "blkdev",
+        "ro", "rw", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "async", "sync", "dirsync",
+        "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime", "nostrictatime",
+        "lazytime", "nolazytime",
+    ]
+    static let fuseKeys: Set<String> = ["fsname", "subtype", "max_read", "blksize"]
+    /// Options only meaningful to mount(8)/fstab: accepted and ignored.
+    static let fstabFlags: Set<String> = ["_netdev", "nofail", "noauto", "auto", "defaults", "user", "users", "nouser", "owner", "group", "netdev", "nonempty"]
+
+    public struct ParseError: Error, Equatable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static let usage = """
+        usage: fdfsfs SOURCE MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d]
+          SOURCE      a client.conf path, or HOST:PORT[,HOST:PORT...] of trackers
+          -f          stay in the foreground
+          -d          debug (implies -f; logs every FUSE request)
+          -o          allow_other, default_permissions, ro, uid=N, gid=N, umask=OCTAL,
+                      conf=PATH, group=NAME (new files), state_dir=DIR (default /var/lib/fdfsfs/<hash>),
+                      attr_timeout=S, entry_timeout=S, metadata_cache=S, fileinfo_cache=S,
+                      negative_cache=S, groups_cache=S, readahead_max=BYTES, readahead_memory=BYTES,
+                      connect_timeout=S, log=FILE, no_default_permissions (default_permissions is on
+                      by default); fstab-only options are ignored
+        """
+
+    public static func parse(_ args: [String]) throws(ParseError) -> MountCommand {
+        var c = MountCommand()
+        var positional: [String] = []
+        var i = 0
+        func fail(_ m: String) -> ParseError { ParseError(description: m) }
+        while i < args.count {
+            let a = args[i]
+            switch a {
+            case "-f": c.foreground = true
+            case "-d", "--debug": c.debug = true; c.foreground = true
+            case "-s": c.singleThread = true
+            case "--memory-store": c.memoryStore = true
+            case "-o":
+                i += 1
+                guard i < args.count else { throw fail("-o needs an argument") }
+                try c.apply(options: args[i])
+            default:
+                if a.hasPrefix("-o") && a.count > 2 { try c.apply(options: String(a.dropFirst(2))) }
+                else if a.hasPrefix("-") && a.count > 1 { throw fail("unknown argument \(a)\n\(usage)") }
+                else { positional.append(a) }
+            }
+            i += 1
+        }
+        guard positional.count == 2 else { throw fail("expected SOURCE and MOUNTPOINT\n\(usage)") }
+        c.source = positional[0]
+        c.mountpoint = positional[1]
+        if c.source == "memory:" || c.source.hasPrefix("memory:") { c.memoryStore = true }
+        if c.fs.readOnly { c.readOnly = true }
+        if !c.fuseOptions.contains(where: { $0.hasPrefix("fsname=") }) {
+            c.fuseOptions.append("fsname=" + c.source.replacingCommas())
+        }
+        if !c.fuseOptions.contains(where: { $0.hasPrefix("subtype=") }) { c.fuseOptions.append("subtype=fdfsfs") }
+        // The named tree stores real modes and owners: let the kernel enforce them (essential with
+        // allow_other). `-o no_default_permissions` turns this off.
+        if c.kernelPermissions && !c.fuseOptions.contains("default_permissions") { c.fuseOptions.append("default_permissions") }
+        return c
+    }
+
+    mutating func apply(options: String) throws(ParseError) {
+        for raw in options.split(separator: ",") {
+            let opt = String(raw)
+            let key: String, value: String?
+            if let eq = opt.firstIndex(of: "=") { key = String(opt[..<eq]); value = String(opt[opt.index(after: eq)...]) }
+            else { key = opt; value = nil }
+            func num(_ v: String?) throws(ParseError) -> Double {
+                guard let v, let d = Double(v), d >= 0 else { throw ParseError(description: "option \(key) needs a non-negative number, got \(value ?? "nothing")") }
+                return d
+            }
+            func int(_ v: String?, radix: Int = 10) throws(ParseError) -> Int64 {
+                guard let v, let n = Int64(v, radix: radix), n >= 0 else { throw ParseError(description: "option \(key) needs a non-negative integer, got \(value ?? "nothing")") }
+                return n
+            }
+            func str(_ v: String?) throws(ParseError) -> String {
+                guard let v, !v.isEmpty else { throw ParseError(description: "option \(key) needs a value") }
+                return v
+            }
+            switch key {
+            case "conf": conf = try str(value)
+            case "group" where value != nil: fs.group = try str(value)
+            case "state_dir": stateDir = try str(value)
+            case "log": logFile = try str(value)
+            case "attr_timeout": fs.attrTimeout = try num(value)
+            case "entry_timeout": fs.entryTimeout = try num(value)
+            case "metadata_cache": fs.metadataTTL = try num(value)
+            case "fileinfo_cache": fs.fileInfoTTL = try num(value)
+            case "negative_cache": fs.negativeTTL = try num(value)
+            case "groups_cache": fs.groupCacheTTL = try num(value)
+            case "statfs_cache": fs.statfsCacheTTL = try num(value)
+            case "connect_timeout": connectTimeout = try num(value)
+            case "readahead_max": fs.readAhead.maxWindow = max(fs.readAhead.initialWindow, try int(value))
+            case "readahead_memory": fs.readAheadMemoryLimit = try int(value)
+            case "uid": fs.uid = UInt32(clamping: try int(value))
+            case "gid": fs.gid = UInt32(clamping: try int(value))
+            case "umask": fs.umask = UInt32(clamping: try int(value, radix: 8)) & 0o777
+            case "memory_store": memoryStore = true
+            case "no_default_permissions": kernelPermissions = false
+            case "ro": fs.readOnly = true; fuseOptions.append("ro")
+            case "rw": fs.readOnly = false; fuseOptions.append("rw")
+            default:
+                if Self.fstabFlags.contains(key) && value == nil { continue }
+                if key.hasPrefix("x-") || key == "comment" { continue }
+                if Self.fuseFlags.contains(key) && value == nil { fuseOptions.append(key); continue }
+                if Self.fuseKeys.contains(key) && value != nil { fuseOptions.append(opt); continue }
+                throw ParseError(description: "unknown mount option '\(opt)'\n\(Self.usage)")
+            }
+        }
+    }
+
+    /// Arguments that reproduce this command for the foreground child.
+    public func childArguments(original: [String]) -> [String] {
+        var out = original.filter { $0 != "-f" }
+        out.append("-f")
+        return out
+    }
+
+    /// /var/lib/fdfsfs/<FNV-1a hash of the source> unless state_dir= is given.
+    public var resolvedStateDir: String {
+        if let stateDir { return stateDir }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in (conf ?? source).utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return "/var/lib/fdfsfs/" + String(h, radix: 16)
+    }
+}
+
+private extension String {
+    /// fsname must not contain commas (they separate mount options).
+    func replacingCommas() -> String { String(map { $0 == "," ? ";" : $0 }) }
+}

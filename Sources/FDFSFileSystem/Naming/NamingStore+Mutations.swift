@@ -1,0 +1,202 @@
+import FuseTypes
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public let RENAME_NOREPLACE_FLAG: UInt32 = 1
+public let RENAME_EXCHANGE_FLAG: UInt32 = 2
+
+extension NamingStore {
+    /// Creates a name and a new node (file, directory or symlink). EEXIST if the name exists.
+    public func create(parent: Int64, name: String, mode: UInt32, uid: UInt32, gid: UInt32,
+                       target: String? = nil, fileID: String? = nil, size: Int64 = 0) async throws(FSError) -> Node {
+        try await write { db in
+            _ = try Self.directory(db, parent)
+            if try Self.lookup(db, parent, name) != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
+            let now = Timespec.now().nanoseconds
+            let isDir = mode & UInt32(S_IFMT) == UInt32(S_IFDIR)
+            var node = Node(id: 0, mode: mode, uid: uid, gid: gid, size: size, atimeNs: now, mtimeNs: now, ctimeNs: now,
+                            nlink: isDir ? 2 : 1, fileID: fileID, target: target)
+            try db.execute(sql: """
+                INSERT INTO nodes (mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, nlink, file_id, target)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [node.mode, node.uid, node.gid, node.size, now, now, now, node.nlink, fileID, target])
+            node.id = db.lastInsertedRowID
+            try db.execute(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)", arguments: [parent, name, node.id])
+            try Self.touch(db, parent, now: now, nlinkDelta: isDir ? 1 : 0)
+            return node
+        }
+    }
+
+    /// A new name for an existing non-directory node (hard link).
+    public func link(node id: Int64, parent: Int64, name: String) async throws(FSError) -> Node {
+        try await write { db in
+            _ = try Self.directory(db, parent)
+            guard var node = try Node.fetchOne(db, key: id), node.nlink > 0 else { throw FSError.noent("inode \(id) is gone") }
+            if node.isDirectory { throw FSError(EPERM, "cannot hard-link a directory") }
+            if try Self.lookup(db, parent, name) != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
+            let now = Timespec.now().nanoseconds
+            try db.execute(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)", arguments: [parent, name, id])
+            try db.execute(sql: "UPDATE nodes SET nlink = nlink + 1, ctime_ns = ? WHERE id = ?", arguments: [now, id])
+            try Self.touch(db, parent, now: now)
+            node.nlink += 1
+            node.ctimeNs = now
+            return node
+        }
+    }
+
+    /// Removes a name (unlink or rmdir). Returns the node with its new link count; a node at 0
+    /// must be purged (now, or when the kernel forgets it).
+    public func remove(parent: Int64, name: String, directory: Bool) async throws(FSError) -> Node {
+        try await write { db in
+            _ = try Self.directory(db, parent)
+            guard let (entry, node) = try Self.lookup(db, parent, name) else { throw FSError.noent("\(name) not found") }
+            return try Self.removeEntry(db, entry: entry, node: node, directory: directory)
+        }
+    }
+
+    static func removeEntry(_ db: Database, entry: DirEntryRow, node: Node, directory: Bool?) throws -> Node {
+        var node = node
+        if directory == true && !node.isDirectory { throw FSError(ENOTDIR, "\(entry.name) is not a directory") }
+        if directory == false && node.isDirectory { throw FSError(EISDIR, "\(entry.name) is a directory") }
+        if try node.isDirectory && hasChildren(db, node.id) { throw FSError(ENOTEMPTY, "\(entry.name) is not empty", quiet: true) }
+        let now = Timespec.now().nanoseconds
+        try db.execute(sql: "DELETE FROM entries WHERE id = ?", arguments: [entry.id])
+        node.nlink = node.isDirectory ? 0 : node.nlink - 1
+        node.ctimeNs = now
+        try db.execute(sql: "UPDATE nodes SET nlink = ?, ctime_ns = ? WHERE id = ?", arguments: [node.nlink, now, node.id])
+        try touch(db, entry.parent, now: now, nlinkDelta: node.isDirectory ? -1 : 0)
+        return node
+    }
+
+    /// rename(2) with RENAME_NOREPLACE / RENAME_EXCHANGE, atomically. Returns nodes whose link
+    /// count reached 0 (a replaced destination).
+    public func rename(parent: Int64, name: String, newParent: Int64, newName: String, flags: UInt32) async throws(FSError) -> [Node] {
+        try await write { db in
+            _ = try Self.directory(db, parent)
+            _ = try Self.directory(db, newParent)
+            guard let (src, srcNode) = try Self.lookup(db, parent, name) else { throw FSError.noent("\(name) not found") }
+            if parent == newParent && name == newName { return [] }
+            if flags & ~(RENAME_NOREPLACE_FLAG | RENAME_EXCHANGE_FLAG) != 0 || flags == RENAME_NOREPLACE_FLAG | RENAME_EXCHANGE_FLAG {
+                throw FSError(EINVAL, "unsupported rename flags \(flags)")
+            }
+            if srcNode.isDirectory, try Self.isAncestor(db, srcNode.id, of: newParent) {
+                throw FSError(EINVAL, "cannot move a directory into itself")
+            }
+            let dstPair = try Self.lookup(db, newParent, newName)
+            let now = Timespec.now().nanoseconds
+            if flags & RENAME_EXCHANGE_FLAG != 0 {
+                guard let (dst, dstNode) = dstPair else { throw FSError.noent("\(newName) not found for exchange") }
+                if dstNode.isDirectory, try Self.isAncestor(db, dstNode.id, of: parent) {
+                    throw FSError(EINVAL, "cannot move a directory into itself")
+                }
+                try db.execute(sql: "UPDATE entries SET child = ? WHERE id = ?", arguments: [dstNode.id, src.id])
+                try db.execute(sql: "UPDATE entries SET child = ? WHERE id = ?", arguments: [srcNode.id, dst.id])
+                let sd: Int64 = srcNode.isDirectory ? 1 : 0, dd: Int64 = dstNode.isDirectory ? 1 : 0
+                if parent != newParent {
+                    try Self.touch(db, parent, now: now, nlinkDelta: dd - sd)
+                    try Self.touch(db, newParent, now: now, nlinkDelta: sd - dd)
+                } else {
+                    try Self.touch(db, parent, now: now)
+                }
+                try db.execute(sql: "UPDATE nodes SET ctime_ns = ? WHERE id IN (?, ?)", arguments: [now, srcNode.id, dstNode.id])
+                return []
+            }
+            var dead: [Node] = []
+            if let (dst, dstNode) = dstPair {
+                if flags & RENAME_NOREPLACE_FLAG != 0 { throw FSError(EEXIST, "\(newName) exists", quiet: true) }
+                if dstNode.id == srcNode.id { return [] }
+                if srcNode.isDirectory && !dstNode.isDirectory { throw FSError(ENOTDIR, "\(newName) is not a directory") }
+                if !srcNode.isDirectory && dstNode.isDirectory { throw FSError(EISDIR, "\(newName) is a directory") }
+                let after = try Self.removeEntry(db, entry: dst, node: dstNode, directory: nil)
+                if after.nlink <= 0 { dead.append(after) }
+            }
+            try db.execute(sql: "UPDATE entries SET parent = ?, name = ? WHERE id = ?", arguments: [newParent, newName, src.id])
+            let d: Int64 = srcNode.isDirectory ? 1 : 0
+            if parent != newParent {
+                try Self.touch(db, parent, now: now, nlinkDelta: -d)
+                try Self.touch(db, newParent, now: now, nlinkDelta: d)
+            } else {
+                try Self.touch(db, parent, now: now)
+            }
+            try db.execute(sql: "UPDATE nodes SET ctime_ns = ? WHERE id = ?", arguments: [now, srcNode.id])
+            return dead
+        }
+    }
+
+    /// chmod / chown / utimens (and a size change decided by the caller), one transaction.
+    public func setAttributes(_ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, size: Int64?,
+                              atime: TimeSet?, mtime: TimeSet?) async throws(FSError) -> Node {
+        try await write { db in
+            guard var n = try Node.fetchOne(db, key: id) else { throw FSError.noent("inode \(id) is gone") }
+            let now = Timespec.now().nanoseconds
+            if let mode { n.mode = (n.mode & UInt32(S_IFMT)) | (mode & 0o7777) }
+            if let uid { n.uid = uid }
+            if let gid { n.gid = gid }
+            if let size { n.size = size; n.mtimeNs = now }
+            switch atime { case .now: n.atimeNs = now; case .time(let t): n.atimeNs = t.nanoseconds; case nil: break }
+            switch mtime { case .now: n.mtimeNs = now; case .time(let t): n.mtimeNs = t.nanoseconds; case nil: break }
+            n.ctimeNs = now
+            try n.update(db)
+            return n
+        }
+    }
+
+    /// Binds `fileID` (and its size) to a node: adoption of an existing FastDFS file, or the result
+    /// of an upload. Fails with EEXIST if the node already has a different id.
+    public func bind(_ id: Int64, fileID: String, size: Int64, mtime: Int64?) async throws(FSError) -> Node {
+        try await write { db in
+            guard var n = try Node.fetchOne(db, key: id) else { throw FSError.noent("inode \(id) is gone") }
+            guard n.isRegular else { throw FSError(EPERM, "only regular files can be bound to a file id") }
+            if let old = n.fileID, old != fileID { throw FSError(EEXIST, "already bound to \(old)") }
+            let now = Timespec.now().nanoseconds
+            n.fileID = fileID
+            n.size = size
+            if let mtime { n.mtimeNs = mtime * 1_000_000_000 }
+            n.ctimeNs = now
+            try n.update(db)
+            return n
+        }
+    }
+
+    /// Deletes a node with no names left. Returns the FastDFS file id to delete when no other node
+    /// refers to it; that delete is queued in `pending_deletes` in the same transaction.
+    public func purge(_ id: Int64) async throws(FSError) -> (row: Int64, fileID: String)? {
+        try await write { db in
+            guard let n = try Node.fetchOne(db, key: id), n.nlink <= 0, id != Self.rootID else { return nil }
+            try db.execute(sql: "DELETE FROM nodes WHERE id = ?", arguments: [id])
+            guard let fid = n.fileID else { return nil }
+            let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM nodes WHERE file_id = ?", arguments: [fid]) ?? 0
+            if others > 0 { return nil }
+            try db.execute(sql: "INSERT INTO pending_deletes (file_id) VALUES (?)", arguments: [fid])
+            return (db.lastInsertedRowID, fid)
+        }
+    }
+}
+
+extension NamingStore {
+    /// Detaches the FastDFS file from a node (its content is being replaced: `> file`, O_TRUNC).
+    /// The old file's delete is queued when no other node refers to it.
+    public func unbind(_ id: Int64) async throws(FSError) -> (row: Int64, fileID: String)? {
+        try await write { db in
+            guard var n = try Node.fetchOne(db, key: id) else { throw FSError.noent("inode \(id) is gone") }
+            guard let fid = n.fileID else { return nil }
+            let now = Timespec.now().nanoseconds
+            n.fileID = nil
+            n.size = 0
+            n.mtimeNs = now
+            n.ctimeNs = now
+            try n.update(db)
+            let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM nodes WHERE file_id = ?", arguments: [fid]) ?? 0
+            if others > 0 { return nil }
+            try db.execute(sql: "INSERT INTO pending_deletes (file_id) VALUES (?)", arguments: [fid])
+            return (db.lastInsertedRowID, fid)
+        }
+    }
+
+    /// One of the node's names (for the upload extension).
+    public func anyName(of id: Int64) async throws(FSError) -> String? {
+        try await read { try String.fetchOne($0, sql: "SELECT name FROM entries WHERE child = ? ORDER BY id LIMIT 1", arguments: [id]) }
+    }
+}

@@ -1,0 +1,141 @@
+import FuseTypes
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The named tree: a POSIX namespace kept in SQLite (GRDB) in the state directory.
+/// `nodes` are inodes (row id = inode number), `entries` are names. Every operation is one
+/// transaction, run through GRDB's async API so no cooperative thread blocks on SQLite.
+/// Nodes whose link count reached 0 stay until `purge` (zombies while the kernel still holds
+/// lookups or open handles); `purge` queues the FastDFS delete in `pending_deletes` in the same
+/// transaction, so a failed delete is retried rather than forgotten.
+public final class NamingStore: Sendable {
+    let db: DatabaseQueue
+    public static let rootID: Int64 = 1
+
+    /// - Parameter path: the SQLite file, or nil for an in-memory database (tests).
+    public init(path: String?) throws(FSError) {
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(5)
+            if let path {
+                db = try DatabaseQueue(path: path, configuration: config)
+                try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode=WAL") }
+            } else {
+                db = try DatabaseQueue(configuration: config)
+            }
+            try Schema.migrator().migrate(db)
+        } catch {
+            throw FSError(EIO, "cannot open the naming database \(path ?? ":memory:"): \(error)")
+        }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FSError) -> T {
+        do { return try await db.write(body) }
+        catch let e as FSError { throw e }
+        catch { throw FSError(EIO, "naming database: \(error)") }
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FSError) -> T {
+        do { return try await db.read(body) }
+        catch let e as FSError { throw e }
+        catch { throw FSError(EIO, "naming database: \(error)") }
+    }
+
+    // MARK: - Queries
+
+    public func node(_ id: Int64) async throws(FSError) -> Node? {
+        try await read { try Node.fetchOne($0, key: id) }
+    }
+
+    public func lookup(parent: Int64, name: String) async throws(FSError) -> Node? {
+        try await read { db in try Self.lookup(db, parent, name).map { $0.1 } }
+    }
+
+    static func lookup(_ db: Database, _ parent: Int64, _ name: String) throws -> (DirEntryRow, Node)? {
+        guard let e = try DirEntryRow.filter(Column("parent") == parent && Column("name") == name).fetchOne(db),
+              let n = try Node.fetchOne(db, key: e.child) else { return nil }
+        return (e, n)
+    }
+
+    /// Entries of `parent` with entry id > `afterEntry`, in id order (stable readdir offsets).
+    public func list(parent: Int64, afterEntry: Int64, limit: Int) async throws(FSError) -> [(entryID: Int64, name: String, node: Node)] {
+        try await read { db in
+            let rows = try DirEntryRow.filter(Column("parent") == parent && Column("id") > afterEntry)
+                .order(Column("id")).limit(limit).fetchAll(db)
+            return try rows.compactMap { e in try Node.fetchOne(db, key: e.child).map { (e.id!, e.name, $0) } }
+        }
+    }
+
+    /// The parent directory of a directory (root's parent is root).
+    public func parentOf(directory id: Int64) async throws(FSError) -> Int64 {
+        try await read { db in
+            try Int64.fetchOne(db, sql: "SELECT parent FROM entries WHERE child = ? LIMIT 1", arguments: [id]) ?? Self.rootID
+        }
+    }
+
+    public func fileIDs(withPrefix prefix: String) async throws(FSError) -> [String] {
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT file_id FROM nodes WHERE file_id LIKE ? ESCAPE '\\' ORDER BY file_id",
+                                arguments: [Self.likeEscape(prefix) + "%"])
+        }
+    }
+
+    static func likeEscape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+    }
+
+    public func nodeCount() async throws(FSError) -> Int {
+        try await read { try Node.fetchCount($0) }
+    }
+
+    /// Nodes left with no name (zombies of a previous mount).
+    public func orphans() async throws(FSError) -> [Int64] {
+        try await read { try Int64.fetchAll($0, sql: "SELECT id FROM nodes WHERE nlink <= 0 AND id != 1") }
+    }
+
+    public func pendingDeletes() async throws(FSError) -> [(row: Int64, fileID: String)] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT id, file_id FROM pending_deletes ORDER BY id").map { ($0["id"], $0["file_id"]) }
+        }
+    }
+
+    public func deleteSucceeded(row: Int64) async throws(FSError) {
+        try await write { try $0.execute(sql: "DELETE FROM pending_deletes WHERE id = ?", arguments: [row]) }
+    }
+
+    public func deleteFailed(row: Int64, error: String) async throws(FSError) {
+        try await write { try $0.execute(sql: "UPDATE pending_deletes SET attempts = attempts + 1, last_error = ? WHERE id = ?", arguments: [error, row]) }
+    }
+
+    // MARK: - Helpers used inside transactions
+
+    static func directory(_ db: Database, _ id: Int64) throws -> Node {
+        guard let p = try Node.fetchOne(db, key: id), p.nlink > 0 else { throw FSError.noent("directory \(id) is gone") }
+        guard p.isDirectory else { throw FSError(ENOTDIR, "inode \(id) is not a directory") }
+        return p
+    }
+
+    static func touch(_ db: Database, _ id: Int64, now: Int64, nlinkDelta: Int64 = 0) throws {
+        try db.execute(sql: "UPDATE nodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?", arguments: [now, now, nlinkDelta, id])
+    }
+
+    static func hasChildren(_ db: Database, _ id: Int64) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM entries WHERE parent = ?)", arguments: [id]) ?? false
+    }
+
+    /// True when `ancestor` is `id` or one of its ancestors.
+    static func isAncestor(_ db: Database, _ ancestor: Int64, of id: Int64) throws -> Bool {
+        var cur = id
+        var guardCount = 0
+        while true {
+            if cur == ancestor { return true }
+            if cur == rootID { return false }
+            guard let p = try Int64.fetchOne(db, sql: "SELECT parent FROM entries WHERE child = ? LIMIT 1", arguments: [cur]) else { return false }
+            cur = p
+            guardCount += 1
+            if guardCount > 100_000 { throw FSError(ELOOP, "directory cycle at \(id)") }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import FuseTypes
+#if canImport(Glibc)
+import Glibc
+#endif
+import GRDB
+
+/// A row of the `nodes` table: one inode of the named tree. `id` is the inode number handed to
+/// the kernel (AUTOINCREMENT, so stable across remounts and never reused).
+public struct Node: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "nodes"
+    public var id: Int64
+    /// Full st_mode (type and permission bits).
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var size: Int64
+    public var atimeNs: Int64
+    public var mtimeNs: Int64
+    public var ctimeNs: Int64
+    /// Number of names (for directories: 2 + subdirectories).
+    public var nlink: Int64
+    /// The FastDFS file id bound to this file (nil: no data yet).
+    public var fileID: String?
+    /// Symlink target.
+    public var target: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, mode, uid, gid, size, nlink, target
+        case atimeNs = "atime_ns", mtimeNs = "mtime_ns", ctimeNs = "ctime_ns", fileID = "file_id"
+    }
+
+    public var isDirectory: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFDIR) }
+    public var isRegular: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFREG) }
+    public var isSymlink: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFLNK) }
+
+    public var attr: Attr {
+        Attr(ino: UInt64(id), mode: mode, nlink: UInt32(clamping: nlink), uid: uid, gid: gid,
+             size: isSymlink ? Int64(target?.utf8.count ?? 0) : size,
+             atime: Timespec(nanoseconds: atimeNs), mtime: Timespec(nanoseconds: mtimeNs), ctime: Timespec(nanoseconds: ctimeNs))
+    }
+}
+
+/// A row of the `entries` table: a name in a directory. `id` gives readdir a stable offset.
+struct DirEntryRow: Codable, Sendable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "entries"
+    var id: Int64?
+    var parent: Int64
+    var name: String
+    var child: Int64
+}
+
+enum Schema {
+    static func migrator() -> DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE nodes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    mode INTEGER NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL,
+                    size INTEGER NOT NULL DEFAULT 0,
+                    atime_ns INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+                    nlink INTEGER NOT NULL,
+                    file_id TEXT, target TEXT);
+                CREATE INDEX nodes_file_id ON nodes(file_id);
+                CREATE TABLE entries (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    parent INTEGER NOT NULL REFERENCES nodes(id),
+                    name TEXT NOT NULL,
+                    child INTEGER NOT NULL REFERENCES nodes(id),
+                    UNIQUE(parent, name));
+                CREATE INDEX entries_child ON entries(child);
+                CREATE TABLE pending_deletes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    file_id TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT);
+                """)
+            let now = Timespec.now().nanoseconds
+            try db.execute(sql: "INSERT INTO nodes (id, mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, nlink) VALUES (1, ?, 0, 0, 0, ?, ?, ?, 2)",
+                           arguments: [Int64(S_IFDIR) | 0o755, now, now, now])
+        }
+        return m
+    }
+}

@@ -1,1 +1,0 @@
-// FDFSFileSystem: placeholder, replaced by the real target.

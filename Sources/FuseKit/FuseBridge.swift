@@ -1,0 +1,67 @@
+// FuseKit: libfuse3 low-level glue. Knows nothing of FastDFS.
+//
+// Design: `FuseSession` creates the libfuse session with an ops table built from non-capturing
+// closures (`LowLevelOps.make`). Each closure recovers the `FuseBridge` from `fuse_req_userdata`,
+// copies every pointer argument (names, fuse_file_info, write buffers die when the callback
+// returns), then starts a Task that creates a `~Copyable` `Reply` token as its first line and
+// awaits the `FuseFilesystem` method. The token is consumed by exactly one `fuse_reply_*`; a token
+// dropped unused replies EIO from its deinit. `forget` is answered inline with `fuse_reply_none`.
+// The session loop (`fuse_session_loop_mt`) runs on its own pthread, never on Swift's cooperative
+// pool; replying from a Task on another thread is allowed by libfuse.
+import CFuse3
+import FuseTypes
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Connection tuning applied in the `init` callback.
+public struct FuseTuning: Sendable {
+    public var maxWrite: UInt32 = 1 << 20
+    public var maxReadahead: UInt32 = 1 << 20
+    public var readdirplus: Bool = true
+    public init() {}
+}
+
+/// Holds the filesystem for the C callbacks. Retained (Unmanaged) from `fuse_session_new` until
+/// after `fuse_session_destroy`.
+final class FuseBridge: Sendable {
+    let fs: any FuseFilesystem
+    let tuning: FuseTuning
+    /// Requests handed to Tasks and not yet replied; teardown waits for them, because replying
+    /// after `fuse_session_destroy` would touch freed requests.
+    let inflight = Atomic<Int>(0)
+
+    init(fs: any FuseFilesystem, tuning: FuseTuning) {
+        self.fs = fs
+        self.tuning = tuning
+    }
+
+    static func from(_ req: fuse_req_t?) -> FuseBridge {
+        // Invariant: userdata is the Unmanaged FuseBridge passed to fuse_session_new, alive until destroy.
+        Unmanaged<FuseBridge>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
+    }
+
+    static func context(_ req: fuse_req_t?) -> RequestContext {
+        guard let c = fuse_req_ctx(req) else { return RequestContext() }
+        return RequestContext(uid: UInt32(c.pointee.uid), gid: UInt32(c.pointee.gid), pid: Int32(c.pointee.pid), umask: UInt32(c.pointee.umask))
+    }
+
+    /// Runs `body` in a Task and replies with its value or its error, exactly once.
+    static func dispatch(_ req: fuse_req_t?, _ op: StaticString,
+                         _ body: @escaping @Sendable (any FuseFilesystem) async throws(FSError) -> ReplyValue) {
+        let bridge = from(req)
+        let request = FuseRequest(raw: req!)
+        bridge.inflight.add(1, ordering: .relaxed)
+        Task {
+            let reply = Reply(request, op)
+            do throws(FSError) {
+                let value = try await body(bridge.fs)
+                reply.send(value, fs: bridge.fs)
+            } catch {
+                reply.fail(error)
+            }
+            bridge.inflight.subtract(1, ordering: .releasing)
+        }
+    }
+}

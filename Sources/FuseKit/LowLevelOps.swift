@@ -1,0 +1,200 @@
+import CFuse3
+import FuseTypes
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Builds the `fuse_lowlevel_ops` table. Every closure is non-capturing (C function pointers
+/// cannot capture); the Swift state comes from `fuse_req_userdata`.
+enum LowLevelOps {
+
+
+    static func make() -> fuse_lowlevel_ops {
+        var ops = fuse_lowlevel_ops()
+        ops.`init` = { userdata, conn in
+            guard let userdata, let conn else { return }
+            let bridge = Unmanaged<FuseBridge>.fromOpaque(userdata).takeUnretainedValue()
+            let t = bridge.tuning
+            let cap = conn.pointee.capable
+            var want = conn.pointee.want
+            for flag in [UInt32(FUSE_CAP_ASYNC_READ), UInt32(FUSE_CAP_PARALLEL_DIROPS), UInt32(FUSE_CAP_CACHE_SYMLINKS)] where cap & flag != 0 {
+                want |= flag
+            }
+            if t.readdirplus && cap & UInt32(FUSE_CAP_READDIRPLUS) != 0 {
+                want |= UInt32(FUSE_CAP_READDIRPLUS) | UInt32(FUSE_CAP_READDIRPLUS_AUTO)
+            }
+            // Splice is not needed: replies come from Swift buffers.
+            want &= ~(UInt32(FUSE_CAP_SPLICE_READ) | UInt32(FUSE_CAP_SPLICE_WRITE) | UInt32(FUSE_CAP_SPLICE_MOVE))
+            conn.pointee.want = want
+            conn.pointee.max_write = t.maxWrite
+            if t.maxReadahead < conn.pointee.max_readahead || conn.pointee.max_readahead == 0 {
+                conn.pointee.max_readahead = t.maxReadahead
+            }
+            conn.pointee.time_gran = 1
+            Log.info("fuse init: proto \(conn.pointee.proto_major).\(conn.pointee.proto_minor), max_write \(conn.pointee.max_write), max_readahead \(conn.pointee.max_readahead), readdirplus \(want & UInt32(FUSE_CAP_READDIRPLUS) != 0)")
+            bridge.fs.initialized()
+        }
+        ops.destroy = { userdata in
+            guard let userdata else { return }
+            Unmanaged<FuseBridge>.fromOpaque(userdata).takeUnretainedValue().fs.destroyed()
+        }
+        ops.lookup = { req, parent, name in
+            let name = cstr(name), ctx = FuseBridge.context(req)
+            FuseBridge.dispatch(req, "lookup") { fs throws(FSError) in .entry(try await fs.lookup(parent: parent, name: name, ctx: ctx)) }
+        }
+        ops.forget = { req, ino, n in
+            FuseBridge.from(req).fs.forget(ino: ino, nlookup: n)
+            fuse_reply_none(req)
+        }
+        ops.forget_multi = { req, count, forgets in
+            let fs = FuseBridge.from(req).fs
+            if let forgets {
+                for i in 0..<count { fs.forget(ino: forgets[i].ino, nlookup: forgets[i].nlookup) }
+            }
+            fuse_reply_none(req)
+        }
+        ops.getattr = { req, ino, fi in
+            let fh = fi?.pointee.fh
+            FuseBridge.dispatch(req, "getattr") { fs throws(FSError) in
+                let (a, t) = try await fs.getattr(ino: ino, fh: fh)
+                return .attr(a, t)
+            }
+        }
+        ops.setattr = { req, ino, attr, toSet, fi in
+            var c = SetAttr()
+            let s = Int32(toSet)
+            if let a = attr?.pointee {
+                if s & FUSE_SET_ATTR_MODE != 0 { c.mode = UInt32(a.st_mode) }
+                if s & FUSE_SET_ATTR_UID != 0 { c.uid = UInt32(a.st_uid) }
+                if s & FUSE_SET_ATTR_GID != 0 { c.gid = UInt32(a.st_gid) }
+                if s & FUSE_SET_ATTR_SIZE != 0 { c.size = Int64(a.st_size) }
+                if s & FUSE_SET_ATTR_ATIME_NOW != 0 { c.atime = .now }
+                else if s & FUSE_SET_ATTR_ATIME != 0 { c.atime = .time(Timespec(sec: Int64(a.st_atim.tv_sec), nsec: Int64(a.st_atim.tv_nsec))) }
+                if s & FUSE_SET_ATTR_MTIME_NOW != 0 { c.mtime = .now }
+                else if s & FUSE_SET_ATTR_MTIME != 0 { c.mtime = .time(Timespec(sec: Int64(a.st_mtim.tv_sec), nsec: Int64(a.st_mtim.tv_nsec))) }
+            }
+            c.fh = fi?.pointee.fh
+            let changes = c, ctx = FuseBridge.context(req)
+            FuseBridge.dispatch(req, "setattr") { fs throws(FSError) in
+                let (a, t) = try await fs.setattr(ino: ino, changes: changes, ctx: ctx)
+                return .attr(a, t)
+            }
+        }
+        ops.readlink = { req, ino in
+            FuseBridge.dispatch(req, "readlink") { fs throws(FSError) in .readlink(try await fs.readlink(ino: ino)) }
+        }
+        ops.mknod = { req, parent, name, mode, rdev in
+            let name = cstr(name), ctx = FuseBridge.context(req), m = UInt32(mode), rd = UInt64(rdev)
+            FuseBridge.dispatch(req, "mknod") { fs throws(FSError) in .entry(try await fs.mknod(parent: parent, name: name, mode: m, rdev: rd, ctx: ctx)) }
+        }
+        ops.mkdir = { req, parent, name, mode in
+            let name = cstr(name), ctx = FuseBridge.context(req), m = UInt32(mode)
+            FuseBridge.dispatch(req, "mkdir") { fs throws(FSError) in .entry(try await fs.mkdir(parent: parent, name: name, mode: m, ctx: ctx)) }
+        }
+        ops.unlink = { req, parent, name in
+            let name = cstr(name), ctx = FuseBridge.context(req)
+            FuseBridge.dispatch(req, "unlink") { fs throws(FSError) in try await fs.unlink(parent: parent, name: name, ctx: ctx); return .empty }
+        }
+        ops.rmdir = { req, parent, name in
+            let name = cstr(name), ctx = FuseBridge.context(req)
+            FuseBridge.dispatch(req, "rmdir") { fs throws(FSError) in try await fs.rmdir(parent: parent, name: name, ctx: ctx); return .empty }
+        }
+        ops.symlink = { req, link, parent, name in
+            let target = cstr(link), name = cstr(name), ctx = FuseBridge.context(req)
+            FuseBridge.dispatch(req, "symlink") { fs throws(FSError) in .entry(try await fs.symlink(target: target, parent: parent, name: name, ctx: ctx)) }
+        }
+        ops.rename = { req, parent, name, newParent, newName, flags in
+            let name = cstr(name), newName = cstr(newName), ctx = FuseBridge.context(req), f = UInt32(flags)
+            FuseBridge.dispatch(req, "rename") { fs throws(FSError) in
+                try await fs.rename(parent: parent, name: name, newParent: newParent, newName: newName, flags: f, ctx: ctx)
+                return .empty
+            }
+        }
+        ops.link = { req, ino, newParent, newName in
+            let newName = cstr(newName), ctx = FuseBridge.context(req)
+            FuseBridge.dispatch(req, "link") { fs throws(FSError) in .entry(try await fs.link(ino: ino, newParent: newParent, newName: newName, ctx: ctx)) }
+        }
+        ops.open = { req, ino, fi in
+            let info = fi!.pointee, ctx = FuseBridge.context(req)
+            FuseBridge.dispatch(req, "open") { fs throws(FSError) in .open(try await fs.open(ino: ino, flags: info.flags, ctx: ctx), info) }
+        }
+        ops.create = { req, parent, name, mode, fi in
+            let name = cstr(name), info = fi!.pointee, ctx = FuseBridge.context(req), m = UInt32(mode)
+            FuseBridge.dispatch(req, "create") { fs throws(FSError) in
+                let (e, o) = try await fs.create(parent: parent, name: name, mode: m, flags: info.flags, ctx: ctx)
+                return .create(e, o, info)
+            }
+        }
+        ops.read = { req, ino, size, off, fi in
+            let fh = fi?.pointee.fh ?? 0, offset = Int64(off)
+            FuseBridge.dispatch(req, "read") { fs throws(FSError) in .data(try await fs.read(ino: ino, fh: fh, offset: offset, size: size)) }
+        }
+        ops.write = { req, ino, buf, size, off, fi in
+            let fh = fi?.pointee.fh ?? 0, offset = Int64(off)
+            let data: [UInt8] = buf.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+            FuseBridge.dispatch(req, "write") { fs throws(FSError) in .write(try await fs.write(ino: ino, fh: fh, offset: offset, data: data)) }
+        }
+        ops.flush = { req, ino, fi in
+            let fh = fi?.pointee.fh ?? 0
+            FuseBridge.dispatch(req, "flush") { fs throws(FSError) in try await fs.flush(ino: ino, fh: fh); return .empty }
+        }
+        ops.release = { req, ino, fi in
+            let fh = fi?.pointee.fh ?? 0
+            FuseBridge.dispatch(req, "release") { fs throws(FSError) in try await fs.release(ino: ino, fh: fh); return .empty }
+        }
+        ops.fsync = { req, ino, datasync, fi in
+            let fh = fi?.pointee.fh ?? 0, d = datasync != 0
+            FuseBridge.dispatch(req, "fsync") { fs throws(FSError) in try await fs.fsync(ino: ino, fh: fh, dataOnly: d); return .empty }
+        }
+        ops.opendir = { req, ino, fi in
+            let info = fi!.pointee
+            FuseBridge.dispatch(req, "opendir") { fs throws(FSError) in .open(try await fs.opendir(ino: ino, flags: info.flags), info) }
+        }
+        ops.readdir = { req, ino, size, off, fi in
+            let fh = fi?.pointee.fh ?? 0, offset = Int64(off)
+            FuseBridge.dispatch(req, "readdir") { fs throws(FSError) in
+                .directory(try await fs.readdir(ino: ino, fh: fh, offset: offset, plus: false), size: size, plus: false)
+            }
+        }
+        ops.readdirplus = { req, ino, size, off, fi in
+            let fh = fi?.pointee.fh ?? 0, offset = Int64(off)
+            FuseBridge.dispatch(req, "readdirplus") { fs throws(FSError) in
+                .directory(try await fs.readdir(ino: ino, fh: fh, offset: offset, plus: true), size: size, plus: true)
+            }
+        }
+        ops.releasedir = { req, ino, fi in
+            let fh = fi?.pointee.fh ?? 0
+            FuseBridge.dispatch(req, "releasedir") { fs throws(FSError) in try await fs.releasedir(ino: ino, fh: fh); return .empty }
+        }
+        ops.statfs = { req, ino in
+            FuseBridge.dispatch(req, "statfs") { fs throws(FSError) in .statfs(try await fs.statfs(ino: ino)) }
+        }
+        ops.setxattr = { req, ino, name, value, size, flags in
+            let name = cstr(name), f = XattrFlags(rawValue: flags), ctx = FuseBridge.context(req)
+            let bytes: [UInt8] = value.map { p in p.withMemoryRebound(to: UInt8.self, capacity: size) { Array(UnsafeBufferPointer(start: $0, count: size)) } } ?? []
+            FuseBridge.dispatch(req, "setxattr") { fs throws(FSError) in try await fs.setxattr(ino: ino, name: name, value: bytes, flags: f, ctx: ctx); return .empty }
+        }
+        ops.getxattr = { req, ino, name, size in
+            let name = cstr(name)
+            FuseBridge.dispatch(req, "getxattr") { fs throws(FSError) in
+                .xattr(XattrAnswer.resolve(value: try await fs.getxattr(ino: ino, name: name), requestedSize: size))
+            }
+        }
+        ops.listxattr = { req, ino, size in
+            FuseBridge.dispatch(req, "listxattr") { fs throws(FSError) in
+                .xattr(XattrAnswer.resolve(value: XattrAnswer.list(try await fs.listxattr(ino: ino)), requestedSize: size))
+            }
+        }
+        ops.removexattr = { req, ino, name in
+            let name = cstr(name)
+            FuseBridge.dispatch(req, "removexattr") { fs throws(FSError) in try await fs.removexattr(ino: ino, name: name); return .empty }
+        }
+        ops.access = { req, ino, mask in
+            FuseBridge.dispatch(req, "access") { fs throws(FSError) in try await fs.access(ino: ino, mask: mask); return .empty }
+        }
+        return ops
+    }
+}
+
+/// Copies a C string argument (it dies when the callback returns).
+private func cstr(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }

@@ -1,1 +1,0 @@
-// FuseKit: placeholder, replaced by the real target.

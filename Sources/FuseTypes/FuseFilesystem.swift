@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A filesystem driven by FuseKit. Methods correspond to `fuse_lowlevel_ops` in libfuse; each
+/// returns the value FuseKit replies with, or throws `FSError` (replied as its errno).
+/// Every method has a default that throws ENOSYS, so a filesystem can be mounted before most of it
+/// is written.
+///
+/// Lookup counting: each returned `Entry` (lookup, mknod, mkdir, symlink, link, create) counts as
+/// one lookup; the filesystem increments before returning. If the kernel discards the reply
+/// (interrupted request), FuseKit calls `forget(ino:nlookup: 1)`. For readdirplus, the filesystem
+/// does *not* count the entries it returns: FuseKit calls `grantLookups` for the ones it emitted,
+/// before replying.
+public protocol FuseFilesystem: Sendable {
+    /// Called once when the kernel connection is initialised (after the mount is live).
+    func initialized()
+    /// Called on unmount (`destroy`).
+    func destroyed()
+
+    func lookup(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry
+    /// `forget`/`forget_multi`: no reply. Must not block for long.
+    func forget(ino: UInt64, nlookup: UInt64)
+    func grantLookups(_ inos: [UInt64])
+    func getattr(ino: UInt64, fh: UInt64?) async throws(FSError) -> (Attr, Double)
+    func setattr(ino: UInt64, changes: SetAttr, ctx: RequestContext) async throws(FSError) -> (Attr, Double)
+    func readlink(ino: UInt64) async throws(FSError) -> String
+    func mknod(parent: UInt64, name: String, mode: UInt32, rdev: UInt64, ctx: RequestContext) async throws(FSError) -> Entry
+    func mkdir(parent: UInt64, name: String, mode: UInt32, ctx: RequestContext) async throws(FSError) -> Entry
+    func unlink(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError)
+    func rmdir(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError)
+    func symlink(target: String, parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry
+    /// `flags`: RENAME_NOREPLACE (1), RENAME_EXCHANGE (2).
+    func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32, ctx: RequestContext) async throws(FSError)
+    func link(ino: UInt64, newParent: UInt64, newName: String, ctx: RequestContext) async throws(FSError) -> Entry
+    func open(ino: UInt64, flags: Int32, ctx: RequestContext) async throws(FSError) -> Opened
+    func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened)
+    func read(ino: UInt64, fh: UInt64, offset: Int64, size: Int) async throws(FSError) -> [UInt8]
+    func write(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) async throws(FSError) -> Int
+    func flush(ino: UInt64, fh: UInt64) async throws(FSError)
+    func release(ino: UInt64, fh: UInt64) async throws(FSError)
+    func fsync(ino: UInt64, fh: UInt64, dataOnly: Bool) async throws(FSError)
+    func opendir(ino: UInt64, flags: Int32) async throws(FSError) -> Opened
+    /// Entries after `offset` (0 = from the start), in order. `plus` asks for `DirEntry.entry`.
+    /// FuseKit emits as many as fit and continues at the last emitted `nextOffset` next time.
+    func readdir(ino: UInt64, fh: UInt64, offset: Int64, plus: Bool) async throws(FSError) -> [DirEntry]
+    func releasedir(ino: UInt64, fh: UInt64) async throws(FSError)
+    func statfs(ino: UInt64) async throws(FSError) -> StatFS
+    func setxattr(ino: UInt64, name: String, value: [UInt8], flags: XattrFlags, ctx: RequestContext) async throws(FSError)
+    /// The whole value; FuseKit applies the size rules (`XattrAnswer.resolve`).
+    func getxattr(ino: UInt64, name: String) async throws(FSError) -> [UInt8]
+    func listxattr(ino: UInt64) async throws(FSError) -> [String]
+    func removexattr(ino: UInt64, name: String) async throws(FSError)
+    func access(ino: UInt64, mask: Int32) async throws(FSError)
+}
+
+extension FuseFilesystem {
+    public func initialized() {}
+    public func destroyed() {}
+    public func forget(ino: UInt64, nlookup: UInt64) {}
+    public func grantLookups(_ inos: [UInt64]) {}
+    public func lookup(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "lookup") }
+    public func getattr(ino: UInt64, fh: UInt64?) async throws(FSError) -> (Attr, Double) { throw FSError(ENOSYS, "getattr") }
+    public func setattr(ino: UInt64, changes: SetAttr, ctx: RequestContext) async throws(FSError) -> (Attr, Double) { throw FSError(ENOSYS, "setattr") }
+    public func readlink(ino: UInt64) async throws(FSError) -> String { throw FSError(ENOSYS, "readlink") }
+    public func mknod(parent: UInt64, name: String, mode: UInt32, rdev: UInt64, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "mknod") }
+    public func mkdir(parent: UInt64, name: String, mode: UInt32, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "mkdir") }
+    public func unlink(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) { throw FSError(ENOSYS, "unlink") }
+    public func rmdir(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) { throw FSError(ENOSYS, "rmdir") }
+    public func symlink(target: String, parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "symlink") }
+    public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32, ctx: RequestContext) async throws(FSError) { throw FSError(ENOSYS, "rename") }
+    public func link(ino: UInt64, newParent: UInt64, newName: String, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "link") }
+    public func open(ino: UInt64, flags: Int32, ctx: RequestContext) async throws(FSError) -> Opened { Opened(fh: 0) }
+    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened) { throw FSError(ENOSYS, "create") }
+    public func read(ino: UInt64, fh: UInt64, offset: Int64, size: Int) async throws(FSError) -> [UInt8] { throw FSError(ENOSYS, "read") }
+    public func write(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) async throws(FSError) -> Int { throw FSError(ENOSYS, "write") }
+    public func flush(ino: UInt64, fh: UInt64) async throws(FSError) {}
+    public func release(ino: UInt64, fh: UInt64) async throws(FSError) {}
+    public func fsync(ino: UInt64, fh: UInt64, dataOnly: Bool) async throws(FSError) {}
+    public func opendir(ino: UInt64, flags: Int32) async throws(FSError) -> Opened { Opened(fh: 0) }
+    public func readdir(ino: UInt64, fh: UInt64, offset: Int64, plus: Bool) async throws(FSError) -> [DirEntry] { throw FSError(ENOSYS, "readdir") }
+    public func releasedir(ino: UInt64, fh: UInt64) async throws(FSError) {}
+    public func statfs(ino: UInt64) async throws(FSError) -> StatFS { StatFS(blockSize: 4096, blocks: 0, blocksFree: 0, blocksAvailable: 0, files: 0, filesFree: 0) }
+    public func setxattr(ino: UInt64, name: String, value: [UInt8], flags: XattrFlags, ctx: RequestContext) async throws(FSError) { throw FSError(ENOTSUP, "setxattr") }
+    public func getxattr(ino: UInt64, name: String) async throws(FSError) -> [UInt8] { throw FSError(ENOTSUP, "getxattr") }
+    public func listxattr(ino: UInt64) async throws(FSError) -> [String] { [] }
+    public func removexattr(ino: UInt64, name: String) async throws(FSError) { throw FSError(ENOTSUP, "removexattr") }
+    public func access(ino: UInt64, mask: Int32) async throws(FSError) {}
+}

@@ -1,1 +1,0 @@
-// FuseTypes: placeholder, replaced by the real target.

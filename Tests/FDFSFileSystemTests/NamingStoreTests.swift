@@ -1,0 +1,145 @@
+import Testing
+import FuseTypes
+@testable import FDFSFileSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let dirMode = UInt32(S_IFDIR) | 0o755
+let fileMode = UInt32(S_IFREG) | 0o644
+
+func expectErrno(_ errno: Int32, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+    do {
+        try await body()
+        Issue.record("expected errno \(errno), got success", sourceLocation: sourceLocation)
+    } catch let error as FSError {
+        #expect(error.errno == errno, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected FSError errno \(errno), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("NamingStore")
+struct NamingStoreTests {
+    let root = NamingStore.rootID
+
+    @Test func createLookupAndDuplicate() async throws {
+        let s = try NamingStore(path: nil)
+        let d = try await s.create(parent: root, name: "d", mode: dirMode, uid: 1, gid: 2)
+        let f = try await s.create(parent: d.id, name: "f", mode: fileMode, uid: 1, gid: 2)
+        #expect(try await s.lookup(parent: d.id, name: "f")?.id == f.id)
+        #expect(try await s.node(d.id)?.nlink == 2)
+        #expect(try await s.node(root)?.nlink == 3)
+        await expectErrno(EEXIST) { _ = try await s.create(parent: d.id, name: "f", mode: fileMode, uid: 0, gid: 0) }
+        await expectErrno(ENOTDIR) { _ = try await s.create(parent: f.id, name: "x", mode: fileMode, uid: 0, gid: 0) }
+    }
+
+    @Test func rmdirNonEmptyAndUnlinkKinds() async throws {
+        let s = try NamingStore(path: nil)
+        let d = try await s.create(parent: root, name: "d", mode: dirMode, uid: 0, gid: 0)
+        _ = try await s.create(parent: d.id, name: "f", mode: fileMode, uid: 0, gid: 0)
+        await expectErrno(ENOTEMPTY) { _ = try await s.remove(parent: root, name: "d", directory: true) }
+        await expectErrno(EISDIR) { _ = try await s.remove(parent: root, name: "d", directory: false) }
+        await expectErrno(ENOTDIR) { _ = try await s.remove(parent: d.id, name: "f", directory: true) }
+        let gone = try await s.remove(parent: d.id, name: "f", directory: false)
+        #expect(gone.nlink == 0)
+        let dd = try await s.remove(parent: root, name: "d", directory: true)
+        #expect(dd.nlink == 0)
+        #expect(try await s.node(root)?.nlink == 2)
+    }
+
+    @Test func hardLinksShareTheNode() async throws {
+        let s = try NamingStore(path: nil)
+        let f = try await s.create(parent: root, name: "f", mode: fileMode, uid: 0, gid: 0)
+        let l = try await s.link(node: f.id, parent: root, name: "g")
+        #expect(l.id == f.id && l.nlink == 2)
+        let after = try await s.remove(parent: root, name: "f", directory: false)
+        #expect(after.nlink == 1)
+        #expect(try await s.lookup(parent: root, name: "g")?.nlink == 1)
+        let d = try await s.create(parent: root, name: "d", mode: dirMode, uid: 0, gid: 0)
+        await expectErrno(EPERM) { _ = try await s.link(node: d.id, parent: root, name: "d2") }
+    }
+
+    @Test func renameVariants() async throws {
+        let s = try NamingStore(path: nil)
+        let a = try await s.create(parent: root, name: "a", mode: dirMode, uid: 0, gid: 0)
+        let b = try await s.create(parent: a.id, name: "b", mode: dirMode, uid: 0, gid: 0)
+        let c = try await s.create(parent: b.id, name: "c", mode: dirMode, uid: 0, gid: 0)
+        let f = try await s.create(parent: root, name: "f", mode: fileMode, uid: 0, gid: 0)
+        let g = try await s.create(parent: root, name: "g", mode: fileMode, uid: 0, gid: 0)
+        // a directory into itself or below itself
+        await expectErrno(EINVAL) { _ = try await s.rename(parent: root, name: "a", newParent: c.id, newName: "x", flags: 0) }
+        await expectErrno(EINVAL) { _ = try await s.rename(parent: root, name: "a", newParent: a.id, newName: "x", flags: 0) }
+        // move a directory deep, nlink bookkeeping
+        _ = try await s.rename(parent: a.id, name: "b", newParent: root, newName: "b2", flags: 0)
+        #expect(try await s.node(a.id)?.nlink == 2)
+        #expect(try await s.lookup(parent: root, name: "b2")?.id == b.id)
+        // noreplace
+        await expectErrno(EEXIST) { _ = try await s.rename(parent: root, name: "f", newParent: root, newName: "g", flags: RENAME_NOREPLACE_FLAG) }
+        // file over directory and directory over file
+        await expectErrno(EISDIR) { _ = try await s.rename(parent: root, name: "f", newParent: root, newName: "a", flags: 0) }
+        await expectErrno(ENOTDIR) { _ = try await s.rename(parent: root, name: "a", newParent: root, newName: "f", flags: 0) }
+        // directory over a non-empty directory
+        await expectErrno(ENOTEMPTY) { _ = try await s.rename(parent: root, name: "a", newParent: root, newName: "b2", flags: 0) }
+        // exchange a file and a directory
+        try await s.rename(parent: root, name: "f", newParent: b.id, newName: "c", flags: RENAME_EXCHANGE_FLAG).forEach { _ in }
+        #expect(try await s.lookup(parent: root, name: "f")?.id == c.id)
+        #expect(try await s.lookup(parent: b.id, name: "c")?.id == f.id)
+        await expectErrno(ENOENT) { _ = try await s.rename(parent: root, name: "g", newParent: root, newName: "nothing", flags: RENAME_EXCHANGE_FLAG) }
+        // replace a file: the old target loses its last name
+        let dead = try await s.rename(parent: root, name: "g", newParent: b.id, newName: "c", flags: 0)
+        #expect(dead.map(\.id) == [f.id])
+        #expect(try await s.lookup(parent: root, name: "g") == nil)
+        #expect(try await s.lookup(parent: b.id, name: "c")?.id == g.id)
+    }
+
+    @Test func readdirOffsetsAreStable() async throws {
+        let s = try NamingStore(path: nil)
+        for i in 0..<10 { _ = try await s.create(parent: root, name: "n\(i)", mode: fileMode, uid: 0, gid: 0) }
+        let first = try await s.list(parent: root, afterEntry: 0, limit: 4)
+        #expect(first.map(\.name) == ["n0", "n1", "n2", "n3"])
+        _ = try await s.remove(parent: root, name: "n1", directory: false)
+        let rest = try await s.list(parent: root, afterEntry: first.last!.entryID, limit: 100)
+        #expect(rest.map(\.name) == (4..<10).map { "n\($0)" })
+    }
+
+    @Test func persistsAcrossReopenWithStableInodes() async throws {
+        let dir = "/tmp/fdfsfs-naming-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(dir, 0o700)
+        defer { _ = unlink(dir + "/db"); _ = unlink(dir + "/db-wal"); _ = unlink(dir + "/db-shm"); _ = rmdir(dir) }
+        var ids: [Int64] = []
+        do {
+            let s = try NamingStore(path: dir + "/db")
+            let d = try await s.create(parent: root, name: "d", mode: dirMode, uid: 5, gid: 6)
+            let l = try await s.create(parent: d.id, name: "l", mode: UInt32(S_IFLNK) | 0o777, uid: 0, gid: 0, target: "../x")
+            let f = try await s.create(parent: d.id, name: "f", mode: fileMode, uid: 0, gid: 0, fileID: "group1/M00/00/00/x")
+            _ = try await s.setAttributes(f.id, mode: 0o600, uid: nil, gid: nil, size: nil, atime: nil, mtime: .time(Timespec(sec: 1_000_000)))
+            ids = [d.id, l.id, f.id]
+            // a deleted row's number is not reused
+            let tmp = try await s.create(parent: root, name: "tmp", mode: fileMode, uid: 0, gid: 0)
+            _ = try await s.remove(parent: root, name: "tmp", directory: false)
+            _ = try await s.purge(tmp.id)
+            ids.append(tmp.id)
+        }
+        let s = try NamingStore(path: dir + "/db")
+        let d = try #require(try await s.lookup(parent: root, name: "d"))
+        #expect(d.id == ids[0] && d.uid == 5 && d.gid == 6)
+        #expect(try await s.lookup(parent: d.id, name: "l")?.target == "../x")
+        let f = try #require(try await s.lookup(parent: d.id, name: "f"))
+        #expect(f.id == ids[2] && f.mode & 0o7777 == 0o600 && f.mtimeNs == 1_000_000_000_000_000 && f.fileID == "group1/M00/00/00/x")
+        let fresh = try await s.create(parent: root, name: "fresh", mode: fileMode, uid: 0, gid: 0)
+        #expect(fresh.id > ids[3])
+    }
+
+    @Test func purgeQueuesTheRemoteDeleteOnlyForTheLastReference() async throws {
+        let s = try NamingStore(path: nil)
+        let a = try await s.create(parent: root, name: "a", mode: fileMode, uid: 0, gid: 0, fileID: "g/M00/00/00/same")
+        let b = try await s.create(parent: root, name: "b", mode: fileMode, uid: 0, gid: 0, fileID: "g/M00/00/00/same")
+        _ = try await s.remove(parent: root, name: "a", directory: false)
+        #expect(try await s.purge(a.id) == nil, "b still refers to the file")
+        _ = try await s.remove(parent: root, name: "b", directory: false)
+        let queued = try await s.purge(b.id)
+        #expect(queued?.fileID == "g/M00/00/00/same")
+        #expect(try await s.pendingDeletes().map(\.fileID) == ["g/M00/00/00/same"])
+    }
+}

@@ -1,0 +1,40 @@
+import Testing
+import CFuse3
+import FuseTypes
+@testable import FuseKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("FuseKit conversions")
+struct FuseKitTests {
+    @Test func attrToStat() {
+        let a = Attr(ino: 42, mode: UInt32(Glibc.S_IFREG) | 0o640, nlink: 3, uid: 7, gid: 8, size: 1025,
+                     atime: Timespec(sec: 1, nsec: 2), mtime: Timespec(sec: 3, nsec: 4), ctime: Timespec(sec: 5, nsec: 6))
+        let st = statFrom(a)
+        #expect(st.st_ino == 42 && st.st_mode == mode_t(Glibc.S_IFREG) | 0o640 && st.st_nlink == 3)
+        #expect(st.st_uid == 7 && st.st_gid == 8 && st.st_size == 1025 && st.st_blocks == 3)
+        #expect(st.st_atim.tv_sec == 1 && st.st_atim.tv_nsec == 2 && st.st_mtim.tv_sec == 3 && st.st_ctim.tv_nsec == 6)
+    }
+
+    @Test func entryParamCarriesTimeouts() {
+        let e = Entry(attr: Attr(ino: 9, mode: UInt32(Glibc.S_IFDIR) | 0o755), generation: 2, attrTimeout: 1.5, entryTimeout: 2.5)
+        let p = entryParam(e)
+        #expect(p.ino == 9 && p.generation == 2 && p.attr_timeout == 1.5 && p.entry_timeout == 2.5 && p.attr.st_ino == 9)
+    }
+
+    @Test func everyOperationIsWired() {
+        let ops = LowLevelOps.make()
+        #expect(ops.`init` != nil && ops.destroy != nil && ops.lookup != nil && ops.forget != nil && ops.forget_multi != nil)
+        #expect(ops.getattr != nil && ops.setattr != nil && ops.readlink != nil && ops.mknod != nil && ops.mkdir != nil)
+        #expect(ops.unlink != nil && ops.rmdir != nil && ops.symlink != nil && ops.rename != nil && ops.link != nil)
+        #expect(ops.open != nil && ops.create != nil && ops.read != nil && ops.write != nil && ops.flush != nil)
+        #expect(ops.release != nil && ops.fsync != nil && ops.opendir != nil && ops.readdir != nil && ops.readdirplus != nil)
+        #expect(ops.releasedir != nil && ops.statfs != nil && ops.setxattr != nil && ops.getxattr != nil)
+        #expect(ops.listxattr != nil && ops.removexattr != nil && ops.access != nil)
+    }
+
+    @Test func shimUsesAPI312() {
+        #expect(FuseSession.apiVersion == 312)
+    }
+}
