@@ -44,13 +44,13 @@ else
 fi
 
 # --- xattrs against fdfs meta get ----------------------------------------------------------------
-check_eq "getfattr shows metadata set by fdfs" "fdfs" "$(getfattr --only-values -n user.origin "$MNT/$id" 2>&1)"
+check_eq "getfattr shows metadata set by fdfs" "fdfs" "$(getfattr --absolute-names --only-values -n user.origin "$MNT/$id" 2>&1)"
 setfattr -n user.color -v blue "$MNT/$id"
 check_eq "setfattr is visible to fdfs meta get (merged)" "$(printf 'color=blue\norigin=fdfs')" "$(f meta get "$id" | sort)"
 setfattr -x user.origin "$MNT/$id"
 check_eq "setfattr -x is visible to fdfs meta get" "color=blue" "$(f meta get "$id")"
 check_contains "getfattr -d lists the metadata" 'user.color="blue"' "$(getfattr -d "$MNT/$id" 2>&1)"
-check_eq "user.fdfs.file_id" "$id" "$(getfattr --only-values -n user.fdfs.file_id "$MNT/$id" 2>&1)"
+check_eq "user.fdfs.file_id" "$id" "$(getfattr --absolute-names --only-values -n user.fdfs.file_id "$MNT/$id" 2>&1)"
 check_fails "oversize xattr value is refused" setfattr -n user.big -v "$(head -c 300 /dev/zero | tr '\0' v)" "$MNT/$id"
 check_eq "nothing was stored for the refused value" "color=blue" "$(f meta get "$id")"
 

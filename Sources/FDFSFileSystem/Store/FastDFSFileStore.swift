@@ -23,8 +23,13 @@ public final class FastDFSFileStore: FileStore {
         return id
     }
 
+    /// The one place client errors become errnos. A server's status (ENOENT, ENOSPC, EINVAL, ...)
+    /// passes through; a cluster that cannot be reached (refused, reset, timed out, unreachable)
+    /// is EIO, as read(2)/write(2) callers expect, with the server and cause in the log line.
     static func fsError(_ e: FastDFSError) -> FSError {
-        FSError(e.errno == 0 ? EIO : e.errno, e.description, quiet: e.errno == ENOENT)
+        let networkErrnos: Set<Int32> = [ECONNREFUSED, ECONNRESET, ECONNABORTED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH, EPIPE]
+        let errno = e.errno == 0 || networkErrnos.contains(e.errno) ? EIO : e.errno
+        return FSError(errno, e.description, quiet: errno == ENOENT)
     }
 
     public func download(_ fileID: String, offset: Int64, length: Int64, storage: StorageHint?) async throws(FSError) -> [UInt8] {
