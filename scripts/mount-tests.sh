@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real-kernel mount tests for fdfsfs. Root and /dev/fuse required (skips otherwise).
+# Real-kernel mount tests for fdfsfs. Root and /dev/fuse required (fails otherwise: never skips).
 # Backends: the in-memory store (default, SOURCE "memory:"), FDFS_BACKEND=devserver (builds and
 # starts fdfs-devserver with two groups on free ports), or FDFS_SOURCE=HOST:PORT (a running cluster).
 # Prints PASS/FAIL per check and ends with exactly "N passed, M failed"; exits non-zero on failure.
@@ -8,9 +8,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/fuse ]; then
-    echo "SKIP: mount tests need root and /dev/fuse"
-    echo "0 passed, 0 failed"
-    exit 0
+    echo "FAIL: mount tests need root and /dev/fuse"
+    echo "0 passed, 1 failed"
+    exit 1
 fi
 
 echo "building fdfsfs..."

@@ -32,9 +32,19 @@ nf=$(grep -cE '^✘ Test [^r]' "$log" || true)
 count "swift test" "$rc" "$((n - nf))" "$nf"
 
 # Shell suites: each prints a final "N passed, M failed" line.
-for suite in scripts/cli-tests.sh scripts/interop-tests.sh scripts/mount-tests.sh; do
-    [ -f "$suite" ] || { count "$suite (missing)" 1 0 1; continue; }
-    bash "$suite" 2>&1 | tee "$log"
+suites=(
+    "scripts/cli-tests.sh"
+    "scripts/interop-tests.sh"
+    "FDFS_BACKEND=memory scripts/mount-tests.sh"
+    "FDFS_BACKEND=devserver scripts/mount-tests.sh"
+    "scripts/mount-cluster-tests.sh"
+)
+for suite in "${suites[@]}"; do
+    echo "== $suite"
+    script=${suite##* }; vars=()   # an optional VAR=value prefix sets the suite's environment
+    [ "$script" = "$suite" ] || read -ra vars <<<"${suite% *}"
+    [ -f "$script" ] || { count "$suite (missing)" 1 0 1; continue; }
+    env "${vars[@]}" bash "$script" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
     p=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $3}')
