@@ -46,7 +46,7 @@ cleanup() {
         pid=$(cat "$d/fdfsfs.pid")
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q fdfsfs "/proc/$pid/cmdline" 2>/dev/null; then kill "$pid" 2>/dev/null; fi
     done
-    for l in "${created_links[@]}"; do rm -f "$l"; done
+    for l in "${created_links[@]}"; do rm -f "$l"; [ -e "$l.fdfsfs-test-saved" ] && mv "$l.fdfsfs-test-saved" "$l"; done
     if [ -n "$DEVSERVER_PID" ]; then kill "$DEVSERVER_PID" 2>/dev/null; wait "$DEVSERVER_PID" 2>/dev/null; fi
     rm -rf "$WORK"
 }
@@ -255,20 +255,19 @@ wait_exit "$pid" >/dev/null
 # --- fstab --------------------------------------------------------------------------------------
 FSTAB="$WORK/fstab"
 # mount(8) runs helpers with a fixed PATH, so mount.fuse3 finds fdfsfs only in the system PATH.
-if [ ! -e /usr/local/bin/fdfsfs ]; then
-    ln -s "$FDFSFS" /usr/local/bin/fdfsfs && created_links+=(/usr/local/bin/fdfsfs)
-else
-    echo "note: fuse.fdfsfs fstab test uses the installed /usr/local/bin/fdfsfs"
-fi
+# An installed fdfsfs is set aside for the test (and put back by cleanup) so the build under test runs.
+link_for_test() { # TARGET LINK
+    [ -e "$2" ] || [ -L "$2" ] && mv "$2" "$2.fdfsfs-test-saved"
+    ln -s "$1" "$2" && created_links+=("$2")
+}
+link_for_test "$FDFSFS" /usr/local/bin/fdfsfs
 echo "$SOURCE $MNT fuse.fdfsfs _netdev,allow_other,nofail,state_dir=$STATE 0 0" > "$FSTAB"
 check "fstab fuse.fdfsfs through mount.fuse3" mount -T "$FSTAB" "$MNT"
 check "fstab fuse.fdfsfs mounted" is_fdfsfs_mount "$MNT"
 check "fstab mount serves the named tree" test -d "$N/a/b2"
 check "umount fstab mount" umount "$MNT"
 wait_exit "$(daemon_pid)" >/dev/null
-if [ ! -e /sbin/mount.fdfsfs ]; then
-    ln -s "$here/scripts/mount.fdfsfs" /sbin/mount.fdfsfs && created_links+=(/sbin/mount.fdfsfs)
-fi
+link_for_test "$here/scripts/mount.fdfsfs" /sbin/mount.fdfsfs
 echo "$SOURCE $MNT fdfsfs _netdev,allow_other,x-systemd.automount,state_dir=$STATE 0 0" > "$FSTAB"
 check "fstab type fdfsfs through mount.fdfsfs" env FDFSFS_BIN="$FDFSFS" mount -T "$FSTAB" "$MNT"
 check "fstab fdfsfs mounted" is_fdfsfs_mount "$MNT"
