@@ -30,12 +30,24 @@ func parseMetadata(_ pairs: [String], option: String) throws -> FDFSMetadata {
     var metadata = FDFSMetadata()
     for pair in pairs {
         guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
-            throw UsageError(message: "\(option) \"\(pair)\": expected KEY=VALUE")
+            throw UsageError(message: "\(option) \"\(pair)\": expected KEY=VALUE (a non-empty KEY)")
         }
-        metadata.entries.append((key: String(pair[..<eq]), value: String(pair[pair.index(after: eq)...])))
+        let key = String(pair[..<eq]), value = String(pair[pair.index(after: eq)...])
+        // The storage would cut longer keys/values silently; refuse them instead.
+        guard key.utf8.count <= FDFSMetadata.maxKeyLength else {
+            throw UsageError(message: "\(option) \"\(key)\": KEY is \(key.utf8.count) bytes, at most \(FDFSMetadata.maxKeyLength) allowed")
+        }
+        guard value.utf8.count <= FDFSMetadata.maxValueLength else {
+            throw UsageError(
+                message: "\(option) \"\(key)=...\": VALUE is \(value.utf8.count) bytes, at most \(FDFSMetadata.maxValueLength) allowed")
+        }
+        metadata.entries.append((key: key, value: value))
     }
     return metadata
 }
+
+/// Help text shared by every option or argument that takes KEY=VALUE metadata.
+let metadataLimitsHelp = "KEY at most 64 bytes, VALUE at most 256 bytes: longer ones are refused (the storage would cut them silently)."
 
 // MARK: - Output
 
@@ -165,6 +177,14 @@ enum LocalFiles {
         if argument == "-" { return (try await spoolStandardInput(), true) }
         return (argument, false)
     }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// "Permission denied" for an IOError (NIO's own description names its syscall wrapper).
+    static func describe(_ error: IOError) -> String { String(cString: strerror(error.errnoCode)) }
 
     static func size(of path: String) -> Int64? {
         var st = stat()

@@ -36,6 +36,9 @@ func withInput<T>(_ argument: String, _ body: (String, Int64) async throws -> T)
     guard let size = LocalFiles.size(of: path) else {
         throw FastDFSError(code: .ioError, message: "cannot read \(path): \(String(cString: strerror(errno)))", errno: errno)
     }
+    if LocalFiles.isDirectory(path) {
+        throw FastDFSError(code: .ioError, message: "cannot read \(path): Is a directory", errno: EISDIR)
+    }
     return try await body(path, size)
 }
 
@@ -64,7 +67,7 @@ struct Upload: AsyncParsableCommand {
     @Argument(help: "Local file, or - for standard input.") var file: String
     @Option(help: "Extension without the dot, at most 6 characters (default: the file's own).") var ext: String?
     @Option(help: "Group to upload to (default: the tracker chooses).") var group: String?
-    @Option(name: .customLong("meta"), help: ArgumentHelp("Metadata to set (repeatable).", valueName: "key=value")) var meta: [String] = []
+    @Option(name: .customLong("meta"), help: ArgumentHelp("Metadata to set (repeatable). \(metadataLimitsHelp)", valueName: "key=value")) var meta: [String] = []
     @Flag(help: "Create an appender file (can be appended to, modified, truncated).") var appender = false
     @OptionGroup var global: GlobalOptions
 
@@ -98,7 +101,7 @@ struct UploadSlave: AsyncParsableCommand {
     @Option(help: "The master file id.") var master: String
     @Option(help: "Slave name prefix (1-16 characters of [A-Za-z0-9._-]).") var prefix: String
     @Option(help: "Extension without the dot (default: the file's own).") var ext: String?
-    @Option(name: .customLong("meta"), help: ArgumentHelp("Metadata to set (repeatable).", valueName: "key=value")) var meta: [String] = []
+    @Option(name: .customLong("meta"), help: ArgumentHelp("Metadata to set (repeatable). \(metadataLimitsHelp)", valueName: "key=value")) var meta: [String] = []
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -150,20 +153,7 @@ struct Download: AsyncParsableCommand {
                 defer { try? handle.close() }
                 written = try await copy(client.downloadStream(id, offset: offset, length: length), to: handle, name: "standard output", progress: progress)
             } else {
-                let path = output!
-                do {
-                    written = try await LocalFiles.fileIO.withFileHandle(
-                        _deprecatedPath: path, mode: .write, flags: .posix(flags: O_CREAT | O_TRUNC, mode: 0o644)
-                    ) { handle in
-                        try await copy(client.downloadStream(id, offset: offset, length: length), to: handle, name: path, progress: progress)
-                    }
-                } catch {
-                    unlink(path)
-                    if let e = error as? IOError {
-                        throw FastDFSError(code: .ioError, message: "cannot write \(path): \(e.description)", errno: e.errnoCode)
-                    }
-                    throw error
-                }
+                written = try await download(client.downloadStream(id, offset: offset, length: length), to: output!, progress: progress)
             }
             progress?.finish()
             if global.json {
@@ -175,16 +165,54 @@ struct Download: AsyncParsableCommand {
     private func copy(_ stream: FileDownloadStream, to handle: NIOFileHandle, name: String, progress: ProgressBar?) async throws -> Int64 {
         var written: Int64 = 0
         for try await chunk in stream {
-            do {
-                try await LocalFiles.fileIO.write(fileHandle: handle, buffer: chunk)
-            } catch let e as IOError {
-                if e.errnoCode == EPIPE { throw ExitCode(1) }
-                throw FastDFSError(code: .ioError, message: "cannot write \(name): \(e.description)", errno: e.errnoCode)
-            }
+            try await write(chunk, to: handle, name: name)
             written += Int64(chunk.readableBytes)
             progress?.advance(by: chunk.readableBytes)
         }
         return written
+    }
+
+    /// Downloads into the file at `path`. The output is opened (created or truncated) only once
+    /// the storage has answered, so a failed download (unknown id, dead server) leaves an existing
+    /// file untouched; a download that fails half way removes the partial file.
+    private func download(_ stream: FileDownloadStream, to path: String, progress: ProgressBar?) async throws -> Int64 {
+        if LocalFiles.isDirectory(path) {
+            throw FastDFSError(
+                code: .ioError, message: "cannot write \(path): Is a directory (OUTPUT must be a file path)", errno: EISDIR)
+        }
+        var chunks = stream.makeAsyncIterator()
+        var next = try await chunks.next()
+        var opened = false
+        do {
+            return try await LocalFiles.fileIO.withFileHandle(
+                _deprecatedPath: path, mode: .write, flags: .posix(flags: O_CREAT | O_TRUNC, mode: 0o644)
+            ) { handle in
+                opened = true
+                var written: Int64 = 0
+                while let chunk = next {
+                    try await write(chunk, to: handle, name: path)
+                    written += Int64(chunk.readableBytes)
+                    progress?.advance(by: chunk.readableBytes)
+                    next = try await chunks.next()
+                }
+                return written
+            }
+        } catch {
+            if opened { unlink(path) }
+            if let e = error as? IOError {
+                throw FastDFSError(code: .ioError, message: "cannot write \(path): \(LocalFiles.describe(e))", errno: e.errnoCode)
+            }
+            throw error
+        }
+    }
+
+    private func write(_ chunk: ByteBuffer, to handle: NIOFileHandle, name: String) async throws {
+        do {
+            try await LocalFiles.fileIO.write(fileHandle: handle, buffer: chunk)
+        } catch let e as IOError {
+            if e.errnoCode == EPIPE { throw ExitCode(1) }
+            throw FastDFSError(code: .ioError, message: "cannot write \(name): \(LocalFiles.describe(e))", errno: e.errnoCode)
+        }
     }
 
     /// A bar only for a terminal stderr and more than 4 MiB (asks the size when the id doesn't say it).
@@ -218,7 +246,7 @@ struct Append: AsyncParsableCommand {
                 } else {
                     try await client.append(filePath: path, to: id)
                 }
-                if global.json { Output.printJSON(["file_id": id.description, "appended": size]) }
+                if global.json { Output.printJSON(["file_id": id.description, "bytes": size]) }
             }
         }
     }
@@ -242,7 +270,7 @@ struct Modify: AsyncParsableCommand {
         try await global.withClient { client in
             try await withInput(file) { path, size in
                 try await client.modify(filePath: path, in: id, at: offset)
-                if global.json { Output.printJSON(["file_id": id.description, "offset": offset, "written": size]) }
+                if global.json { Output.printJSON(["file_id": id.description, "offset": offset, "bytes": size]) }
             }
         }
     }
