@@ -65,6 +65,8 @@ rid=$(f regenerate "$aid"); check_contains "regenerate gives a new id" "group1/M
 check_eq "regenerated file keeps content" "8" "$(f download "$rid" - | wc -c)"
 check_fails "append to a normal file fails" f append "$id2" "$WORK/app.txt"
 check_contains "error says it is not an appender file" "appender" "$(cat "$WORK/last.err")"
+check_fails "truncate of a normal file fails" f truncate "$id2" 1
+check_contains "a local check's error names the errno" "is not an appender file (only appender files can be appended to, modified, truncated or regenerated) (EINVAL)" "$(cat "$WORK/last.err")"
 
 # groups / servers
 check_contains "groups lists group1" "group1" "$(f groups)"

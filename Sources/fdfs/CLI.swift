@@ -50,12 +50,12 @@ enum CLI {
     }
 
     /// The error's one line, with the errno's name appended when the line doesn't already name
-    /// one (connect failures, timeouts, local I/O): `... failed: connect failed: Connection
-    /// refused (ECONNREFUSED)`.
+    /// it (connect failures, timeouts, local checks, local I/O): `... failed: connect failed:
+    /// Connection refused (ECONNREFUSED)`.
     static func describe(_ error: FastDFSError) -> String {
         let line = error.description
-        guard error.status == nil, (0...255).contains(error.errno) else { return line }
-        let name = FDFSErrno(rawValue: UInt8(error.errno)).name
+        let numbered = (0...255).contains(error.errno) ? FDFSErrno(rawValue: UInt8(error.errno)) : nil
+        guard let name = (error.status ?? numbered)?.name else { return line }
         return line.contains(name) ? line : "\(line) (\(name))"
     }
 

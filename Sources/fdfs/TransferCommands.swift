@@ -125,13 +125,18 @@ struct UploadSlave: AsyncParsableCommand {
 
 struct Download: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Download a file to OUTPUT, or to standard output when OUTPUT is - or missing."
+        abstract: "Download a file to OUTPUT, or to standard output when OUTPUT is - or missing.",
+        discussion: """
+            OUTPUT is created or truncated only once the storage has answered: a failed download \
+            (unknown file id, dead server) leaves an existing OUTPUT untouched; one that fails half \
+            way removes the partial OUTPUT.
+            """
     )
 
     @Argument(help: "The file id.") var fileID: String
     @Argument(help: "Local file to write, or - for standard output.") var output: String?
-    @Option(help: "First byte to read.") var offset: Int64 = 0
-    @Option(help: "Number of bytes to read (default: to the end).") var length: Int64?
+    @Option(help: "First byte to read (at or past the end: no bytes, like tail -c).") var offset: Int64 = 0
+    @Option(help: "Number of bytes to read (default: to the end; a range past the end is cut at the end).") var length: Int64?
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
