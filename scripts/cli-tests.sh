@@ -182,11 +182,19 @@ f upload "$WORK/big.bin" 2>"$WORK/big.err" >/dev/null
 check_eq "no progress bar when stderr is not a terminal" "0" "$(wc -c <"$WORK/big.err")"
 stop_devserver
 
-# a storage that stops answering: the timeout names the server
-DEVSERVER_DATA=$WORK/stall-data start_devserver --fault storage:stall || fail "devserver --fault storage:stall start"
+# faults injected from fdfs-devserver's command line: a storage that stops answering (the timeout
+# names the server), a command failed with a given errno once, slow replies
+DEVSERVER_DATA=$WORK/fault-data start_devserver --groups 2 --fault group2:stall \
+    --fault "group1:fail=UPLOAD_FILE:ENOSPC,times=1" --fault group1:delay=50 || fail "devserver --fault start"
+T=(--tracker "$TRACKER")
+g2=$(awk '$1=="storage" && $2=="group2"{print $NF; exit}' "$WORK/devserver.out")
 printf 'tracker_server = %s\nnetwork_timeout = 1\nconnect_timeout = 1\n' "$TRACKER" >"$WORK/stall.conf"
-check_status "stalled storage: upload times out with exit 1" 1 "$FDFS" --conf "$WORK/stall.conf" upload "$WORK/small.txt"
-check_contains "timeout message names the storage and network_timeout" "UPLOAD_FILE on ${STORAGES[0]} failed: no network progress for 1 s (network_timeout) (ETIMEDOUT)" "$(cat "$WORK/last.err")"
+check_status "stalled storage: upload times out with exit 1" 1 "$FDFS" --conf "$WORK/stall.conf" upload "$WORK/small.txt" --group group2
+check_contains "timeout message names the storage and network_timeout" "UPLOAD_FILE on $g2 failed: no network progress for 1 s (network_timeout) (ETIMEDOUT)" "$(cat "$WORK/last.err")"
+check_status "fail=UPLOAD_FILE:ENOSPC: upload fails with exit 1" 1 f upload "$WORK/small.txt" --group group1
+check_contains "the injected errno is named" "UPLOAD_FILE on ${STORAGES[0]} failed: ENOSPC (No space left on device)" "$(cat "$WORK/last.err")"
+fid=$(f upload "$WORK/small.txt" --group group1)
+check_eq "times=1: the next upload works (through delay=50)" "hello fastdfs" "$(f download "$fid" -)"
 stop_devserver
 
 # every compat layout end to end: 5.12 (15-byte IPs, 105-byte group stats, old fetch-all) and 6.11 (45-byte IPs)
