@@ -201,12 +201,7 @@ extension FastDFSClient {
     ) async throws(FastDFSError) {
         let command = head.command
         try await withConnection(to: target, command: command, policy: policy) { (lease) async throws(FastDFSError) in
-            let conn = lease.connection
-            try await conn.write(FDFSPacket.encode(head, allocator: conn.channel.allocator), command: command)
-            try await content(conn, command)
-            conn.requestWritten()
-            let header = try await conn.readHead(command: command)
-            let body = try await conn.readBody(header: header, command: command, limit: 4096)
+            let body = try await request(head, on: lease.connection, limit: 4096, content: content)
             try expectEmpty(body, command: command, server: target)
         }
     }

@@ -143,11 +143,7 @@ extension FastDFSClient {
         let outcome = try await withConnection(to: target, command: command, policy: policy) {
             (lease) async throws(FastDFSError) -> UploadOutcome in
             let conn = lease.connection
-            try await conn.write(FDFSPacket.encode(head, allocator: conn.channel.allocator), command: command)
-            try await content(conn, command)
-            conn.requestWritten()
-            let header = try await conn.readHead(command: command)
-            let body = try await conn.readBody(header: header, command: command, limit: 4096)
+            let body = try await request(head, on: conn, limit: 4096, content: content)
             let fileID = try decode(body, command: command, server: target) { (b) throws(FDFSProtocolError) in
                 try UploadResponse.decode(body: &b).fileID
             }
