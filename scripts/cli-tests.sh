@@ -22,6 +22,7 @@ printf 'hello fastdfs\n' >"$WORK/small.txt"
 # upload / download
 id=$(f upload "$WORK/a.bin" --ext bin); check "upload prints a file id" test -n "$id"
 check_contains "upload id has group and ext" "group1/M00/" "$id"
+check_eq "upload prints only the file id (one line, nothing else)" "1" "$(printf '%s\n' "$id" | grep -cE '^group1/M00/[0-9A-F]{2}/[0-9A-F]{2}/[A-Za-z0-9_-]{27,}\.bin$')"
 f download "$id" "$WORK/a.out" >/dev/null 2>&1
 check_eq "download to file is byte-identical" "$(sha "$WORK/a.bin")" "$(sha "$WORK/a.out")"
 check_eq "download to stdout (-) is byte-identical" "$(sha "$WORK/a.bin")" "$(f download "$id" - | sha256sum | cut -d' ' -f1)"
@@ -99,6 +100,12 @@ printf 'tracker_server = 127.0.0.1:22122\nconnect_timeout = soon\n' >"$WORK/bad.
 check_fails "bad client.conf fails" "$FDFS" --conf "$WORK/bad.conf" groups
 check_contains "config error names file and line" "bad.conf:2" "$(cat "$WORK/last.err")"
 check_contains "config error names the key" "connect_timeout" "$(cat "$WORK/last.err")"
+
+# the default configuration file
+if [ ! -e /etc/fdfs/client.conf ]; then
+    check_status "no --conf/--tracker and no /etc/fdfs/client.conf exits 1" 1 "$FDFS" groups
+    check_contains "the message names the default conf and the way out" "/etc/fdfs/client.conf: No such file or directory (use --conf FILE or --tracker HOST:PORT)" "$(cat "$WORK/last.err")"
+fi
 
 # global options after the command name
 check_eq "--tracker after the command" "hello fastdfs" "$("$FDFS" download "$id3" - --tracker "$TRACKER")"

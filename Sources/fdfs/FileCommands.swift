@@ -88,7 +88,7 @@ struct Info: AsyncParsableCommand {
                 source = ip
                 sourceJSON = ["ip": ip]
             case .storageID(let sid):
-                let mapped = client.configuration.storageIDs[sid]?.host
+                let mapped = client.sourceAddress(of: id)
                 source = "storage id \(sid)" + (mapped.map { " (\($0))" } ?? "")
                 sourceJSON = ["storage_id": Int(sid)]
                 if let mapped { sourceJSON["ip"] = mapped }
