@@ -144,6 +144,9 @@ check_eq "a failed download leaves an existing OUTPUT untouched" "keep me" "$(ca
 # numbers and KEY=VALUE
 check_eq "--offset far past the end gives no bytes" "0" "$(f download "$id" - --offset 9223372036854775807 | wc -c)"
 check_eq "--length past the end is clamped" "1048476" "$(f download "$id" - --offset 100 --length 9223372036854775000 | wc -c)"
+tid=$(printf 'abc' | f upload - --appender)
+check_status "truncate to 2^63-1 fails" 1 f truncate "$tid" 9223372036854775807
+check_contains "truncate to 2^63-1: the storage's errno (as ftruncate's)" "EFBIG (File too large)" "$(cat "$WORK/last.err")"
 check_status "negative SIZE is a usage error" 2 f truncate "$aid" -5
 check_contains "negative SIZE message" "must not be negative" "$(cat "$WORK/last.err")"
 check_status "negative --length is a usage error" 2 f download "$id" - --length -1
