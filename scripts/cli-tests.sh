@@ -183,6 +183,16 @@ if command -v script >/dev/null; then
     bar=$(script -qec "$FDFS --tracker $TRACKER download $(cat "$WORK/big.id") $WORK/big.out" /dev/null)
     check_contains "progress bar on a terminal (download)" "100%" "$bar"
     check_eq "download with a progress bar is byte-identical" "$(sha "$WORK/big.bin")" "$(sha "$WORK/big.out")"
+    big_id=$(cat "$WORK/big.id")
+    bar=$(script -qec "$FDFS --tracker $TRACKER upload-slave $WORK/big.bin --master $big_id --prefix _big >$WORK/bigslave.id" /dev/null)
+    check_contains "progress bar on a terminal (upload-slave)" "100%" "$bar"
+    check_eq "upload-slave with a progress bar is byte-identical" "$(sha "$WORK/big.bin")" "$(f download "$(cat "$WORK/bigslave.id")" - | sha256sum | cut -d' ' -f1)"
+    big_app=$(printf 'x' | f upload - --appender)
+    bar=$(script -qec "$FDFS --tracker $TRACKER modify $big_app $WORK/big.bin --offset 1" /dev/null)
+    check_contains "progress bar on a terminal (modify)" "100%" "$bar"
+    check_eq "modify with a progress bar wrote every byte" "$(( $(wc -c <"$WORK/big.bin") + 1 ))" "$(f download "$big_app" - | wc -c)"
+    bar=$(script -qec "$FDFS --tracker $TRACKER append $big_app $WORK/big.bin" /dev/null)
+    check_contains "progress bar on a terminal (append)" "100%" "$bar"
     bar=$(script -qec "$FDFS --tracker $TRACKER upload $WORK/small.txt >/dev/null" /dev/null)
     check_eq "no progress bar for a small file" "" "$bar"
 else

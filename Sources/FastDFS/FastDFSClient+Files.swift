@@ -134,6 +134,16 @@ extension FastDFSClient {
         }
     }
 
+    /// Overwrites `size` bytes at `offset` with what `stream` produces (exactly `size` bytes).
+    /// Not retried on a dead pooled connection (the stream cannot be replayed).
+    public func modify<S: AsyncSequence>(stream: S, size: Int64, in fileID: FileID, at offset: Int64) async throws
+    where S.Element == ByteBuffer {
+        try await performModify(fileID, offset: offset, size: size, policy: .never) {
+            (conn, command) async throws(FastDFSError) in
+            try await Self.writeStream(stream, size: size, to: conn, command: command)
+        }
+    }
+
     /// Sets the size (a larger size extends the file with zeros).
     public func truncate(_ fileID: FileID, to size: Int64) async throws(FastDFSError) {
         guard size >= 0 else { throw .invalidArgument("truncate size \(size) is negative", command: .storageTruncateFile) }

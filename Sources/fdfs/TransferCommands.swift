@@ -110,7 +110,14 @@ struct UploadSlave: AsyncParsableCommand {
         try await global.withClient { client in
             try await withInput(file) { path, size in
                 let ext = self.ext ?? (file == "-" ? "" : FastDFSClient.fileExtension(of: file))
-                let id = try await client.uploadSlave(filePath: path, master: masterID, prefix: prefix, ext: ext, metadata: metadata)
+                let id: FileID
+                if let progress = ProgressBar.make(total: size, label: "upload-slave") {
+                    id = try await withChunks(path, size: size, progress: progress) { chunks in
+                        try await client.uploadSlave(stream: chunks, size: size, master: masterID, prefix: prefix, ext: ext, metadata: metadata)
+                    }
+                } else {
+                    id = try await client.uploadSlave(filePath: path, master: masterID, prefix: prefix, ext: ext, metadata: metadata)
+                }
                 if global.json {
                     var object = uploadResultJSON(id, size: size, client: client)
                     object["master"] = masterID.description
@@ -274,7 +281,13 @@ struct Modify: AsyncParsableCommand {
         let id = try parseFileID(fileID)
         try await global.withClient { client in
             try await withInput(file) { path, size in
-                try await client.modify(filePath: path, in: id, at: offset)
+                if let progress = ProgressBar.make(total: size, label: "modify") {
+                    try await withChunks(path, size: size, progress: progress) { chunks in
+                        try await client.modify(stream: chunks, size: size, in: id, at: offset)
+                    }
+                } else {
+                    try await client.modify(filePath: path, in: id, at: offset)
+                }
                 if global.json { Output.printJSON(["file_id": id.description, "offset": offset, "bytes": size]) }
             }
         }
