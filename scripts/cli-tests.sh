@@ -107,6 +107,13 @@ if [ ! -e /etc/fdfs/client.conf ]; then
     check_contains "the message names the default conf and the way out" "/etc/fdfs/client.conf: No such file or directory (use --conf FILE or --tracker HOST:PORT)" "$(cat "$WORK/last.err")"
 fi
 
+# stdin is spooled to an already-unlinked file: nothing is left behind even on SIGKILL
+mkdir -p "$WORK/spool"
+TMPDIR="$WORK/spool" "$FDFS" --tracker "$TRACKER" upload - < <(printf 'partial'; sleep 3) >/dev/null 2>&1 &
+spool_pid=$!; sleep 0.5; kill -9 "$spool_pid" 2>/dev/null; wait "$spool_pid" 2>/dev/null
+check_eq "killed while reading stdin: no temporary file left" "0" "$(ls -A "$WORK/spool" | wc -l)"
+check_eq "TMPDIR is where stdin is spooled" "spooled" "$(printf 'spooled' | TMPDIR="$WORK/spool" f upload - | xargs -I{} "$FDFS" --tracker "$TRACKER" download {} -)"
+
 # global options after the command name
 check_eq "--tracker after the command" "hello fastdfs" "$("$FDFS" download "$id3" - --tracker "$TRACKER")"
 check_eq "--json after the command" "1048576" "$("$FDFS" info "$id" --tracker "$TRACKER" --json | json 'd["size"]')"

@@ -139,21 +139,22 @@ enum LocalFiles {
     static let fileIO = NonBlockingFileIO(threadPool: .singleton)
 
     /// Copies standard input to a temporary file (the protocol needs the size up front) on NIO's
-    /// thread pool and returns its path; the caller removes it.
-    static func spoolStandardInput() async throws -> String {
+    /// thread pool. The file is unlinked as soon as it is created, so nothing is left behind even
+    /// when fdfs is killed; it is reached through `/dev/fd/N` until the returned descriptor is
+    /// closed by the caller.
+    static func spoolStandardInput() async throws -> (path: String, fd: Int32) {
         let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         return try await NIOThreadPool.singleton.runIfActive {
             var template = Array("\(directory)/fdfs-stdin-XXXXXX".utf8CString)
             let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
             guard fd >= 0 else { throw FastDFSError(code: .ioError, message: "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))") }
-            defer { close(fd) }
-            let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            unlink(String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    unlink(path)
+                    close(fd)
                     throw FastDFSError(code: .ioError, message: "reading standard input failed: \(String(cString: strerror(errno)))")
                 }
                 if n == 0 { break }
@@ -162,20 +163,25 @@ enum LocalFiles {
                     let w = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + off, n - off) }
                     if w < 0 {
                         if errno == EINTR { continue }
-                        unlink(path)
-                        throw FastDFSError(code: .ioError, message: "writing the temporary file \(path) failed: \(String(cString: strerror(errno)))")
+                        let reason = String(cString: strerror(errno))
+                        close(fd)
+                        throw FastDFSError(code: .ioError, message: "spooling standard input to \(directory) failed: \(reason)")
                     }
                     off += w
                 }
             }
-            return path
+            return ("/dev/fd/\(fd)", fd)
         }
     }
 
-    /// Resolves `FILE|-` to a readable path; `-` spools stdin. Returns (path, isTemporary).
-    static func inputPath(_ argument: String) async throws -> (String, Bool) {
-        if argument == "-" { return (try await spoolStandardInput(), true) }
-        return (argument, false)
+    /// Resolves `FILE|-` to a readable path; `-` spools stdin. Returns the path and, for stdin,
+    /// the descriptor the caller closes when done.
+    static func inputPath(_ argument: String) async throws -> (path: String, fd: Int32?) {
+        if argument == "-" {
+            let spooled = try await spoolStandardInput()
+            return (spooled.path, spooled.fd)
+        }
+        return (argument, nil)
     }
 
     static func isDirectory(_ path: String) -> Bool {

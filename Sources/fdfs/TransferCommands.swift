@@ -31,8 +31,8 @@ extension GlobalOptions {
 
 /// Opens `FILE|-` (stdin is spooled to a temporary file first) and passes its path and size.
 func withInput<T>(_ argument: String, _ body: (String, Int64) async throws -> T) async throws -> T {
-    let (path, temporary) = try await LocalFiles.inputPath(argument)
-    defer { if temporary { unlink(path) } }
+    let (path, spooled) = try await LocalFiles.inputPath(argument)
+    defer { if let spooled { close(spooled) } }
     guard let size = LocalFiles.size(of: path) else {
         throw FastDFSError(code: .ioError, message: "cannot read \(path): \(String(cString: strerror(errno)))", errno: errno)
     }
