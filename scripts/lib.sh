@@ -29,6 +29,7 @@ start_devserver() {
     DEVSERVER_DATA=${DEVSERVER_DATA:-$WORK/devserver-data}
     mkdir -p "$DEVSERVER_DATA"
     local out="$WORK/devserver.out"
+    rm -f "$out"  # a previous start's "ready" line must not be mistaken for this one's
     "$DEVSERVER" --data "$DEVSERVER_DATA" --tracker-port 0 --storage-port 0 "$@" >"$out" 2>"$WORK/devserver.err" &
     DEVSERVER_PID=$!
     CLEANUP_PIDS+=("$DEVSERVER_PID")
