@@ -224,6 +224,18 @@ fid=$(f upload "$WORK/small.txt" --group group1)
 check_eq "times=1: the next upload works (through delay=50)" "hello fastdfs" "$(f download "$fid" -)"
 stop_devserver
 
+# --listen and --groups from the command line: addresses handed out and embedded in file ids
+if DEVSERVER_DATA=$WORK/listen-data start_devserver --listen 127.0.0.2 --groups 2; then
+    check_eq "--listen: the tracker listens there" "127.0.0.2" "${TRACKER%:*}"
+    lid=$("$FDFS" --tracker "$TRACKER" upload "$WORK/small.txt" --group group2)
+    check_contains "--groups 2: upload into group2" "group2/M00/" "$lid"
+    check_eq "--listen: the file id's source is that address" "127.0.0.2" "$("$FDFS" --tracker "$TRACKER" --json info "$lid" | json 'd["source"]["ip"]')"
+    check_eq "--groups 2: groups lists both" "group1 group2" "$("$FDFS" --tracker "$TRACKER" --json groups | json '" ".join(g["name"] for g in d["groups"])')"
+    stop_devserver
+else
+    fail "devserver --listen 127.0.0.2 --groups 2 start"
+fi
+
 # every compat layout end to end: 5.12 (15-byte IPs, 105-byte group stats, old fetch-all) and 6.11 (45-byte IPs)
 for compat in 5 6.11; do
     DEVSERVER_DATA=$WORK/compat-$compat start_devserver --compat "$compat" --storages-per-group 2 || { fail "devserver --compat $compat start"; continue; }
