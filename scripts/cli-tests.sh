@@ -96,6 +96,10 @@ tracker_server = $TRACKER
 use_connection_pool = true
 CONF
 check_eq "--conf with a dead tracker listed first (failover)" "hello fastdfs" "$("$FDFS" --conf "$WORK/client.conf" download "$id3" -)"
+printf 'network_timeout = 30\n' >"$WORK/notracker.conf"
+check_eq "--conf without tracker_server plus --tracker" "hello fastdfs" "$("$FDFS" --conf "$WORK/notracker.conf" --tracker "$TRACKER" download "$id3" -)"
+check_status "--conf without tracker_server alone fails" 1 "$FDFS" --conf "$WORK/notracker.conf" groups
+check_contains "and names the missing key" "notracker.conf: key tracker_server: missing" "$(cat "$WORK/last.err")"
 printf 'tracker_server = 127.0.0.1:22122\nconnect_timeout = soon\n' >"$WORK/bad.conf"
 check_fails "bad client.conf fails" "$FDFS" --conf "$WORK/bad.conf" groups
 check_contains "config error names file and line" "bad.conf:2" "$(cat "$WORK/last.err")"

@@ -144,7 +144,8 @@ struct GlobalOptions: ParsableArguments {
     func makeClient() throws -> FastDFSClient {
         var configuration: FastDFSConfiguration
         if let conf {
-            configuration = try FastDFSConfiguration.load(path: conf)
+            // With --tracker the conf may leave tracker_server out (its other settings still apply).
+            configuration = try FastDFSConfiguration.load(path: conf, requireTrackers: tracker.isEmpty)
         } else if tracker.isEmpty {
             do {
                 configuration = try FastDFSConfiguration.load(path: Self.defaultConf)
