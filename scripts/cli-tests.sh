@@ -133,6 +133,15 @@ if [ ! -e /etc/fdfs/client.conf ]; then
     check_contains "the message names the default conf and the way out" "/etc/fdfs/client.conf: No such file or directory (use --conf FILE or --tracker HOST:PORT)" "$(cat "$WORK/last.err")"
 fi
 
+# pipes given as FILE (/dev/stdin, process substitution) are spooled like -
+pid1=$(printf 'via /dev/stdin' | f upload /dev/stdin --ext txt)
+check_eq "upload /dev/stdin (a pipe)" "via /dev/stdin" "$(f download "$pid1" -)"
+pid2=$(f upload <(printf 'via a process substitution') --ext txt)
+check_eq "upload <(command)" "via a process substitution" "$(f download "$pid2" -)"
+aid2=$(printf 'a' | f upload - --appender)
+f append "$aid2" <(printf 'b') >/dev/null
+check_eq "append <(command)" "ab" "$(f download "$aid2" -)"
+
 # stdin is spooled to an already-unlinked file: nothing is left behind even on SIGKILL
 mkdir -p "$WORK/spool"
 TMPDIR="$WORK/spool" "$FDFS" --tracker "$TRACKER" upload - < <(printf 'partial'; sleep 3) >/dev/null 2>&1 &

@@ -138,11 +138,11 @@ final class ProgressBar: Sendable {
 enum LocalFiles {
     static let fileIO = NonBlockingFileIO(threadPool: .singleton)
 
-    /// Copies standard input to a temporary file (the protocol needs the size up front) on NIO's
+    /// Copies a stream (stdin, a pipe) to a temporary file (the protocol needs the size up front) on NIO's
     /// thread pool. The file is unlinked as soon as it is created, so nothing is left behind even
     /// when fdfs is killed; it is reached through `/dev/fd/N` until the returned descriptor is
     /// closed by the caller.
-    static func spoolStandardInput() async throws -> (path: String, fd: Int32) {
+    static func spool(_ source: Int32, name: String) async throws -> (path: String, fd: Int32) {
         let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         return try await NIOThreadPool.singleton.runIfActive {
             var template = Array("\(directory)/fdfs-stdin-XXXXXX".utf8CString)
@@ -151,11 +151,11 @@ enum LocalFiles {
             unlink(String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             while true {
-                let n = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
                 if n < 0 {
                     if errno == EINTR { continue }
                     close(fd)
-                    throw FastDFSError(code: .ioError, message: "reading standard input failed: \(String(cString: strerror(errno)))")
+                    throw FastDFSError(code: .ioError, message: "reading \(name) failed: \(String(cString: strerror(errno)))")
                 }
                 if n == 0 { break }
                 var off = 0
@@ -165,7 +165,7 @@ enum LocalFiles {
                         if errno == EINTR { continue }
                         let reason = String(cString: strerror(errno))
                         close(fd)
-                        throw FastDFSError(code: .ioError, message: "spooling standard input to \(directory) failed: \(reason)")
+                        throw FastDFSError(code: .ioError, message: "spooling \(name) to \(directory) failed: \(reason)")
                     }
                     off += w
                 }
@@ -174,14 +174,30 @@ enum LocalFiles {
         }
     }
 
-    /// Resolves `FILE|-` to a readable path; `-` spools stdin. Returns the path and, for stdin,
-    /// the descriptor the caller closes when done.
+    /// Resolves `FILE|-` to a readable path; `-` spools stdin. Returns the path and, for a
+    /// spooled input, the descriptor the caller closes when done.
+    /// Pipes and other non-regular files (`/dev/stdin`, `<(command)`) are spooled like `-`.
     static func inputPath(_ argument: String) async throws -> (path: String, fd: Int32?) {
         if argument == "-" {
-            let spooled = try await spoolStandardInput()
+            let spooled = try await spool(STDIN_FILENO, name: "standard input")
             return (spooled.path, spooled.fd)
         }
-        return (argument, nil)
+        var st = stat()
+        guard stat(argument, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG, (st.st_mode & S_IFMT) != S_IFDIR else {
+            return (argument, nil)  // regular files are streamed by the library; errors are reported there
+        }
+        // open() of a FIFO blocks until a writer appears: not on the cooperative pool.
+        let (source, openErrno) = try await NIOThreadPool.singleton.runIfActive { () -> (Int32, Int32) in
+            let fd = open(argument, O_RDONLY)
+            return (fd, fd < 0 ? errno : 0)
+        }
+        guard source >= 0 else {
+            throw FastDFSError(
+                code: .ioError, message: "cannot read \(argument): \(String(cString: strerror(openErrno)))", errno: openErrno)
+        }
+        defer { close(source) }
+        let spooled = try await spool(source, name: argument)
+        return (spooled.path, spooled.fd)
     }
 
     static func isDirectory(_ path: String) -> Bool {

@@ -61,7 +61,11 @@ func uploadResultJSON(_ id: FileID, size: Int64, client: FastDFSClient) -> [Stri
 struct Upload: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Upload a file and print its new file id.",
-        discussion: "FILE may be - to read standard input; it is spooled to a temporary file first because the protocol needs the size up front."
+        discussion: """
+            FILE may be - to read standard input; it (like any pipe given as FILE, e.g. /dev/stdin or \
+            <(command)) is spooled to a temporary file in $TMPDIR first because the protocol needs \
+            the size up front.
+            """
     )
 
     @Argument(help: "Local file, or - for standard input.") var file: String
