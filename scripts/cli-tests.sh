@@ -259,6 +259,22 @@ fid=$(f upload "$WORK/small.txt" --group group1)
 check_eq "times=1: the next upload works (through delay=50)" "hello fastdfs" "$(f download "$fid" -)"
 stop_devserver
 
+# a download cut off half way (fault drop-after on a restarted server holding the file): the
+# partial OUTPUT file is removed, a non-regular OUTPUT such as /dev/stdout is left alone
+DEVSERVER_DATA=$WORK/drop-data start_devserver || fail "devserver start (drop)"
+drop_id=$("$FDFS" --tracker "$TRACKER" upload "$WORK/a.bin")
+stop_devserver
+if DEVSERVER_DATA=$WORK/drop-data start_devserver --fault storage:drop-after=100000; then
+    check_status "download cut off half way exits 1" 1 "$FDFS" --tracker "$TRACKER" download "$drop_id" "$WORK/partial.bin"
+    check_contains "the cut is reported" "the reply was cut short" "$(cat "$WORK/last.err")"
+    check "the partial OUTPUT is removed" test ! -e "$WORK/partial.bin"
+    "$FDFS" --tracker "$TRACKER" download "$drop_id" /dev/stdout 2>/dev/null | cat >/dev/null
+    check "/dev/stdout as OUTPUT is never removed" test -e /dev/stdout
+    stop_devserver
+else
+    fail "devserver --fault storage:drop-after start"
+fi
+
 # --listen and --groups from the command line: addresses handed out and embedded in file ids
 if DEVSERVER_DATA=$WORK/listen-data start_devserver --listen 127.0.0.2 --groups 2; then
     check_eq "--listen: the tracker listens there" "127.0.0.2" "${TRACKER%:*}"

@@ -198,12 +198,16 @@ struct Download: AsyncParsableCommand {
         }
         var chunks = stream.makeAsyncIterator()
         var next = try await chunks.next()
-        var opened = false
+        var removeOnFailure = false
         do {
             return try await LocalFiles.fileIO.withFileHandle(
                 _deprecatedPath: path, mode: .write, flags: .posix(flags: O_CREAT | O_TRUNC, mode: 0o644)
             ) { handle in
-                opened = true
+                // Only a regular file is removed when the download fails: never /dev/stdout, a FIFO...
+                removeOnFailure = try handle.withUnsafeFileDescriptor { fd in
+                    var st = stat()
+                    return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+                }
                 var written: Int64 = 0
                 while let chunk = next {
                     try await write(chunk, to: handle, name: path)
@@ -214,7 +218,7 @@ struct Download: AsyncParsableCommand {
                 return written
             }
         } catch {
-            if opened { unlink(path) }
+            if removeOnFailure { unlink(path) }
             if let e = error as? IOError {
                 throw FastDFSError(code: .ioError, message: "cannot write \(path): \(LocalFiles.describe(e))", errno: e.errnoCode)
             }
