@@ -42,11 +42,16 @@ func withInput<T>(_ argument: String, _ body: (String, Int64) async throws -> T)
     return try await body(path, size)
 }
 
-/// Streams a local file as chunks with a progress bar (used only when a bar is shown; otherwise
-/// the library's file-path variants stream it and can retry on a dead pooled connection).
-func withChunks<T>(_ path: String, size: Int64, progress: ProgressBar, _ body: (FileChunks) async throws -> T) async throws -> T {
+/// Sends a local file: as a chunk sequence with a progress bar when one is shown (stderr is a
+/// terminal and the file is big), otherwise with the library's file-path variant (which streams
+/// it too and can retry on a dead pooled connection).
+func sendFile<T>(
+    _ path: String, size: Int64, label: String,
+    viaStream: (FileChunks) async throws -> T, viaPath: () async throws -> T
+) async throws -> T {
+    guard let progress = ProgressBar.make(total: size, label: label) else { return try await viaPath() }
     let result = try await LocalFiles.fileIO.withFileHandle(_deprecatedPath: path, mode: .read) { handle in
-        try await body(FileChunks(handle: handle, size: size, progress: progress))
+        try await viaStream(FileChunks(handle: handle, size: size, progress: progress))
     }
     progress.finish()
     return result
@@ -80,13 +85,10 @@ struct Upload: AsyncParsableCommand {
         try await global.withClient { client in
             try await withInput(file) { path, size in
                 let ext = self.ext ?? (file == "-" ? "" : FastDFSClient.fileExtension(of: file))
-                let id: FileID
-                if let progress = ProgressBar.make(total: size, label: "upload") {
-                    id = try await withChunks(path, size: size, progress: progress) { chunks in
-                        try await client.upload(stream: chunks, size: size, ext: ext, metadata: metadata, group: group, appender: appender)
-                    }
-                } else {
-                    id = try await client.upload(filePath: path, ext: ext, metadata: metadata, group: group, appender: appender)
+                let id = try await sendFile(path, size: size, label: "upload") { chunks in
+                    try await client.upload(stream: chunks, size: size, ext: ext, metadata: metadata, group: group, appender: appender)
+                } viaPath: {
+                    try await client.upload(filePath: path, ext: ext, metadata: metadata, group: group, appender: appender)
                 }
                 if global.json { Output.printJSON(uploadResultJSON(id, size: size, client: client)) } else { print(id) }
             }
@@ -114,13 +116,10 @@ struct UploadSlave: AsyncParsableCommand {
         try await global.withClient { client in
             try await withInput(file) { path, size in
                 let ext = self.ext ?? (file == "-" ? "" : FastDFSClient.fileExtension(of: file))
-                let id: FileID
-                if let progress = ProgressBar.make(total: size, label: "upload-slave") {
-                    id = try await withChunks(path, size: size, progress: progress) { chunks in
-                        try await client.uploadSlave(stream: chunks, size: size, master: masterID, prefix: prefix, ext: ext, metadata: metadata)
-                    }
-                } else {
-                    id = try await client.uploadSlave(filePath: path, master: masterID, prefix: prefix, ext: ext, metadata: metadata)
+                let id = try await sendFile(path, size: size, label: "upload-slave") { chunks in
+                    try await client.uploadSlave(stream: chunks, size: size, master: masterID, prefix: prefix, ext: ext, metadata: metadata)
+                } viaPath: {
+                    try await client.uploadSlave(filePath: path, master: masterID, prefix: prefix, ext: ext, metadata: metadata)
                 }
                 if global.json {
                     var object = uploadResultJSON(id, size: size, client: client)
@@ -259,11 +258,9 @@ struct Append: AsyncParsableCommand {
         let id = try parseFileID(fileID)
         try await global.withClient { client in
             try await withInput(file) { path, size in
-                if let progress = ProgressBar.make(total: size, label: "append") {
-                    try await withChunks(path, size: size, progress: progress) { chunks in
-                        try await client.append(stream: chunks, size: size, to: id)
-                    }
-                } else {
+                try await sendFile(path, size: size, label: "append") { chunks in
+                    try await client.append(stream: chunks, size: size, to: id)
+                } viaPath: {
                     try await client.append(filePath: path, to: id)
                 }
                 if global.json { Output.printJSON(["file_id": id.description, "bytes": size]) }
@@ -289,11 +286,9 @@ struct Modify: AsyncParsableCommand {
         let id = try parseFileID(fileID)
         try await global.withClient { client in
             try await withInput(file) { path, size in
-                if let progress = ProgressBar.make(total: size, label: "modify") {
-                    try await withChunks(path, size: size, progress: progress) { chunks in
-                        try await client.modify(stream: chunks, size: size, in: id, at: offset)
-                    }
-                } else {
+                try await sendFile(path, size: size, label: "modify") { chunks in
+                    try await client.modify(stream: chunks, size: size, in: id, at: offset)
+                } viaPath: {
                     try await client.modify(filePath: path, in: id, at: offset)
                 }
                 if global.json { Output.printJSON(["file_id": id.description, "offset": offset, "bytes": size]) }
