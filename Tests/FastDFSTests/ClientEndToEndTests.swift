@@ -213,9 +213,9 @@ struct ClientEndToEndTests {
     }
 
     @Test func trackerFailoverOnConnectFailureOnly() async throws {
-        let dead = try await FakeFDFSServer.start { _ in .hang }
+        let dead = try BoundButNotListening()  // connect is refused; no parallel test can take the port
+        defer { dead.close() }
         let deadAddress = dead.address
-        await dead.stop()  // nothing listens there any more: connect is refused
         let server = try await FakeFDFSServer.start(script: TrackerReplies.routing(storageScript: cannedStorage))
         let client = makeClient([deadAddress, server.address])
         for _ in 0..<3 {
