@@ -235,6 +235,11 @@ if command -v script >/dev/null; then
     check_eq "modify with a progress bar wrote every byte" "$(( $(wc -c <"$WORK/big.bin") + 1 ))" "$(f download "$big_app" - | wc -c)"
     bar=$(script -qec "$FDFS --tracker $TRACKER append $big_app $WORK/big.bin" /dev/null)
     check_contains "progress bar on a terminal (append)" "100%" "$bar"
+    small_id=$(f upload "$WORK/small.txt")
+    tty_out=$(script -qec "$FDFS --tracker $TRACKER download $small_id; echo \"exit \$?\"" /dev/null)
+    check_contains "download without OUTPUT to a terminal is refused" "standard output is a terminal" "$tty_out"
+    check_contains "and exits 2" "exit 2" "$tty_out"
+    check_contains "download - to a terminal writes anyway" "hello fastdfs" "$(script -qec "$FDFS --tracker $TRACKER download $small_id -" /dev/null)"
     bar=$(script -qec "$FDFS --tracker $TRACKER upload $WORK/small.txt >/dev/null" /dev/null)
     check_eq "no progress bar for a small file" "" "$bar"
 else

@@ -137,6 +137,7 @@ struct Download: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Download a file to OUTPUT, or to standard output when OUTPUT is - or missing.",
         discussion: """
+            Without OUTPUT the bytes go to standard output unless it is a terminal (give - to force).
             OUTPUT is created or truncated only once the storage has answered: a failed download \
             (unknown file id, dead server) leaves an existing OUTPUT untouched; one that fails half \
             way removes the partial OUTPUT.
@@ -159,6 +160,9 @@ struct Download: AsyncParsableCommand {
         let toStdout = output == nil || output == "-"
         if toStdout && global.json {
             throw UsageError(message: "--json needs an OUTPUT file (the downloaded bytes go to standard output)")
+        }
+        if output == nil && isatty(STDOUT_FILENO) == 1 {
+            throw UsageError(message: "standard output is a terminal: give OUTPUT, or - to write the bytes there anyway")
         }
         try await global.withClient { client in
             let progress = try await progressBar(client: client, id: id)
