@@ -96,8 +96,15 @@ struct ClientFileVariantsTests {
                     #expect(error.description == "cannot open \(missing): No such file or directory")
                 }
                 let id = try await client.upload(ByteBuffer(string: "x"))
+                // A download that fails at once leaves an existing file alone.
+                let keep = dir + "/keep.txt"
+                try Self.write("keep me", to: keep)
+                try await client.delete(id)
+                await #expect(throws: FastDFSError.self) { _ = try await client.download(id, toFile: keep) }
+                #expect(try String(contentsOfFile: keep, encoding: .utf8) == "keep me")
+                let id2 = try await client.upload(ByteBuffer(string: "y"))
                 do {
-                    _ = try await client.download(id, toFile: dir + "/no/such/dir/out")
+                    _ = try await client.download(id2, toFile: dir + "/no/such/dir/out")
                     Issue.record("download into a missing directory succeeded")
                 } catch let error as FastDFSError {
                     #expect(error.code == .ioError && error.errno == LinuxErrno.ENOENT, "\(error)")
