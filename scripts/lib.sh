@@ -29,16 +29,18 @@ start_devserver() {
     DEVSERVER_DATA=${DEVSERVER_DATA:-$WORK/devserver-data}
     mkdir -p "$DEVSERVER_DATA"
     local out="$WORK/devserver.out"
+    rm -f "$out"  # a previous start's "ready" line must not be mistaken for this one's
     "$DEVSERVER" --data "$DEVSERVER_DATA" --tracker-port 0 --storage-port 0 "$@" >"$out" 2>"$WORK/devserver.err" &
     DEVSERVER_PID=$!
     CLEANUP_PIDS+=("$DEVSERVER_PID")
-    for _ in $(seq 1 200); do
+    for _ in $(seq 1 600); do  # up to 60 s: the machine may be busy compiling
         grep -q '^ready' "$out" 2>/dev/null && break
         kill -0 "$DEVSERVER_PID" 2>/dev/null || break
         sleep 0.1
     done
     if ! grep -q '^ready' "$out"; then
-        echo "fdfs-devserver did not start:" >&2; cat "$out" "$WORK/devserver.err" >&2; return 1
+        local state="exited"; kill -0 "$DEVSERVER_PID" 2>/dev/null && state="still running, no ready line after 60 s"
+        echo "fdfs-devserver $* did not start ($state):" >&2; cat "$out" "$WORK/devserver.err" >&2; return 1
     fi
     TRACKER=$(awk '$1=="tracker"{print $NF; exit}' "$out")
     mapfile -t STORAGES < <(awk '$1=="storage"{print $NF}' "$out")

@@ -67,7 +67,7 @@ struct ClientConfigParser {
         }
     }
 
-    func makeConfiguration(mainPath: String) throws(FastDFSError) -> FastDFSConfiguration {
+    func makeConfiguration(mainPath: String, requireTrackers: Bool = true) throws(FastDFSError) -> FastDFSConfiguration {
         var config = FastDFSConfiguration(trackers: [])
         config.useConnectionPool = false  // client.conf default
         var trackerEntries: [Entry] = []
@@ -110,7 +110,7 @@ struct ClientConfigParser {
                 continue  // base_path, log_level, http.*, connect_first_by...: no effect here
             }
         }
-        if config.trackers.isEmpty {
+        if config.trackers.isEmpty && requireTrackers {
             throw FastDFSError(
                 code: .configuration,
                 message: "\(mainPath): key tracker_server: missing; add a line like \"tracker_server = 127.0.0.1:22122\"",

@@ -44,19 +44,24 @@ extension FastDFSClient {
     }
 
     /// Downloads into a local file (created or truncated), streamed chunk by chunk through NIO's
-    /// thread pool. Returns the number of bytes written.
+    /// thread pool. Returns the number of bytes written. The file is opened only once the storage
+    /// has answered, so a download that fails at once (unknown file, dead server) leaves an
+    /// existing file untouched.
     public func download(
         _ fileID: FileID, toFile path: String, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil
     ) async throws(FastDFSError) -> Int64 {
+        let session = try await openDownload(fileID, offset: offset, length: length, storage: storage)
         do {
             return try await fileIO.withFileHandle(
                 _deprecatedPath: path, mode: .write, flags: .posix(flags: O_CREAT | O_TRUNC, mode: 0o644)
             ) { handle in
-                try await self.download(fileID, to: handle, path: path, offset: offset, length: length, storage: storage)
+                guard let session else { return 0 }
+                return try await self.copy(session, to: handle, path: path)
             }
         } catch let error as FastDFSError {
             throw error
         } catch {
+            session?.finish(reusable: false)
             throw Self.localFileError(error, path: path, action: "write")
         }
     }
@@ -69,6 +74,12 @@ extension FastDFSClient {
         guard let session = try await openDownload(fileID, offset: offset, length: length, storage: storage) else {
             return 0
         }
+        return try await copy(session, to: handle, path: path)
+    }
+
+    private func copy(_ session: DownloadSession, to handle: NIOFileHandle, path: String) async throws(FastDFSError)
+        -> Int64
+    {
         var written: Int64 = 0
         while let chunk = try await session.next() {
             do {

@@ -168,11 +168,14 @@ extension FastDFSClient {
 
     // MARK: - Small request/response helpers
 
-    /// Writes a whole request packet, reads the reply, returns its body (small replies only).
-    func request<R: FDFSRequest>(_ request: R, on connection: FDFSConnection, limit: Int = 16 << 20)
-        async throws(FastDFSError) -> ByteBuffer
-    {
+    /// Writes a whole request packet (then the streamed `content` that follows a request head,
+    /// if any), reads the reply, returns its body (small replies only).
+    func request<R: FDFSRequest>(
+        _ request: R, on connection: FDFSConnection, limit: Int = 16 << 20,
+        content: ContentWriter = { _, _ async throws(FastDFSError) in }
+    ) async throws(FastDFSError) -> ByteBuffer {
         try await connection.write(FDFSPacket.encode(request, allocator: connection.channel.allocator), command: request.command)
+        try await content(connection, request.command)
         connection.requestWritten()
         let header = try await connection.readHead(command: request.command)
         return try await connection.readBody(header: header, command: request.command, limit: limit)

@@ -134,6 +134,16 @@ extension FastDFSClient {
         }
     }
 
+    /// Overwrites `size` bytes at `offset` with what `stream` produces (exactly `size` bytes).
+    /// Not retried on a dead pooled connection (the stream cannot be replayed).
+    public func modify<S: AsyncSequence>(stream: S, size: Int64, in fileID: FileID, at offset: Int64) async throws
+    where S.Element == ByteBuffer {
+        try await performModify(fileID, offset: offset, size: size, policy: .never) {
+            (conn, command) async throws(FastDFSError) in
+            try await Self.writeStream(stream, size: size, to: conn, command: command)
+        }
+    }
+
     /// Sets the size (a larger size extends the file with zeros).
     public func truncate(_ fileID: FileID, to size: Int64) async throws(FastDFSError) {
         guard size >= 0 else { throw .invalidArgument("truncate size \(size) is negative", command: .storageTruncateFile) }
@@ -201,12 +211,7 @@ extension FastDFSClient {
     ) async throws(FastDFSError) {
         let command = head.command
         try await withConnection(to: target, command: command, policy: policy) { (lease) async throws(FastDFSError) in
-            let conn = lease.connection
-            try await conn.write(FDFSPacket.encode(head, allocator: conn.channel.allocator), command: command)
-            try await content(conn, command)
-            conn.requestWritten()
-            let header = try await conn.readHead(command: command)
-            let body = try await conn.readBody(header: header, command: command, limit: 4096)
+            let body = try await request(head, on: lease.connection, limit: 4096, content: content)
             try expectEmpty(body, command: command, server: target)
         }
     }

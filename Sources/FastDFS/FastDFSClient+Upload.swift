@@ -93,6 +93,19 @@ extension FastDFSClient {
         }
     }
 
+    /// Uploads `size` bytes produced by `stream` as a slave of `master` (it must produce exactly
+    /// `size` bytes). Not retried on a dead pooled connection (the stream cannot be replayed).
+    public func uploadSlave<S: AsyncSequence>(
+        stream: S, size: Int64, master: FileID, prefix: String, ext: String = "", metadata: FDFSMetadata = [:]
+    ) async throws -> FileID where S.Element == ByteBuffer {
+        guard size >= 0 else { throw FastDFSError.invalidArgument("upload size \(size) is negative") }
+        return try await performSlaveUpload(
+            size: size, master: master, prefix: prefix, ext: ext, metadata: metadata, policy: .never
+        ) { (conn, command) async throws(FastDFSError) in
+            try await Self.writeStream(stream, size: size, to: conn, command: command)
+        }
+    }
+
     // MARK: - Core
 
     enum UploadOutcome: Sendable {
@@ -143,11 +156,7 @@ extension FastDFSClient {
         let outcome = try await withConnection(to: target, command: command, policy: policy) {
             (lease) async throws(FastDFSError) -> UploadOutcome in
             let conn = lease.connection
-            try await conn.write(FDFSPacket.encode(head, allocator: conn.channel.allocator), command: command)
-            try await content(conn, command)
-            conn.requestWritten()
-            let header = try await conn.readHead(command: command)
-            let body = try await conn.readBody(header: header, command: command, limit: 4096)
+            let body = try await request(head, on: conn, limit: 4096, content: content)
             let fileID = try decode(body, command: command, server: target) { (b) throws(FDFSProtocolError) in
                 try UploadResponse.decode(body: &b).fileID
             }
@@ -255,7 +264,9 @@ extension FastDFSClient {
 
     static func localFileError(_ error: any Error, path: String, action: String) -> FastDFSError {
         if let e = error as? IOError {
-            return FastDFSError.io("cannot \(action) \(path): \(e.description)", underlying: e, errno: e.errnoCode)
+            // strerror, not e.description (which names NIO's syscall wrapper).
+            return FastDFSError.io(
+                "cannot \(action) \(path): \(String(cString: strerror(e.errnoCode)))", underlying: e, errno: e.errnoCode)
         }
         return FastDFSError.io("cannot \(action) \(path): \(error)", underlying: error)
     }

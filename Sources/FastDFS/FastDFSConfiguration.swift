@@ -38,18 +38,21 @@ public struct FastDFSConfiguration: Sendable {
         self.trackers = trackers
     }
 
-    /// Reads a client.conf file (and what it `#include`s).
-    public static func load(path: String) throws(FastDFSError) -> FastDFSConfiguration {
+    /// Reads a client.conf file (and what it `#include`s). `requireTrackers: false` accepts a
+    /// file without `tracker_server` lines (for callers that set `trackers` themselves).
+    public static func load(path: String, requireTrackers: Bool = true) throws(FastDFSError) -> FastDFSConfiguration {
         let text = try ClientConfigParser.readFile(path, includedFrom: nil)
-        return try parse(text, path: path)
+        return try parse(text, path: path, requireTrackers: requireTrackers)
     }
 
     /// Parses client.conf text. `path` names the file in errors and anchors relative `#include`
     /// and `storage_ids_filename` paths. Errors name the file, line and key.
-    public static func parse(_ text: String, path: String) throws(FastDFSError) -> FastDFSConfiguration {
+    public static func parse(_ text: String, path: String, requireTrackers: Bool = true) throws(FastDFSError)
+        -> FastDFSConfiguration
+    {
         var parser = ClientConfigParser()
         try parser.parse(text, path: path, depth: 0)
-        return try parser.makeConfiguration(mainPath: path)
+        return try parser.makeConfiguration(mainPath: path, requireTrackers: requireTrackers)
     }
 }
 

@@ -34,6 +34,7 @@ struct DiskError: Error, CustomStringConvertible {
         case EINVAL: return 22
         case EACCES: return 13
         case EPERM: return 1
+        case EFBIG: return 27  // truncate to a size the filesystem cannot hold (the real storage passes errno on)
         default: return 5
         }
     }

@@ -15,6 +15,11 @@ enum CLI {
             if code == .success {
                 Fdfs.exit(withError: error)  // --help, --version: prints and exits 0
             }
+            // ArgumentParser reads "-5" as an option; say what is really wrong.
+            if let negative = arguments.first(where: isNegativeNumber) {
+                printError("\(negative): sizes, offsets and lengths must not be negative")
+                return 2
+            }
             printError(message.hasPrefix("Error: ") ? String(message.dropFirst("Error: ".count)) : message)
             return 2
         }
@@ -26,7 +31,7 @@ enum CLI {
             }
             return 0
         } catch let error as FastDFSError {
-            printError(error.description)
+            printError(describe(error))
             return 1
         } catch let error as UsageError {
             printError(error.message)
@@ -42,6 +47,20 @@ enum CLI {
             printError(Fdfs.fullMessage(for: error))
             return code == .validationFailure ? 2 : 1
         }
+    }
+
+    /// The error's one line, with the errno's name appended when the line doesn't already name
+    /// it (connect failures, timeouts, local checks, local I/O): `... failed: connect failed:
+    /// Connection refused (ECONNREFUSED)`.
+    static func describe(_ error: FastDFSError) -> String {
+        let line = error.description
+        let numbered = (0...255).contains(error.errno) ? FDFSErrno(rawValue: UInt8(error.errno)) : nil
+        guard let name = (error.status ?? numbered)?.name else { return line }
+        return line.contains(name) ? line : "\(line) (\(name))"
+    }
+
+    static func isNegativeNumber(_ argument: String) -> Bool {
+        argument.count > 1 && argument.first == "-" && argument.dropFirst().allSatisfy(\.isNumber)
     }
 
     static func printError(_ message: String) {
@@ -125,7 +144,8 @@ struct GlobalOptions: ParsableArguments {
     func makeClient() throws -> FastDFSClient {
         var configuration: FastDFSConfiguration
         if let conf {
-            configuration = try FastDFSConfiguration.load(path: conf)
+            // With --tracker the conf may leave tracker_server out (its other settings still apply).
+            configuration = try FastDFSConfiguration.load(path: conf, requireTrackers: tracker.isEmpty)
         } else if tracker.isEmpty {
             do {
                 configuration = try FastDFSConfiguration.load(path: Self.defaultConf)

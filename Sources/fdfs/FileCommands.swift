@@ -58,50 +58,57 @@ struct Regenerate: AsyncParsableCommand {
 
 struct Info: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what a file id says (source, create time, size, crc32, kind) and what the storage says.")
+        abstract: "Show a file's source storage, create time, size and crc32, and what the storage says.",
+        discussion: """
+            The first lines are what fdfs_file_info prints (source, create time, size, crc32), taken
+            from the file id like the C client does, or from the storage for appender and slave files
+            (whose ids cannot tell them). The storage_* lines are always asked of the storage.
+            """)
     @Argument(help: "The file id.") var fileID: String
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         let id = try parseFileID(fileID)
-        let decoded: FileIDInfo
-        do {
-            decoded = try FastDFSClient.decode(id)
-        } catch {
-            throw UsageError(message: "\"\(fileID)\" is not a FastDFS file id: \(error.message)")
-        }
+        // Ids too short to decode (a slave uploaded without an extension) are still asked about.
+        let decoded = try? FastDFSClient.decode(id)
         try await global.withClient { client in
             let server = try await client.fileInfo(id, calculateCRC32: true)
             let kind: String
-            switch decoded.kind {
+            switch decoded?.kind {
             case .normal: kind = "normal"
             case .appender: kind = "appender"
             case .slave: kind = "slave"
             case .trunk: kind = "trunk"
+            case nil: kind = "unknown"
             }
-            let source: String
-            var sourceJSON: [String: Any] = [:]
-            switch decoded.source {
+            var source = server.sourceIP.isEmpty ? "-" : server.sourceIP
+            var sourceJSON: [String: Any] = server.sourceIP.isEmpty ? [:] : ["ip": server.sourceIP]
+            switch decoded?.source {
             case .ipv4(let ip):
                 source = ip
-                sourceJSON["ip"] = ip
+                sourceJSON = ["ip": ip]
             case .storageID(let sid):
-                let mapped = client.configuration.storageIDs[sid]?.host
+                let mapped = client.sourceAddress(of: id)
                 source = "storage id \(sid)" + (mapped.map { " (\($0))" } ?? "")
-                sourceJSON["storage_id"] = Int(sid)
+                sourceJSON = ["storage_id": Int(sid)]
                 if let mapped { sourceJSON["ip"] = mapped }
+            case nil: break
             }
+            // Like fdfs_get_file_info: the id's values for normal files, the storage's otherwise.
+            let fromID = decoded?.kind == .normal || decoded?.kind == .trunk
+            let size = decoded?.size ?? server.size
+            let createTime = decoded?.createTime ?? server.modifyTime
+            let crc32 = fromID ? decoded!.crc32 : server.crc32
             if global.json {
-                var object: [String: Any] = [
+                let object: [String: Any] = [
                     "file_id": id.description, "group": id.group, "filename": id.filename, "kind": kind,
-                    "source": sourceJSON, "create_time": decoded.createTime, "crc32": Int(decoded.crc32),
-                    "store_path_index": decoded.storePathIndex,
+                    "source": sourceJSON, "create_time": createTime, "size": size, "crc32": Int(crc32),
+                    "store_path_index": decoded.map { $0.storePathIndex as Any } ?? NSNull(),
                     "storage": [
                         "size": server.size, "modify_time": server.modifyTime, "crc32": Int(server.crc32),
                         "source_ip": server.sourceIP,
                     ] as [String: Any],
                 ]
-                object["size"] = decoded.size.map { $0 as Any } ?? NSNull()
                 Output.printJSON(object)
                 return
             }
@@ -110,12 +117,12 @@ struct Info: AsyncParsableCommand {
                 ("group", id.group),
                 ("kind", kind),
                 ("source", source),
-                ("create_time", "\(Output.time(decoded.createTime)) (\(decoded.createTime))"),
-                ("size", decoded.size.map { "\($0)" } ?? "unknown from the id (\(kind) file)"),
-                ("crc32", Output.crc(decoded.crc32)),
+                ("create_time", "\(Output.time(createTime)) (\(createTime))"),
+                ("size", "\(size)"),
+                ("crc32", "\(crc32) (\(Output.crc(crc32)))"),
                 ("storage_size", "\(server.size)"),
                 ("storage_modify_time", "\(Output.time(server.modifyTime)) (\(server.modifyTime))"),
-                ("storage_crc32", Output.crc(server.crc32)),
+                ("storage_crc32", "\(server.crc32) (\(Output.crc(server.crc32)))"),
                 ("storage_source_ip", server.sourceIP.isEmpty ? "-" : server.sourceIP),
             ]
             for (key, value) in lines { print("\(key): \(value)") }
@@ -150,7 +157,7 @@ struct Meta: AsyncParsableCommand {
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Set a file's metadata (default: replace all of it).")
         @Argument(help: "The file id.") var fileID: String
-        @Argument(help: ArgumentHelp("Metadata items.", valueName: "key=value")) var items: [String] = []
+        @Argument(help: ArgumentHelp("Metadata items. \(metadataLimitsHelp)", valueName: "key=value")) var items: [String] = []
         @Flag(help: "Add or replace only the given keys.") var merge = false
         @Flag(help: "Replace all metadata with the given items (default; no items deletes all).") var overwrite = false
         @OptionGroup var global: GlobalOptions

@@ -30,12 +30,24 @@ func parseMetadata(_ pairs: [String], option: String) throws -> FDFSMetadata {
     var metadata = FDFSMetadata()
     for pair in pairs {
         guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
-            throw UsageError(message: "\(option) \"\(pair)\": expected KEY=VALUE")
+            throw UsageError(message: "\(option) \"\(pair)\": expected KEY=VALUE (a non-empty KEY)")
         }
-        metadata.entries.append((key: String(pair[..<eq]), value: String(pair[pair.index(after: eq)...])))
+        let key = String(pair[..<eq]), value = String(pair[pair.index(after: eq)...])
+        // The storage would cut longer keys/values silently; refuse them instead.
+        guard key.utf8.count <= FDFSMetadata.maxKeyLength else {
+            throw UsageError(message: "\(option) \"\(key)\": KEY is \(key.utf8.count) bytes, at most \(FDFSMetadata.maxKeyLength) allowed")
+        }
+        guard value.utf8.count <= FDFSMetadata.maxValueLength else {
+            throw UsageError(
+                message: "\(option) \"\(key)=...\": VALUE is \(value.utf8.count) bytes, at most \(FDFSMetadata.maxValueLength) allowed")
+        }
+        metadata.entries.append((key: key, value: value))
     }
     return metadata
 }
+
+/// Help text shared by every option or argument that takes KEY=VALUE metadata.
+let metadataLimitsHelp = "KEY at most 64 bytes, VALUE at most 256 bytes: longer ones are refused (the storage would cut them silently)."
 
 // MARK: - Output
 
@@ -126,23 +138,24 @@ final class ProgressBar: Sendable {
 enum LocalFiles {
     static let fileIO = NonBlockingFileIO(threadPool: .singleton)
 
-    /// Copies standard input to a temporary file (the protocol needs the size up front) on NIO's
-    /// thread pool and returns its path; the caller removes it.
-    static func spoolStandardInput() async throws -> String {
+    /// Copies a stream (stdin, a pipe) to a temporary file (the protocol needs the size up front) on NIO's
+    /// thread pool. The file is unlinked as soon as it is created, so nothing is left behind even
+    /// when fdfs is killed; it is reached through `/dev/fd/N` until the returned descriptor is
+    /// closed by the caller.
+    static func spool(_ source: Int32, name: String) async throws -> (path: String, fd: Int32) {
         let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         return try await NIOThreadPool.singleton.runIfActive {
             var template = Array("\(directory)/fdfs-stdin-XXXXXX".utf8CString)
             let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
             guard fd >= 0 else { throw FastDFSError(code: .ioError, message: "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))") }
-            defer { close(fd) }
-            let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            unlink(String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             while true {
-                let n = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    unlink(path)
-                    throw FastDFSError(code: .ioError, message: "reading standard input failed: \(String(cString: strerror(errno)))")
+                    close(fd)
+                    throw FastDFSError(code: .ioError, message: "reading \(name) failed: \(String(cString: strerror(errno)))")
                 }
                 if n == 0 { break }
                 var off = 0
@@ -150,21 +163,50 @@ enum LocalFiles {
                     let w = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + off, n - off) }
                     if w < 0 {
                         if errno == EINTR { continue }
-                        unlink(path)
-                        throw FastDFSError(code: .ioError, message: "writing the temporary file \(path) failed: \(String(cString: strerror(errno)))")
+                        let reason = String(cString: strerror(errno))
+                        close(fd)
+                        throw FastDFSError(code: .ioError, message: "spooling \(name) to \(directory) failed: \(reason)")
                     }
                     off += w
                 }
             }
-            return path
+            return ("/dev/fd/\(fd)", fd)
         }
     }
 
-    /// Resolves `FILE|-` to a readable path; `-` spools stdin. Returns (path, isTemporary).
-    static func inputPath(_ argument: String) async throws -> (String, Bool) {
-        if argument == "-" { return (try await spoolStandardInput(), true) }
-        return (argument, false)
+    /// Resolves `FILE|-` to a readable path; `-` spools stdin. Returns the path and, for a
+    /// spooled input, the descriptor the caller closes when done.
+    /// Pipes and other non-regular files (`/dev/stdin`, `<(command)`) are spooled like `-`.
+    static func inputPath(_ argument: String) async throws -> (path: String, fd: Int32?) {
+        if argument == "-" {
+            let spooled = try await spool(STDIN_FILENO, name: "standard input")
+            return (spooled.path, spooled.fd)
+        }
+        var st = stat()
+        guard stat(argument, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG, (st.st_mode & S_IFMT) != S_IFDIR else {
+            return (argument, nil)  // regular files are streamed by the library; errors are reported there
+        }
+        // open() of a FIFO blocks until a writer appears: not on the cooperative pool.
+        let (source, openErrno) = try await NIOThreadPool.singleton.runIfActive { () -> (Int32, Int32) in
+            let fd = open(argument, O_RDONLY)
+            return (fd, fd < 0 ? errno : 0)
+        }
+        guard source >= 0 else {
+            throw FastDFSError(
+                code: .ioError, message: "cannot read \(argument): \(String(cString: strerror(openErrno)))", errno: openErrno)
+        }
+        defer { close(source) }
+        let spooled = try await spool(source, name: argument)
+        return (spooled.path, spooled.fd)
     }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// "Permission denied" for an IOError (NIO's own description names its syscall wrapper).
+    static func describe(_ error: IOError) -> String { String(cString: strerror(error.errnoCode)) }
 
     static func size(of path: String) -> Int64? {
         var st = stat()

@@ -50,6 +50,13 @@ struct FaultInjectionTests {
             await #expect(throws: (any Error).self) { _ = try await rawRequest(s, Req.packet(111)) }
             await server.removeFault(h)
             #expect(try await rawReply(s, Req.packet(111)).status == 0)
+            // removeAllFaults reopens every refused listener too.
+            await server.inject(Fault(target: .allStorages, kind: .refuse))
+            await server.inject(Fault(target: .tracker, kind: .refuse))
+            await #expect(throws: (any Error).self) { _ = try await rawRequest(server.trackerAddress, Req.packet(111)) }
+            await server.removeAllFaults()
+            #expect(try await rawReply(s, Req.packet(111)).status == 0)
+            #expect(try await rawReply(server.trackerAddress, Req.packet(111)).status == 0)
             await server.inject(Fault(target: .tracker, kind: .resetOnAccept, times: 1))
             let outcome = try await rawRequest(server.trackerAddress, Req.packet(111))
             #expect(outcome == .closed(partial: []))

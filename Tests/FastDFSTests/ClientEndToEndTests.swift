@@ -213,9 +213,9 @@ struct ClientEndToEndTests {
     }
 
     @Test func trackerFailoverOnConnectFailureOnly() async throws {
-        let dead = try await FakeFDFSServer.start { _ in .hang }
+        let dead = try BoundButNotListening()  // connect is refused; no parallel test can take the port
+        defer { dead.close() }
         let deadAddress = dead.address
-        await dead.stop()  // nothing listens there any more: connect is refused
         let server = try await FakeFDFSServer.start(script: TrackerReplies.routing(storageScript: cannedStorage))
         let client = makeClient([deadAddress, server.address])
         for _ in 0..<3 {
@@ -382,7 +382,7 @@ struct ClientEndToEndTests {
                 return .status(.einval)
             }
         }
-        let client = makeClient([server.address], networkTimeout: .seconds(2))
+        let client = makeClient([server.address], networkTimeout: .seconds(30))  // generous: the machine may be busy; a hang still fails
         let id = try await client.upload(filePath: path, storage: server.address)
         #expect(id == uploadedID)
         var head = server.requests[0].body

@@ -129,6 +129,11 @@ struct ConfigurationTests {
         #expect(error?.message.contains("key tracker_server: missing") == true)
     }
 
+    @Test func missingTrackerIsAcceptedWhenTheCallerSetsTrackers() throws {
+        let config = try FastDFSConfiguration.parse("connect_timeout=2\n", path: "c.conf", requireTrackers: false)
+        #expect(config.trackers.isEmpty && config.connectTimeout == .seconds(2))
+    }
+
     @Test func lineWithoutEqualsIsAnError() {
         let error = #expect(throws: FastDFSError.self) {
             try FastDFSConfiguration.parse("tracker_server=h:1\nthis is wrong\n", path: "c.conf")

@@ -6,6 +6,49 @@ import NIOCore
 import Testing
 @testable import FastDFS
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
+
+/// A TCP port on 127.0.0.1 that is bound but not listening: connecting to it is refused.
+struct BoundButNotListening {
+    let fd: Int32
+    let address: StorageAddress
+
+    struct Failure: Error { var what: String }
+
+    init() throws {
+        #if canImport(Glibc)
+        let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let sock = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard sock >= 0 else { throw Failure(what: "socket") }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
+        sin.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &sin) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                bind(sock, sa, length) == 0 && getsockname(sock, sa, &length) == 0
+            }
+        }
+        guard bound else {
+            closeDescriptor(sock)
+            throw Failure(what: "bind")
+        }
+        fd = sock
+        address = StorageAddress(host: "127.0.0.1", port: Int(UInt16(bigEndian: sin.sin_port)))
+    }
+
+    func close() { closeDescriptor(fd) }
+}
+
 @Suite("Version tolerance (captured replies)")
 struct VersionToleranceTests {
     func makeClient(_ server: FakeFDFSServer) -> FastDFSClient {
@@ -170,9 +213,11 @@ struct ConnectRetryTests {
     }
 
     @Test func refusedStorageConnectIsRetriedThenReported() async throws {
-        let probe = try await FakeFDFSServer.start { _ in .hang }
-        let closed = probe.address
-        await probe.stop()
+        // A port bound but never listened on refuses connections, and no other test's server
+        // can take it meanwhile (a port merely closed again could be reused by a parallel test).
+        let reserved = try BoundButNotListening()
+        defer { reserved.close() }
+        let closed = reserved.address
         var config = FastDFSConfiguration(trackers: [closed])
         config.storageConnectRetries = 1
         let client = FastDFSClient(configuration: config)
