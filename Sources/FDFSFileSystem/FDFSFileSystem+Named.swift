@@ -138,17 +138,19 @@ extension FDFSFileSystem {
         return (updated.attr, options.attrTimeout)
     }
 
-    /// Size changes of a named file, through the inode's writer (see `FileWriter`). Truncating
-    /// a file with data to 0 replaces its content: the old FastDFS file is deleted once no name
-    /// refers to it.
+    /// Size changes of a named file, through the inode's writer (see `FileWriter`): staged,
+    /// then made durable at once (truncate(2) has no close to report errors at).
     func resize(_ n: Node, to size: Int64) async throws(FSError) {
         let ino = UInt64(n.id)
-        let w = retainWriter(ino: ino, fileID: n.fileID, size: n.size)
-        defer { releaseWriter(ino: ino) }
-        try await w.resize(to: size)
-        if size == 0, n.fileID != nil {
-            if let old = n.fileID { fileInfoCache.remove(old); metadataCache.remove(old) }
-            if let (row, fid) = try await naming.unbind(n.id) { await deleteRemote(row: row, fileID: fid) }
+        let w = try retainWriter(ino: ino, fileID: n.fileID, size: n.size, named: true)
+        do {
+            try await w.resize(to: size)
+            invalidateReaders(ino)
+            try await syncWriter(w, ino: ino)
+        } catch {
+            await releaseWriter(ino: ino)
+            throw error
         }
+        await releaseWriter(ino: ino)
     }
 }

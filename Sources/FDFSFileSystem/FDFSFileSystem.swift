@@ -35,6 +35,11 @@ public struct FDFSOptions: Sendable {
     public var readAhead = ReadAheadConfig()
     public var readAheadMemoryLimit: Int64 = 256 << 20
     public var readOnly = false
+    /// Where staged writes live (`STATE_DIR/staging`) and survive a crash; nil: a fresh
+    /// temporary directory (tests).
+    public var stagingDir: String?
+    /// Size of the requests that ship staged bytes (upload, append, modify).
+    public var writeChunk: Int64 = 4 << 20
     /// Answer misses with negative entries the kernel caches (instead of ENOENT each time).
     public var kernelNegativeCache = true
     public init() {}
@@ -47,7 +52,9 @@ public final class FDFSFileSystem: FuseFilesystem {
     let inodes = Mutex(InodeTable())
     let handles = Mutex(HandleTable())
     /// One writer per inode open for writing, with the number of write handles using it.
+    /// A writer stays after its last handle while it holds staged bytes (retried in the background).
     let writers = Mutex<[UInt64: (writer: FileWriter, refs: Int)]>([:])
+    let stagingDir: String
     let groupsCache: TTLCache<Int, [StoreGroup]>
     /// The last successful group list (fallback while trackers are unreachable).
     let lastGroups = Mutex<[StoreGroup]?>(nil)
@@ -76,6 +83,7 @@ public final class FDFSFileSystem: FuseFilesystem {
         negativeCache = TTLCache(ttl: options.negativeTTL, clock: clock)
         metadataCache = TTLCache(ttl: options.metadataTTL, clock: clock)
         budget = MemoryBudget(limit: options.readAheadMemoryLimit)
+        stagingDir = Self.makeStagingDir(options.stagingDir)
     }
 
     /// Checks the store is reachable (lists groups), purges zombies left by a previous mount and
@@ -83,8 +91,10 @@ public final class FDFSFileSystem: FuseFilesystem {
     public func start() async throws(FSError) {
         _ = try await groups(refresh: true)
         for id in try await naming.orphans() { await purge(id) }
+        await recoverStagedWrites()
         let t = Task { [weak self] in
             while !Task.isCancelled {
+                await self?.retryStagedWrites()
                 await self?.retryPendingDeletes()
                 try? await Task.sleep(for: .seconds(30))
             }
@@ -232,6 +242,7 @@ public final class FDFSFileSystem: FuseFilesystem {
 
     /// Removes a node with no names and no references; deletes its FastDFS file (queued first).
     func purge(_ id: Int64) async {
+        await dropWriter(ofPurged: id)
         do {
             guard let (row, fid) = try await naming.purge(id) else { return }
             await deleteRemote(row: row, fileID: fid)
