@@ -44,7 +44,7 @@ extension FDFSFileSystem {
         let shadowed = ino == InodeTable.root ? Set(try await groups().map(\.name)) : []
         for (eid, name, n) in try await naming.list(parent: Int64(ino), afterEntry: after, limit: 1024) where !shadowed.contains(name) {
             out.append(DirEntry(name: name, ino: UInt64(n.id), mode: n.mode & UInt32(S_IFMT), nextOffset: Self.namedOffsetBase + eid,
-                                entry: plus ? entry(n.attr) : nil))
+                                entry: plus ? entry(await liveAttr(n)) : nil))
         }
         return out
     }
@@ -87,7 +87,7 @@ extension FDFSFileSystem {
         try await checkCreatable(parent: newParent, name: newName)
         if InodeTable.isByID(ino) { throw FSError(EXDEV, "cannot hard-link from the by-id view; use setfattr -n user.fdfs.file_id to adopt a file") }
         let n = try await naming.link(node: Int64(ino), parent: Int64(newParent), name: newName)
-        return counted(n.attr)
+        return counted(await liveAttr(n))
     }
 
     public func unlink(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) {
@@ -135,7 +135,7 @@ extension FDFSFileSystem {
             newSize = size
         }
         let updated = try await naming.setAttributes(Int64(ino), mode: c.mode, uid: c.uid, gid: c.gid, size: newSize, atime: c.atime, mtime: c.mtime)
-        return (updated.attr, options.attrTimeout)
+        return (await liveAttr(updated), options.attrTimeout)
     }
 
     /// Size changes of a named file, through the inode's writer (see `FileWriter`): staged,

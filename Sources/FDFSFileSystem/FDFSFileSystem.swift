@@ -183,7 +183,7 @@ public final class FDFSFileSystem: FuseFilesystem {
             return counted(byIDDirAttr(ino))
         }
         guard let n = try await naming.lookup(parent: Int64(parent), name: name) else { throw FSError.noent("\(name) not found") }
-        return counted(n.attr)
+        return counted(await liveAttr(n))
     }
 
     public func forget(ino: UInt64, nlookup: UInt64) {
@@ -216,8 +216,14 @@ public final class FDFSFileSystem: FuseFilesystem {
         if ino == InodeTable.root { return try await rootAttr() }
         if InodeTable.isByID(ino) { return try await byIDAttr(ino) }
         guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        return await liveAttr(n)
+    }
+
+    /// A node's attributes with the size of writes not yet recorded (every reply carrying
+    /// attributes must use it: the kernel takes i_size from lookups and readdirplus too).
+    func liveAttr(_ n: Node) async -> Attr {
         var a = n.attr
-        if let w = writers.withLock({ $0[ino]?.writer }) { a.size = await w.size }
+        if n.isRegular, let w = writers.withLock({ $0[UInt64(n.id)]?.writer }) { a.size = await w.size }
         return a
     }
 

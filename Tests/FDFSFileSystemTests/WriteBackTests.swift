@@ -108,7 +108,8 @@ struct WriteBackTests {
         #expect(fx.faulty.bytes("upload") + fx.faulty.bytes("append") >= Int64(data.count) - WriteFixture.chunk)
         #expect(try await fx.naming.node(Int64(ino))?.fileID == nil)
         var st = stat()
-        #expect(stat(fx.stagingDir + "/\(ino)", &st) == 0)
+        let stagingFile = try #require(await fx.fs.writer(of: ino)?.state.stagingFile)
+        #expect(stat(stagingFile, &st) == 0)
         #expect(Int64(st.st_blocks) * 512 <= 2 * WriteFixture.chunk, "shipped ranges are punched out of the staging file")
         try await fx.close(ino, fh)
         let n = try #require(try await fx.naming.node(Int64(ino)))
@@ -279,12 +280,43 @@ struct WriteBackFaultTests {
         let (ino, fh) = try await first.create("crash.bin")
         let data = pattern(150_000)
         _ = try await first.fs.write(ino: ino, fh: fh, offset: 0, data: data)
-        // "SIGKILL": no flush, no release; the first mount's objects are abandoned.
         let staged = try await naming.stagedFiles()
         #expect(staged.map(\.path) == ["/crash.bin"])
+        // Written after the dirty map was last recorded: found in the staging file's extents.
+        let tail = pattern(3000, seed: 9)
+        _ = try await first.fs.write(ino: ino, fh: fh, offset: 150_000, data: tail)
+        #expect(try await naming.stagedFiles().first?.state.size == 150_000)
+        // "SIGKILL": no flush, no release; the first mount's objects are abandoned.
         let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
         await second.fs.retryStagedWrites()
-        #expect(try await second.content(ino) == data)
+        #expect(try await second.content(ino) == data + tail)
         #expect(try await naming.stagedFiles().isEmpty)
+    }
+}
+
+@Suite("Write-back metadata")
+struct WriteBackMetadataTests {
+    @Test func xattrsSetBeforeTheUploadGoWithIt() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("x.txt")
+        try await fx.fs.setxattr(ino: ino, name: "user.author", value: Array("me".utf8), flags: [], ctx: fx.ctx)
+        #expect(try await fx.fs.listxattr(ino: ino) == ["user.author"])
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: [1, 2, 3])
+        try await fx.close(ino, fh)
+        let id = try #require(try await fx.naming.node(Int64(ino))?.fileID)
+        #expect(try await fx.mem.metadata(of: id) == ["author": "me"])
+        #expect(try await fx.naming.pendingMetadata(Int64(ino)).isEmpty)
+    }
+
+    @Test func copyOnWriteKeepsTheMetadata() async throws {
+        let fx = try await WriteFixture()
+        let (ino, old) = try await fx.adopt("m.bin", data: pattern(100), appender: false)
+        try await fx.mem.setMetadata(["k": "v"], for: old, merge: false)
+        let o = try await fx.fs.open(ino: ino, flags: O_RDWR, ctx: fx.ctx)
+        _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: 0, data: [0])
+        try await fx.close(ino, o.fh)
+        let id = try #require(try await fx.naming.node(Int64(ino))?.fileID)
+        #expect(id != old)
+        #expect(try await fx.mem.metadata(of: id) == ["k": "v"])
     }
 }

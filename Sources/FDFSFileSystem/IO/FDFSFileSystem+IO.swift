@@ -9,11 +9,16 @@ import Glibc
 extension FDFSFileSystem {
     static func wantsWrite(_ flags: Int32) -> Bool { flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0 }
 
+    /// `writer`: the inode's writer, retained for this handle (write handles only; read-only
+    /// handles find a writer through `writer(of:)` at each read).
     func makeHandle(ino: UInt64, fileID: String?, size: Int64, writer: FileWriter?) -> Opened {
         let pf = fileID.map {
             Prefetcher(fileID: $0, size: size, store: store, hint: store.sourceStorage(of: $0), budget: budget, config: options.readAhead)
         }
         let h = Handle(ino: ino, fileID: fileID, size: size, prefetcher: writer == nil ? pf : nil, writable: writer != nil, writer: writer)
+        // A reader opened while another handle writes reads through the writer; once that is
+        // done its prefetcher's size and bytes may be old: read what is recorded then.
+        if writer == nil, self.writer(of: ino) != nil { h.stale.store(true, ordering: .relaxed) }
         let fh = handles.withLock { $0.insert(h) }
         inodes.withLock { $0.opened(ino) }
         // keep_cache: FastDFS files never change under a normal id, so the page cache stays valid
@@ -28,7 +33,7 @@ extension FDFSFileSystem {
             let path = try byIDPath(ino)
             guard path.split(separator: "/").count == 5 else { throw FSError(EISDIR, "\(path) is a directory") }
             let (size, _) = try await sizeAndTime(of: path)
-            guard write else { return makeHandle(ino: ino, fileID: path, size: size, writer: writer(of: ino)) }
+            guard write else { return makeHandle(ino: ino, fileID: path, size: size, writer: nil) }
             try requireWritable()
             let kind = try store.decode(path).kind
             guard kind == .appender else {
@@ -50,7 +55,7 @@ extension FDFSFileSystem {
             fileInfoCache.remove(fid)
             if let info = try? await fileInfo(fid) { size = info.size }
         }
-        guard write else { return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: writer(of: ino)) }
+        guard write else { return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: nil) }
         let w = try retainWriter(ino: ino, fileID: n.fileID, size: size, named: true)
         if flags & O_TRUNC != 0 {
             // libfuse enables FUSE_CAP_ATOMIC_O_TRUNC: the truncation arrives with open.
@@ -70,6 +75,7 @@ extension FDFSFileSystem {
         let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
         let e = counted(n.attr)
         let w = try retainWriter(ino: UInt64(n.id), fileID: nil, size: 0, named: true)
+        await w.markCreated()
         return (e, makeHandle(ino: UInt64(n.id), fileID: nil, size: 0, writer: w))
     }
 

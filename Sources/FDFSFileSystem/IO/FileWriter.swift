@@ -40,6 +40,7 @@ actor FileWriter {
         self.ino = ino; self.state = state; self.store = store; self.naming = naming; self.group = group
         self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
         staging = try StagingFile(path: stagingPath)
+        self.state.stagingFile = stagingPath
     }
 
     var size: Int64 { state.size }
@@ -82,6 +83,31 @@ actor FileWriter {
         }
         return data.count
     }
+
+    /// After a crash: staged bytes the recorded map does not know yet (written after it was last
+    /// saved) are in the staging file's data extents past the server's end.
+    func adoptUnrecordedExtents() async {
+        let (extents, fileSize) = await staging.dataExtents()
+        var added: Int64 = 0
+        // Extents are block-granular: below the server's end (or the copy source's) a block may
+        // mix staged and real bytes, so only the recorded map counts there; past it unwritten
+        // bytes are zeros anyway.
+        let floor = max(state.effectiveRemote, state.baseID == nil ? 0 : state.baseSize)
+        for (a, hi) in extents where hi > floor {
+            let lo = max(a, floor)
+            let before = state.dirty.byteCount
+            state.dirty.insert(lo, hi)
+            added += state.dirty.byteCount - before
+        }
+        if fileSize > state.size { state.size = fileSize }
+        if added > 0 {
+            Log.warning("inode \(ino): \(added) staged bytes written after the last record found in \(staging.path)")
+            try? await record(status: "pending")
+        }
+    }
+
+    /// A file made by create(): it gets an (empty) appender file at close even if never written.
+    func markCreated() { state.wantsFile = true }
 
     /// truncate / ftruncate / O_TRUNC, staged like a write (sent at the next ship).
     func resize(to newSize: Int64) async throws(FSError) {
@@ -224,6 +250,15 @@ actor FileWriter {
     private func commit() async throws(FSError) {
         // Unchanged copy-on-write source: the name keeps it.
         let newID = state.fileID ?? state.baseID
+        if named, let newID, newID != state.committedID {
+            // The name's user.* metadata follows it to the new file: the old file's (copy on
+            // write, replacement) and what was set before there was any data.
+            var meta = state.committedID == nil ? [:] : ((try? await store.metadata(of: state.committedID!)) ?? [:])
+            let pending = try await naming.pendingMetadata(ino)
+            meta.merge(pending) { _, new in new }
+            if !meta.isEmpty { try await store.setMetadata(meta, for: newID, merge: false) }
+            if !pending.isEmpty { try await naming.clearPendingMetadata(ino) }
+        }
         if named, newID != state.committedID || state.size != state.committedSize {
             if let (row, old) = try await naming.commitWrite(ino, fileID: newID, size: state.size) {
                 Log.info("inode \(ino): \(old) replaced by \(newID ?? "no data"); deleting the old file")

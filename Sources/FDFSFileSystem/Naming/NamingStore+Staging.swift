@@ -103,3 +103,29 @@ extension NamingStore {
         }
     }
 }
+
+extension NamingStore {
+    /// user.* metadata of a node without a FastDFS file yet (sent with its upload).
+    public func pendingMetadata(_ ino: Int64) async throws(FSError) -> [String: String] {
+        try await read { db in
+            var m: [String: String] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT key, value FROM pending_metadata WHERE ino = ?", arguments: [ino]) { m[r["key"]] = r["value"] }
+            return m
+        }
+    }
+
+    /// Sets (or with nil removes) one pending key.
+    public func setPendingMetadata(_ ino: Int64, key: String, value: String?) async throws(FSError) {
+        try await write { db in
+            if let value {
+                try db.execute(sql: "INSERT OR REPLACE INTO pending_metadata (ino, key, value) VALUES (?, ?, ?)", arguments: [ino, key, value])
+            } else {
+                try db.execute(sql: "DELETE FROM pending_metadata WHERE ino = ? AND key = ?", arguments: [ino, key])
+            }
+        }
+    }
+
+    public func clearPendingMetadata(_ ino: Int64) async throws(FSError) {
+        try await write { try $0.execute(sql: "DELETE FROM pending_metadata WHERE ino = ?", arguments: [ino]) }
+    }
+}

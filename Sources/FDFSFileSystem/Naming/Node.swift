@@ -80,7 +80,8 @@ enum Schema {
                            arguments: [Int64(S_IFDIR) | 0o755, now, now, now])
         }
         m.registerMigration("v2-staged-files") { db in
-            // Write-back state of files with bytes not yet on the cluster (see WriteState).
+            // Write-back state of files with bytes not yet on the cluster (see WriteState), and
+            // user.* xattrs set before a file has data (sent with its upload).
             try db.execute(sql: """
                 CREATE TABLE staged_files (
                     ino INTEGER PRIMARY KEY,
@@ -88,6 +89,11 @@ enum Schema {
                     status TEXT NOT NULL DEFAULT 'pending',
                     last_error TEXT,
                     updated_ns INTEGER NOT NULL);
+                CREATE TABLE pending_metadata (
+                    ino INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (ino, key));
                 """)
         }
         return m

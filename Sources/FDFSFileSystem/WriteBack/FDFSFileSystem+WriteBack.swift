@@ -18,7 +18,8 @@ extension FDFSFileSystem {
         }
     }
 
-    func stagingPath(_ ino: UInt64) -> String { stagingDir + "/\(ino)" }
+    /// A fresh staging file name for a writer of `ino`.
+    func stagingPath(_ ino: UInt64) -> String { stagingDir + "/\(ino)-\(UInt64.random(in: 0...UInt64.max))" }
 
     func writer(of ino: UInt64) -> FileWriter? { writers.withLock { $0[ino]?.writer } }
 
@@ -89,17 +90,19 @@ extension FDFSFileSystem {
             if named, (try? await naming.node(r.ino))?.map({ $0.nlink > 0 }) != true {
                 Log.warning("staged writes of inode \(r.ino) dropped: the file was deleted")
                 try? await naming.removeStaged(ino: r.ino)
-                Glibc.unlink(stagingPath(ino))
+                if let f = r.state.stagingFile { Glibc.unlink(f) }
                 continue
             }
-            if !r.state.dirty.isEmpty && Glibc.access(stagingPath(ino), F_OK) != 0 {
-                Log.error("staged writes of \(r.path) (inode \(r.ino)) are lost: \(stagingPath(ino)) is missing; the file keeps its last recorded content")
+            let file = r.state.stagingFile ?? stagingPath(ino)
+            if !r.state.dirty.isEmpty && Glibc.access(file, F_OK) != 0 {
+                Log.error("staged writes of \(r.path) (inode \(r.ino)) are lost: \(file) is missing; the file keeps its last recorded content")
                 try? await naming.saveStaged(ino: r.ino, state: r.state, status: "failed", error: "staging file missing")
                 continue
             }
             Log.warning("staged: \(r.path) (inode \(r.ino)), \(r.state.size) bytes, \(r.state.dirty.byteCount) staged, \(r.status)\(r.lastError.map { ": " + $0 } ?? "")")
-            guard let w = try? FileWriter(ino: r.ino, state: r.state, stagingPath: stagingPath(ino), store: store, naming: naming,
+            guard let w = try? FileWriter(ino: r.ino, state: r.state, stagingPath: file, store: store, naming: naming,
                                           group: options.group, named: named, chunk: options.writeChunk, recorded: true) else { continue }
+            await w.adoptUnrecordedExtents()
             if named {
                 writers.withLock { $0[ino] = (w, 0) }
             } else {
@@ -125,6 +128,7 @@ extension FDFSFileSystem {
     /// A purged node's writer goes away with its staged bytes (and an uncommitted new file).
     func dropWriter(ofPurged id: Int64) async {
         let ino = UInt64(id)
+        try? await naming.clearPendingMetadata(id)
         guard let w = writers.withLock({ t -> FileWriter? in
             guard let e = t[ino], e.refs <= 0 else { return nil }
             t[ino] = nil

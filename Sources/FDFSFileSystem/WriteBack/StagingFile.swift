@@ -88,6 +88,26 @@ final class StagingFile: Sendable {
         }
     }
 
+    /// The data extents of the staging file (SEEK_DATA/SEEK_HOLE) and its size: after a crash
+    /// they show staged bytes written after the dirty map was last recorded.
+    func dataExtents() async -> (extents: [(Int64, Int64)], size: Int64) {
+        let fd = fd
+        return (try? await run { () -> Result<([(Int64, Int64)], Int64), FSError> in
+            let end = Int64(lseek(fd, 0, SEEK_END))
+            var out: [(Int64, Int64)] = []
+            var pos: Int64 = 0
+            while pos < end {
+                let data = Int64(lseek(fd, off_t(pos), 3 /* SEEK_DATA */))
+                if data < 0 { break }
+                var hole = Int64(lseek(fd, off_t(data), 4 /* SEEK_HOLE */))
+                if hole < 0 { hole = end }
+                if hole > data { out.append((data, hole)) }
+                pos = hole
+            }
+            return .success((out, max(end, 0)))
+        }) ?? ([], 0)
+    }
+
     func sync() async throws(FSError) {
         let fd = fd, path = path
         try await run { () -> Result<Void, FSError> in

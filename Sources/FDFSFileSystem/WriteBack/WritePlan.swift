@@ -23,6 +23,12 @@ public struct WriteState: Sendable, Hashable, Codable {
     public var dirty = DirtyRanges()
     /// True after a failed append/upload: the server may hold part of it; check before continuing.
     public var remoteUncertain = false
+    /// A new or emptied file gets an appender file even when it stays empty (every named file
+    /// written through the mount has an id).
+    public var wantsFile = false
+    /// The staging file holding the dirty bytes (one per writer, so a new writer never shares
+    /// the file a dropped one is removing).
+    public var stagingFile: String?
 
     public init(fileID: String?, size: Int64, appender: Bool) {
         committedID = fileID
@@ -37,7 +43,7 @@ public struct WriteState: Sendable, Hashable, Codable {
 
     /// True when nothing differs from what the naming layer records.
     public var isClean: Bool {
-        dirty.isEmpty && truncateTo == nil && size == committedSize
+        dirty.isEmpty && truncateTo == nil && size == committedSize && !(wantsFile && fileID == nil)
             && (fileID == committedID || (fileID == nil && baseID == committedID && baseSize == size))
     }
 
@@ -54,6 +60,7 @@ public struct WriteState: Sendable, Hashable, Codable {
         }
         size = newSize
         if baseSize == 0 { baseID = nil }
+        if size == 0 { wantsFile = true }
     }
 
     public enum Step: Sendable, Hashable {
@@ -87,6 +94,7 @@ public struct WriteState: Sendable, Hashable, Codable {
             let run = min(avail.contiguousEnd(from: remote), size)
             end = remote + (run - remote) / chunk * chunk
         }
+        if final, size == 0, fileID == nil, wantsFile { return steps + [.upload(0)] }
         var a = remote
         var hasFile = fileID != nil
         while a < end {
