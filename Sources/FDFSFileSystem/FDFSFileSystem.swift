@@ -93,10 +93,13 @@ public final class FDFSFileSystem: FuseFilesystem {
         for id in try await naming.orphans() { await purge(id) }
         await recoverStagedWrites()
         let t = Task { [weak self] in
+            var round = 0
             while !Task.isCancelled {
+                // Staged writes every 5 s (a storage that comes back gets them soon), deletes every 30 s.
                 await self?.retryStagedWrites()
-                await self?.retryPendingDeletes()
-                try? await Task.sleep(for: .seconds(30))
+                if round % 6 == 0 { await self?.retryPendingDeletes() }
+                round += 1
+                try? await Task.sleep(for: .seconds(5))
             }
         }
         maintenance.withLock { $0 = t }

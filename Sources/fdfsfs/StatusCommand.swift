@@ -4,8 +4,8 @@ import Glibc
 import FDFSFileSystem
 
 /// `fdfsfs status STATE_DIR`: lists files with staged writes (pending: being written or waiting
-/// for their next retry; failed: the last attempt failed, with its error). Exit status 0 when
-/// nothing is staged, 1 when something is.
+/// for their next retry; failed: the last attempt failed, with its error). Exit status 0 when the
+/// state directory could be read (whatever it lists), 2 otherwise.
 enum StatusCommand {
     static func run(stateDir: String) -> Int32 {
         let records: [StagedFileRecord]
@@ -24,6 +24,6 @@ enum StatusCommand {
             if let e = r.lastError { line += "\terror: \(e)" }
             print(line)
         }
-        return 1
+        return 0
     }
 }
