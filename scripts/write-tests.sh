@@ -80,7 +80,9 @@ for n in 0 1 1048576 $((BIG_MIB << 20)); do
     id=$(fid "$MNT/cp/f$n.bin")
     if [ -n "$id" ]; then pass "the $n-byte file has a file id ($id)"; else fail "the $n-byte file has no user.fdfs.file_id"; fi
     check_eq "fdfs download of the $n-byte file's id matches" "$want" "$(dl_sha "$id")"
-    if [ "$n" -le 1048576 ]; then check_eq "py3fdfs download_to_buffer of the $n-byte file's id matches" "$want" "$(py_dl_sha "$id")"; fi
+    # py3fdfs itself cannot download an empty file (the storage answers its 0-length request
+    # with EINVAL, also for files uploaded with `fdfs`), so its check is on 1 B and 1 MiB.
+    if [ "$n" -ge 1 ] && [ "$n" -le 1048576 ]; then check_eq "py3fdfs download_to_buffer of the $n-byte file's id matches" "$want" "$(py_dl_sha "$id")"; fi
     rm -f "$WORK/back-$n"
     [ "$n" -le 1048576 ] || { rm -f "$src"; rm -f "$MNT/cp/f$n.bin"; }
 done
