@@ -349,6 +349,9 @@ def main():
             m.compare_all()
             print(f"model: {len(m.names())} files match")
     except (Mismatch, OSError) as e:
+        if a.mode == "verify":
+            print(f"model: FAILED verifying: {e}")
+            sys.exit(1)
         print(f"model: FAILED at step {m.step} (seed {seed}; rerun with WRITE_MODEL_SEED={seed}): {e}")
         print("recent operations:")
         for line in m.log:
