@@ -30,6 +30,8 @@ actor FileWriter {
     /// The last ship error (nil after a successful ship).
     private(set) var lastError: FSError?
     private var recorded = false
+    /// When the last ship failed (monotonic seconds).
+    private var lastFailure: Double?
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     /// Bytes sent to the cluster by this writer (tests, bench).
@@ -74,11 +76,18 @@ actor FileWriter {
         try await staging.write(data, at: offset)
         state.wrote(offset, Int64(data.count))
         if !recorded { try await record(status: "pending") }
-        if state.dirty.byteCount >= chunk {
-            do { try await ship(final: false) }
-            catch {
+        // After a failure, streaming waits a few seconds (a dead storage must not cost every write
+        // a connect timeout); fsync/close still try at once.
+        let backingOff = lastFailure.map { monotonicSeconds() - $0 < 5 } ?? false
+        if state.dirty.byteCount >= chunk && !backingOff {
+            do {
+                try await ship(final: false)
+                lastFailure = nil
+            } catch {
                 // Kept staged; fsync/close report it, and writes fail once maxStaged is reached.
-                Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)")
+                if lastError == nil { Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)") }
+                lastError = error
+                lastFailure = monotonicSeconds()
             }
         }
         return data.count
@@ -131,6 +140,7 @@ actor FileWriter {
             try await commit()
         } catch {
             lastError = error
+            lastFailure = monotonicSeconds()
             // Survive a crash: the staged bytes and their map reach the disk before we answer.
             try? await staging.sync()
             try? await record(status: "failed", error: error.description)
@@ -268,6 +278,7 @@ actor FileWriter {
         state.committedID = newID
         state.committedSize = state.size
         lastError = nil
+        lastFailure = nil
         if recorded {
             try await naming.removeStaged(ino: ino)
             recorded = false
