@@ -123,6 +123,28 @@ extension FDFSFileSystem {
             if c.mode == nil && c.uid == nil && c.gid == nil && c.size == nil && c.mtime == nil && c.atime != nil {
                 return (try await byIDAttr(ino), options.attrTimeout)   // atime updates are ignored
             }
+            if let size = c.size, c.mode == nil, c.uid == nil, c.gid == nil {
+                // truncate of an appender file by id: in place, like its writes (times ignored).
+                try requireWritable()
+                let path = try byIDPath(ino)
+                guard path.split(separator: "/").count == 5, (try? store.decode(path))?.kind == .appender else {
+                    Log.warning("refused to truncate \(path): only appender files change in place; write it through a name in the named tree")
+                    throw FSError(EPERM, "\(path) is an immutable FastDFS file")
+                }
+                fileInfoCache.remove(path)
+                let w = try retainWriter(ino: ino, fileID: path, size: try await fileInfo(path).size, named: false)
+                do {
+                    try await w.resize(to: size)
+                    invalidateReaders(ino)
+                    try await syncWriter(w, ino: ino)
+                } catch {
+                    await releaseWriter(ino: ino)
+                    throw error
+                }
+                await releaseWriter(ino: ino)
+                fileInfoCache.remove(path)
+                return (try await byIDAttr(ino), options.attrTimeout)
+            }
             throw FSError(EROFS, "by-id files are read-only (attributes come from FastDFS)")
         }
         try requireWritable()

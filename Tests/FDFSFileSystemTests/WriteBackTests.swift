@@ -222,6 +222,9 @@ struct WriteBackTests {
         _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: 0, data: [5])
         try await fx.close(ino, o.fh)
         #expect(try await fx.mem.download(appender, offset: 0, length: 0, storage: nil) == [5] + pattern(10)[1...] + [1, 2])
+        var c = SetAttr(); c.size = 4
+        #expect(try await fx.fs.setattr(ino: ino, changes: c, ctx: fx.ctx).0.size == 4)
+        #expect(try await fx.mem.download(appender, offset: 0, length: 0, storage: nil) == [5] + pattern(10)[1..<4])
     }
 }
 
