@@ -83,6 +83,7 @@ actor FileWriter {
             do {
                 try await ship(final: false)
                 lastFailure = nil
+                lastError = nil
             } catch {
                 // Kept staged; fsync/close report it, and writes fail once maxStaged is reached.
                 if lastError == nil { Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)") }
