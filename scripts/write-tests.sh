@@ -286,11 +286,19 @@ PYEOF
 )
     case "$early" in ok|"error 5") pass "$name: right after the storage returns the file shows no bytes that were not written ($early)";;
         *) fail "$name: right after the storage returns the mount shows $early";; esac
-    local done=0
-    for _ in $(seq 1 60); do [ "$(sha "$file" 2>/dev/null)" = "$want" ] && { done=1; break; }; sleep 1; done
-    if [ $done = 0 ]; then
+    local done=0 size; size=$(stat -c %s "$src")
+    # complete_within SECONDS: the size is checked every second (cheap), the sha256 once it matches
+    complete_within() {
+        local end=$(( $(date +%s) + $1 ))
+        while [ "$(date +%s)" -lt "$end" ]; do
+            [ "$(stat -c %s "$file" 2>/dev/null)" = "$size" ] && [ "$(sha "$file" 2>/dev/null)" = "$want" ] && return 0
+            sleep 1
+        done; return 1
+    }
+    if complete_within 60; then done=1
+    else
         python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.fsync(fd); os.close(fd)" "$file" 2>/dev/null
-        for _ in $(seq 1 30); do [ "$(sha "$file" 2>/dev/null)" = "$want" ] && { done=2; break; }; sleep 1; done
+        complete_within 30 && done=2
     fi
     case $done in 1) pass "$name: data complete after the storage returned (background retry)";;
         2) pass "$name: data complete after the storage returned (after an fsync)";;
