@@ -11,11 +11,10 @@ extension FDFSFileSystem {
             Glibc.mkdir(configured, 0o700)
             return configured
         }
-        var template = Array("/tmp/fdfsfs-staging-XXXXXX".utf8CString)
-        return template.withUnsafeMutableBufferPointer { p in
-            guard let r = mkdtemp(p.baseAddress!) else { return "/tmp" }
-            return String(cString: r)
-        }
+        // No state directory (tests): one directory per process; staging file names are unique.
+        let dir = "/tmp/fdfsfs-staging-\(getpid())"
+        Glibc.mkdir(dir, 0o700)
+        return dir
     }
 
     /// A fresh staging file name for a writer of `ino`.
