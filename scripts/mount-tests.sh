@@ -108,7 +108,7 @@ if [ "$MEMORY" = 1 ]; then
     check_err "well-formed unknown id is ENOENT" "No such file" cat "$MNT/group1/M00/00/00/fwAAAWsKZv6AeAFmAAAAEkmkZMY999.txt"
     check_err "unknown group is ENOENT" "No such file" ls "$MNT/nogroup/M00"
     check "mount survives bad ids" stat "$MNT/$HELLO"
-    check_err "by-id files are read-only" "Read-only\|Permission denied" sh -c "echo x > '$MNT/$HELLO'"
+    check_err "by-id normal files are immutable (EPERM)" "Operation not permitted" sh -c "echo x > '$MNT/$HELLO'"
     # xattrs on by-id files
     check_eq "getfattr user metadata" "$(getfattr --absolute-names --only-values -n user.author "$MNT/$HELLO" 2>&1)" "fdfsfs"
     check_eq "virtual user.fdfs.file_id" "$(getfattr --absolute-names --only-values -n user.fdfs.file_id "$MNT/$HELLO" 2>&1)" "$HELLO"

@@ -62,7 +62,8 @@ extension FDFSFileSystem {
         let path = try byIDPath(ino)
         let depth = path.split(separator: "/").count
         if depth < 5 { return byIDDirAttr(ino) }
-        let (size, mtime) = try await sizeAndTime(of: path)
+        var (size, mtime) = try await sizeAndTime(of: path)
+        if let w = writer(of: ino) { size = await w.size }   // an appender being written in place
         return byIDFileAttr(ino, size: size, mtime: mtime)
     }
 

@@ -44,7 +44,7 @@ extension FDFSFileSystem {
         let shadowed = ino == InodeTable.root ? Set(try await groups().map(\.name)) : []
         for (eid, name, n) in try await naming.list(parent: Int64(ino), afterEntry: after, limit: 1024) where !shadowed.contains(name) {
             out.append(DirEntry(name: name, ino: UInt64(n.id), mode: n.mode & UInt32(S_IFMT), nextOffset: Self.namedOffsetBase + eid,
-                                entry: plus ? entry(n.attr) : nil))
+                                entry: plus ? entry(await liveAttr(n)) : nil))
         }
         return out
     }
@@ -87,7 +87,7 @@ extension FDFSFileSystem {
         try await checkCreatable(parent: newParent, name: newName)
         if InodeTable.isByID(ino) { throw FSError(EXDEV, "cannot hard-link from the by-id view; use setfattr -n user.fdfs.file_id to adopt a file") }
         let n = try await naming.link(node: Int64(ino), parent: Int64(newParent), name: newName)
-        return counted(n.attr)
+        return counted(await liveAttr(n))
     }
 
     public func unlink(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) {
@@ -123,6 +123,28 @@ extension FDFSFileSystem {
             if c.mode == nil && c.uid == nil && c.gid == nil && c.size == nil && c.mtime == nil && c.atime != nil {
                 return (try await byIDAttr(ino), options.attrTimeout)   // atime updates are ignored
             }
+            if let size = c.size, c.mode == nil, c.uid == nil, c.gid == nil {
+                // truncate of an appender file by id: in place, like its writes (times ignored).
+                try requireWritable()
+                let path = try byIDPath(ino)
+                guard path.split(separator: "/").count == 5, (try? store.decode(path))?.kind == .appender else {
+                    Log.warning("refused to truncate \(path): only appender files change in place; write it through a name in the named tree")
+                    throw FSError(EPERM, "\(path) is an immutable FastDFS file")
+                }
+                fileInfoCache.remove(path)
+                let w = try retainWriter(ino: ino, fileID: path, size: try await fileInfo(path).size, named: false)
+                do {
+                    try await w.resize(to: size)
+                    invalidateReaders(ino)
+                    try await syncWriter(w, ino: ino)
+                } catch {
+                    await releaseWriter(ino: ino)
+                    throw error
+                }
+                await releaseWriter(ino: ino)
+                fileInfoCache.remove(path)
+                return (try await byIDAttr(ino), options.attrTimeout)
+            }
             throw FSError(EROFS, "by-id files are read-only (attributes come from FastDFS)")
         }
         try requireWritable()
@@ -135,20 +157,22 @@ extension FDFSFileSystem {
             newSize = size
         }
         let updated = try await naming.setAttributes(Int64(ino), mode: c.mode, uid: c.uid, gid: c.gid, size: newSize, atime: c.atime, mtime: c.mtime)
-        return (updated.attr, options.attrTimeout)
+        return (await liveAttr(updated), options.attrTimeout)
     }
 
-    /// Size changes of a named file, through the inode's writer (see `FileWriter`). Truncating
-    /// a file with data to 0 replaces its content: the old FastDFS file is deleted once no name
-    /// refers to it.
+    /// Size changes of a named file, through the inode's writer (see `FileWriter`): staged,
+    /// then made durable at once (truncate(2) has no close to report errors at).
     func resize(_ n: Node, to size: Int64) async throws(FSError) {
         let ino = UInt64(n.id)
-        let w = retainWriter(ino: ino, fileID: n.fileID, size: n.size)
-        defer { releaseWriter(ino: ino) }
-        try await w.resize(to: size)
-        if size == 0, n.fileID != nil {
-            if let old = n.fileID { fileInfoCache.remove(old); metadataCache.remove(old) }
-            if let (row, fid) = try await naming.unbind(n.id) { await deleteRemote(row: row, fileID: fid) }
+        let w = try retainWriter(ino: ino, fileID: n.fileID, size: n.size, named: true)
+        do {
+            try await w.resize(to: size)
+            invalidateReaders(ino)
+            try await syncWriter(w, ino: ino)
+        } catch {
+            await releaseWriter(ino: ino)
+            throw error
         }
+        await releaseWriter(ino: ino)
     }
 }

@@ -11,8 +11,8 @@ import Glibc
 ///   with E2BIG (setxattr(2): "size of name or value exceeds a filesystem-specific limit").
 ///   Bytes 0x01/0x02 (the wire separators) and non-UTF-8 values are refused with EINVAL.
 /// - Virtual, read-only: user.fdfs.file_id, .group, .source, .crc32, .create_time, .appender.
-///   Writing them is EPERM, except setting user.fdfs.file_id on an empty named file without data,
-///   which adopts an existing FastDFS file (verified with QUERY_FILE_INFO first; root or the
+///   Writing them is EPERM, except setting user.fdfs.file_id on an empty named file (no data, or
+///   the empty appender file `touch` gave it), which adopts an existing FastDFS file (verified with QUERY_FILE_INFO first; root or the
 ///   mounting user only, since the name then owns the file and its last unlink deletes it).
 /// - Other namespaces: ENOTSUP, but getxattr of security.* / system.* / trusted.* answers ENODATA
 ///   so ls and cp stay quiet.
@@ -69,8 +69,12 @@ extension FDFSFileSystem {
             }
             throw FSError(ENOTSUP, "only user.* attributes are supported", quiet: true)
         }
-        let (fid, _) = try await fileIDForXattr(ino)
-        guard let fid else { throw FSError(ENODATA, "no FastDFS file behind this name", quiet: true) }
+        let (fid, node) = try await fileIDForXattr(ino)
+        guard let fid else {
+            guard let node, node.isRegular, !name.hasPrefix("user.fdfs.") else { throw FSError(ENODATA, "no FastDFS file behind this name", quiet: true) }
+            guard let v = try await naming.pendingMetadata(node.id)[try Self.userKey(name)] else { throw FSError(ENODATA, "", quiet: true) }
+            return Array(v.utf8)
+        }
         if name.hasPrefix("user.fdfs.") {
             guard let v = try await virtualValue(name, fileID: fid) else { throw FSError(ENODATA, "", quiet: true) }
             return Array(v.utf8)
@@ -81,8 +85,11 @@ extension FDFSFileSystem {
     }
 
     public func listxattr(ino: UInt64) async throws(FSError) -> [String] {
-        let (fid, _) = try await fileIDForXattr(ino)
-        guard let fid else { return [] }
+        let (fid, node) = try await fileIDForXattr(ino)
+        guard let fid else {
+            guard let node, node.isRegular else { return [] }
+            return try await naming.pendingMetadata(node.id).keys.sorted().map { "user." + $0 }
+        }
         let m = try await metadata(fid)
         return Self.virtualNames + m.keys.sorted().map { "user." + $0 }
     }
@@ -104,8 +111,16 @@ extension FDFSFileSystem {
         guard let v = String(validating: value, as: UTF8.self), !value.contains(1), !value.contains(2) else {
             throw FSError(EINVAL, "xattr value must be UTF-8 without bytes 0x01/0x02")
         }
-        let (fid, _) = try await fileIDForXattr(ino)
-        guard let fid else { throw FSError(ENOTSUP, "this name has no FastDFS file yet; metadata needs file data") }
+        let (fid, node) = try await fileIDForXattr(ino)
+        guard let fid else {
+            // No data yet: kept in the naming database and sent with the upload.
+            guard let node, node.isRegular else { throw FSError(ENOTSUP, "user.* attributes live on files") }
+            let current = try await naming.pendingMetadata(node.id)
+            if flags.contains(.create), current[key] != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
+            if flags.contains(.replace), current[key] == nil { throw FSError(ENODATA, "\(name) does not exist", quiet: true) }
+            try await naming.setPendingMetadata(node.id, key: key, value: v)
+            return
+        }
         metadataCache.remove(fid)
         let current = try await metadata(fid)
         if flags.contains(.create), current[key] != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
@@ -119,8 +134,12 @@ extension FDFSFileSystem {
         if name.hasPrefix("user.fdfs.") { throw FSError(EPERM, "\(name) is read-only") }
         try requireWritable()
         let key = try Self.userKey(name)
-        let (fid, _) = try await fileIDForXattr(ino)
-        guard let fid else { throw FSError(ENODATA, "", quiet: true) }
+        let (fid, node) = try await fileIDForXattr(ino)
+        guard let fid else {
+            guard let node, try await naming.pendingMetadata(node.id)[key] != nil else { throw FSError(ENODATA, "", quiet: true) }
+            try await naming.setPendingMetadata(node.id, key: key, value: nil)
+            return
+        }
         metadataCache.remove(fid)
         var current = try await metadata(fid)
         guard current.removeValue(forKey: key) != nil else { throw FSError(ENODATA, "\(name) does not exist", quiet: true) }
@@ -137,9 +156,14 @@ extension FDFSFileSystem {
         guard n.isRegular else { throw FSError(EPERM, "only regular files can adopt a FastDFS file id") }
         guard let raw = String(validating: value, as: UTF8.self) else { throw FSError(EINVAL, "file id must be UTF-8") }
         let fid = raw.trimmingCharacters(in: " \n\t/")
+        // `touch name` gives the name an empty appender file; adopting replaces that one.
+        var emptyAppender: String? = nil
         if let old = n.fileID {
             if old == fid { return }
-            throw FSError(EPERM, "user.fdfs.file_id is read-only once set (this file is \(old))")
+            guard n.size == 0, (try? store.decode(old))?.kind == .appender, writer(of: ino) == nil else {
+                throw FSError(EPERM, "user.fdfs.file_id is read-only once set (this file is \(old))")
+            }
+            emptyAppender = old
         }
         if flags.contains(.replace) { throw FSError(ENODATA, "no file id to replace") }
         guard n.size == 0 else { throw FSError(EPERM, "only an empty file can adopt a FastDFS file id") }
@@ -154,7 +178,14 @@ extension FDFSFileSystem {
             throw error
         }
         let d = try store.decode(fid)
+        if emptyAppender != nil, let (row, old) = try await naming.unbind(Int64(ino)) { await deleteRemote(row: row, fileID: old) }
         _ = try await naming.bind(Int64(ino), fileID: fid, size: d.size ?? info.size, mtime: info.modifyTime)
+        let pending = try await naming.pendingMetadata(Int64(ino))
+        if !pending.isEmpty {
+            try await store.setMetadata(pending, for: fid, merge: true)
+            try await naming.clearPendingMetadata(Int64(ino))
+            metadataCache.remove(fid)
+        }
         Log.info("inode \(ino) adopted \(fid)")
     }
 }

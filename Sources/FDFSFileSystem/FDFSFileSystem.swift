@@ -35,6 +35,11 @@ public struct FDFSOptions: Sendable {
     public var readAhead = ReadAheadConfig()
     public var readAheadMemoryLimit: Int64 = 256 << 20
     public var readOnly = false
+    /// Where staged writes live (`STATE_DIR/staging`) and survive a crash; nil: a fresh
+    /// temporary directory (tests).
+    public var stagingDir: String?
+    /// Size of the requests that ship staged bytes (upload, append, modify).
+    public var writeChunk: Int64 = 4 << 20
     /// Answer misses with negative entries the kernel caches (instead of ENOENT each time).
     public var kernelNegativeCache = true
     public init() {}
@@ -47,7 +52,9 @@ public final class FDFSFileSystem: FuseFilesystem {
     let inodes = Mutex(InodeTable())
     let handles = Mutex(HandleTable())
     /// One writer per inode open for writing, with the number of write handles using it.
+    /// A writer stays after its last handle while it holds staged bytes (retried in the background).
     let writers = Mutex<[UInt64: (writer: FileWriter, refs: Int)]>([:])
+    let stagingDir: String
     let groupsCache: TTLCache<Int, [StoreGroup]>
     /// The last successful group list (fallback while trackers are unreachable).
     let lastGroups = Mutex<[StoreGroup]?>(nil)
@@ -76,6 +83,7 @@ public final class FDFSFileSystem: FuseFilesystem {
         negativeCache = TTLCache(ttl: options.negativeTTL, clock: clock)
         metadataCache = TTLCache(ttl: options.metadataTTL, clock: clock)
         budget = MemoryBudget(limit: options.readAheadMemoryLimit)
+        stagingDir = Self.makeStagingDir(options.stagingDir)
     }
 
     /// Checks the store is reachable (lists groups), purges zombies left by a previous mount and
@@ -83,10 +91,15 @@ public final class FDFSFileSystem: FuseFilesystem {
     public func start() async throws(FSError) {
         _ = try await groups(refresh: true)
         for id in try await naming.orphans() { await purge(id) }
+        await recoverStagedWrites()
         let t = Task { [weak self] in
+            var round = 0
             while !Task.isCancelled {
-                await self?.retryPendingDeletes()
-                try? await Task.sleep(for: .seconds(30))
+                // Staged writes every 5 s (a storage that comes back gets them soon), deletes every 30 s.
+                await self?.retryStagedWrites()
+                if round % 6 == 0 { await self?.retryPendingDeletes() }
+                round += 1
+                try? await Task.sleep(for: .seconds(5))
             }
         }
         maintenance.withLock { $0 = t }
@@ -173,7 +186,7 @@ public final class FDFSFileSystem: FuseFilesystem {
             return counted(byIDDirAttr(ino))
         }
         guard let n = try await naming.lookup(parent: Int64(parent), name: name) else { throw FSError.noent("\(name) not found") }
-        return counted(n.attr)
+        return counted(await liveAttr(n))
     }
 
     public func forget(ino: UInt64, nlookup: UInt64) {
@@ -206,8 +219,14 @@ public final class FDFSFileSystem: FuseFilesystem {
         if ino == InodeTable.root { return try await rootAttr() }
         if InodeTable.isByID(ino) { return try await byIDAttr(ino) }
         guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        return await liveAttr(n)
+    }
+
+    /// A node's attributes with the size of writes not yet recorded (every reply carrying
+    /// attributes must use it: the kernel takes i_size from lookups and readdirplus too).
+    func liveAttr(_ n: Node) async -> Attr {
         var a = n.attr
-        if let w = writers.withLock({ $0[ino]?.writer }) { a.size = await w.size }
+        if n.isRegular, let w = writers.withLock({ $0[UInt64(n.id)]?.writer }) { a.size = await w.size }
         return a
     }
 
@@ -232,6 +251,7 @@ public final class FDFSFileSystem: FuseFilesystem {
 
     /// Removes a node with no names and no references; deletes its FastDFS file (queued first).
     func purge(_ id: Int64) async {
+        await dropWriter(ofPurged: id)
         do {
             guard let (row, fid) = try await naming.purge(id) else { return }
             await deleteRemote(row: row, fileID: fid)

@@ -40,6 +40,7 @@ public struct MountCommand: Sendable {
 
     public static let usage = """
         usage: fdfsfs SOURCE MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d]
+               fdfsfs status STATE_DIR   (files whose writes are staged, not yet on the cluster)
           SOURCE      a client.conf path, or HOST:PORT[,HOST:PORT...] of trackers
           -f          stay in the foreground
           -d          debug (implies -f; logs every FUSE request)

@@ -25,6 +25,12 @@ if rawArgs.contains("-V") || rawArgs.contains("--version") {
     exit(0)
 }
 
+if rawArgs.first == "status" {
+    // `fdfsfs status STATE_DIR`: files whose writes are staged and not yet on the cluster.
+    guard rawArgs.count == 2 else { fputsErr("usage: fdfsfs status STATE_DIR\n"); exit(2) }
+    exit(StatusCommand.run(stateDir: rawArgs[1]))
+}
+
 let command: MountCommand
 do {
     command = try MountCommand.parse(rawArgs)
@@ -103,6 +109,7 @@ do { naming = try NamingStore(path: stateDir + "/names.sqlite") } catch { fatal(
 
 var fsOptions = command.fs
 fsOptions.readOnly = command.readOnly
+fsOptions.stagingDir = stateDir + "/staging"
 let filesystem = FDFSFileSystem(store: store, naming: naming, options: fsOptions)
 
 // Reachability within connect_timeout: an unreachable tracker fails here, not as a hang.

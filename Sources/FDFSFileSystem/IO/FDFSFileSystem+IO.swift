@@ -3,80 +3,89 @@ import FuseTypes
 import Glibc
 #endif
 
-/// open / create / read / release.
+/// open / create / read / write / flush / fsync / release. Writes go through the inode's
+/// `FileWriter` (write-back, see there); reads of a file with a writer go through it too
+/// (read your writes), others through the handle's prefetcher.
 extension FDFSFileSystem {
     static func wantsWrite(_ flags: Int32) -> Bool { flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0 }
 
-    /// The inode's writer (created on first use), with one more reference.
-    func retainWriter(ino: UInt64, fileID: String?, size: Int64) -> FileWriter {
-        writers.withLock { w in
-            if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return e.writer }
-            let nw = FileWriter(ino: Int64(ino), fileID: fileID, size: size, store: store, naming: naming, group: options.group)
-            w[ino] = (nw, 1)
-            return nw
-        }
-    }
-
-    func releaseWriter(ino: UInt64) {
-        writers.withLock { w in
-            guard let e = w[ino] else { return }
-            w[ino] = e.refs > 1 ? (e.writer, e.refs - 1) : nil
-        }
-    }
-
-    func makeHandle(ino: UInt64, fileID: String?, size: Int64, writable: Bool, named: Bool = false) -> Opened {
-        let writer = writable && named ? retainWriter(ino: ino, fileID: fileID, size: size) : nil
+    /// `writer`: the inode's writer, retained for this handle (write handles only; read-only
+    /// handles find a writer through `writer(of:)` at each read).
+    func makeHandle(ino: UInt64, fileID: String?, size: Int64, writer: FileWriter?) -> Opened {
         let pf = fileID.map {
             Prefetcher(fileID: $0, size: size, store: store, hint: store.sourceStorage(of: $0), budget: budget, config: options.readAhead)
         }
-        let h = Handle(ino: ino, fileID: fileID, size: size, prefetcher: writer == nil ? pf : nil, writable: writable, writer: writer)
+        let h = Handle(ino: ino, fileID: fileID, size: size, prefetcher: writer == nil ? pf : nil, writable: writer != nil, writer: writer)
+        // A reader opened while another handle writes reads through the writer; once that is
+        // done its prefetcher's size and bytes may be old: read what is recorded then.
+        if writer == nil, self.writer(of: ino) != nil { h.stale.store(true, ordering: .relaxed) }
         let fh = handles.withLock { $0.insert(h) }
         inodes.withLock { $0.opened(ino) }
-        // keep_cache: FastDFS files never change under a normal id, so the page cache stays valid.
-        return Opened(fh: fh, directIO: false, keepCache: fileID.map { (try? store.decode($0))?.kind == .normal } ?? false)
+        // keep_cache: FastDFS files never change under a normal id, so the page cache stays valid
+        // (writes through this mount go through the kernel's cache too).
+        let keep = writer == nil && (fileID.map { (try? store.decode($0))?.kind == .normal } ?? false)
+        return Opened(fh: fh, directIO: false, keepCache: keep)
     }
 
     public func open(ino: UInt64, flags: Int32, ctx: RequestContext) async throws(FSError) -> Opened {
         let write = Self.wantsWrite(flags)
         if InodeTable.isByID(ino) {
-            if write { throw FSError(EROFS, "by-id files are read-only") }
             let path = try byIDPath(ino)
             guard path.split(separator: "/").count == 5 else { throw FSError(EISDIR, "\(path) is a directory") }
             let (size, _) = try await sizeAndTime(of: path)
-            return makeHandle(ino: ino, fileID: path, size: size, writable: false)
+            guard write else { return makeHandle(ino: ino, fileID: path, size: size, writer: nil) }
+            try requireWritable()
+            let kind = try store.decode(path).kind
+            guard kind == .appender else {
+                Log.warning("refused to write \(path): a \(kind.rawValue) FastDFS file is immutable; write it through a name in the named tree (copy on write)")
+                throw FSError(EPERM, "\(path) is an immutable \(kind.rawValue) FastDFS file")
+            }
+            fileInfoCache.remove(path)
+            let info = try await fileInfo(path)
+            let w = try retainWriter(ino: ino, fileID: path, size: info.size, named: false)
+            if flags & O_TRUNC != 0 { try await resizeOpen(w, ino: ino, to: 0) }
+            return makeHandle(ino: ino, fileID: path, size: info.size, writer: w)
         }
-        guard var n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
         if n.isDirectory { throw FSError(EISDIR, "is a directory") }
         if write { try requireWritable() }
-        if write && flags & O_TRUNC != 0 && (n.size > 0 || n.fileID != nil) {
-            // libfuse enables FUSE_CAP_ATOMIC_O_TRUNC: the truncation arrives with open.
-            try await resize(n, to: 0)
-            n = try await naming.setAttributes(n.id, mode: nil, uid: nil, gid: nil, size: 0, atime: nil, mtime: .now)
-        }
         var size = n.size
-        if let fid = n.fileID, let d = try? store.decode(fid), d.kind == .appender || d.kind == .slave {
+        if writer(of: ino) == nil, let fid = n.fileID, let d = try? store.decode(fid), d.kind == .appender || d.kind == .slave {
             // Appender files may have grown elsewhere: ask once per open.
             fileInfoCache.remove(fid)
             if let info = try? await fileInfo(fid) { size = info.size }
         }
-        return makeHandle(ino: ino, fileID: n.fileID, size: size, writable: write, named: true)
+        guard write else { return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: nil) }
+        let w = try retainWriter(ino: ino, fileID: n.fileID, size: size, named: true)
+        if flags & O_TRUNC != 0 {
+            // libfuse enables FUSE_CAP_ATOMIC_O_TRUNC: the truncation arrives with open.
+            do { try await resizeOpen(w, ino: ino, to: 0) } catch { await releaseWriter(ino: ino); throw error }
+        }
+        return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: w)
+    }
+
+    /// O_TRUNC: staged, made durable at close like the writes that follow.
+    func resizeOpen(_ w: FileWriter, ino: UInt64, to size: Int64) async throws(FSError) {
+        try await w.resize(to: size)
+        invalidateReaders(ino)
     }
 
     public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened) {
         try await checkCreatable(parent: parent, name: name)
         let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
         let e = counted(n.attr)
-        return (e, makeHandle(ino: UInt64(n.id), fileID: nil, size: 0, writable: true, named: true))
+        let w = try retainWriter(ino: UInt64(n.id), fileID: nil, size: 0, named: true)
+        await w.markCreated()
+        return (e, makeHandle(ino: UInt64(n.id), fileID: nil, size: 0, writer: w))
     }
 
     public func read(ino: UInt64, fh: UInt64, offset: Int64, size: Int) async throws(FSError) -> [UInt8] {
         guard let h = handles.withLock({ $0.get(fh) }) else { throw FSError(EBADF, "unknown file handle \(fh)") }
-        if let w = h.writer {
-            // A file being written: read what is there now, from the storage that has it.
-            let (fid, len) = (await w.fileID, await w.size)
-            guard let fid, offset < len else { return [] }
-            let n = min(Int64(size), len - offset)
-            return try await store.download(fid, offset: offset, length: n, storage: store.sourceStorage(of: fid))
+        if let w = h.writer ?? writer(of: ino) { return try await w.read(offset: offset, length: size) }
+        if h.stale.load(ordering: .relaxed) {
+            // Written since this handle opened: its read-ahead is gone, read what is recorded now.
+            guard let n = try await naming.node(Int64(ino)), let fid = n.fileID, offset < n.size else { return [] }
+            return try await store.download(fid, offset: offset, length: min(Int64(size), n.size - offset), storage: store.sourceStorage(of: fid))
         }
         guard let pf = h.prefetcher else { return [] }   // a named file with no data yet
         return try await pf.read(offset: offset, length: size)
@@ -86,12 +95,25 @@ extension FDFSFileSystem {
         guard let h = handles.withLock({ $0.get(fh) }) else { throw FSError(EBADF, "unknown file handle \(fh)") }
         guard let w = h.writer else { throw FSError(EBADF, "file handle \(fh) is not open for writing") }
         try requireWritable()
-        return try await w.write(offset: offset, data: data)
+        let n = try await w.write(offset: offset, data: data)
+        invalidateReaders(ino)
+        return n
     }
 
+    /// Read-only handles of `ino` drop their read-ahead: the file changed.
+    func invalidateReaders(_ ino: UInt64) {
+        let pfs = handles.withLock { $0.all(ino: ino) }
+        for h in pfs where h.prefetcher != nil && !h.stale.load(ordering: .relaxed) {
+            h.stale.store(true, ordering: .relaxed)
+            let pf = h.prefetcher
+            Task { await pf?.dropAll() }
+        }
+    }
+
+    /// close(2) and fsync(2): the durability points.
     public func flush(ino: UInt64, fh: UInt64) async throws(FSError) {
         guard let h = handles.withLock({ $0.get(fh) }), let w = h.writer else { return }
-        try await w.persist()
+        try await syncWriter(w, ino: ino)
     }
 
     public func fsync(ino: UInt64, fh: UInt64, dataOnly: Bool) async throws(FSError) {
@@ -101,10 +123,7 @@ extension FDFSFileSystem {
     public func release(ino: UInt64, fh: UInt64) async throws(FSError) {
         guard let h = handles.withLock({ $0.remove(fh) }) else { return }
         await h.prefetcher?.dropAll()
-        if let w = h.writer {
-            do { try await w.persist() } catch { Log.error("inode \(h.ino): cannot record the new size: \(error)") }
-            releaseWriter(ino: h.ino)
-        }
+        if h.writer != nil { await releaseWriter(ino: h.ino) }
         let ev = inodes.withLock { $0.closed(h.ino) }
         if case .purge(let id) = ev { await purge(Int64(id)) }
     }

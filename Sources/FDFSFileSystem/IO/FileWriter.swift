@@ -3,26 +3,52 @@ import FuseTypes
 import Glibc
 #endif
 
-/// Write-through for named files (the simple form of issue 5): a new file becomes a FastDFS
-/// *appender* file on its first write (UPLOAD_APPENDER with that data), later writes at EOF are
-/// APPEND, writes inside the file are MODIFY, gaps are filled with zeros, shrinking is TRUNCATE.
-/// Each kernel write (up to 1 MiB) is one request; nothing is staged in memory. Files uploaded
-/// as normal FastDFS files are immutable: writing them is ENOTSUP, but `> file` (O_TRUNC)
-/// replaces the content with a new file. One writer per inode serializes its writes.
+/// Write-back for one file (issue 5). Writes land in the file's staging file in `state_dir`
+/// and in a dirty-range map (`WriteState`, recorded in the `staged_files` table), not on the
+/// server one syscall at a time. Bytes go to the cluster in `chunk`-sized requests:
+/// - while writing, whole chunks contiguous with the server's end (sequential writes: the
+///   first creates the appender file, the rest are APPENDs) and staged ranges inside the
+///   server's file (MODIFY), once `chunk` bytes are staged; shipped ranges are punched out of
+///   the staging file, so a 1 GiB cp keeps about one chunk locally;
+/// - at `sync()` (fsync, close), everything, then the naming layer records file id and size.
+/// A failed ship keeps the bytes staged (retried later, and at the next mount); the error
+/// (EIO, ENOSPC) is what fsync/close return. Immutable normal files are copied on write: the
+/// new appender is built from the old file's bytes plus the staged ones, and the old id is
+/// deleted once the name points to the new one. All operations of one file are serialized.
 actor FileWriter {
     let ino: Int64
     let store: any FileStore
     let naming: NamingStore
     let group: String?
-    private(set) var fileID: String?
-    private(set) var size: Int64
-    /// The size not yet written to the naming database.
-    private(set) var dirty = false
-    static let maxGap: Int64 = 64 << 20
+    /// False for by-id appender files: nothing to record in the naming layer.
+    let named: Bool
+    let staging: StagingFile
+    let chunk: Int64
+    /// Staged bytes above which writes fail with the last ship error instead of staging more.
+    let maxStaged: Int64
+    private(set) var state: WriteState
+    /// The last ship error (nil after a successful ship).
+    private(set) var lastError: FSError?
+    private var recorded = false
+    /// When the last ship failed (monotonic seconds).
+    private var lastFailure: Double?
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// Bytes sent to the cluster by this writer (tests, bench).
+    private(set) var bytesSent: Int64 = 0
 
-    init(ino: Int64, fileID: String?, size: Int64, store: any FileStore, naming: NamingStore, group: String?) {
-        self.ino = ino; self.fileID = fileID; self.size = size; self.store = store; self.naming = naming; self.group = group
+    init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: NamingStore, group: String?,
+         named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, recorded: Bool = false) throws(FSError) {
+        self.ino = ino; self.state = state; self.store = store; self.naming = naming; self.group = group
+        self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
+        staging = try StagingFile(path: stagingPath)
+        self.state.stagingFile = stagingPath
     }
+
+    var size: Int64 { state.size }
+    var isClean: Bool { state.isClean }
+    /// The id readers should use for xattrs and the like (the committed one while a copy is built).
+    var fileID: String? { state.committedID ?? state.fileID }
 
     static func ext(of name: String?) -> String {
         guard let name, let dot = name.lastIndex(of: "."), dot != name.startIndex else { return "" }
@@ -31,70 +57,240 @@ actor FileWriter {
         return String(e)
     }
 
+    private func lock() async {
+        if !busy { busy = true; return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func unlock() {
+        if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+    }
+
+    // MARK: - Writes
+
     func write(offset: Int64, data: [UInt8]) async throws(FSError) -> Int {
         if data.isEmpty { return 0 }
-        guard let fid = fileID else {
-            if offset > Self.maxGap { throw FSError(EFBIG, "a new file cannot start \(offset) bytes in") }
-            let body = offset > 0 ? [UInt8](repeating: 0, count: Int(offset)) + data : data
-            let name = try await naming.anyName(of: ino)
-            let id = try await store.upload(body, ext: Self.ext(of: name), group: group, appender: true)
-            fileID = id
-            size = Int64(body.count)
-            _ = try await naming.bind(ino, fileID: id, size: size, mtime: nil)
-            Log.info("inode \(ino): created appender file \(id)")
-            return data.count
+        await lock()
+        defer { unlock() }
+        if state.dirty.byteCount >= maxStaged, let e = lastError { throw e }
+        try await staging.write(data, at: offset)
+        state.wrote(offset, Int64(data.count))
+        if !recorded { try await record(status: "pending") }
+        // After a failure, streaming waits a few seconds (a dead storage must not cost every write
+        // a connect timeout); fsync/close still try at once.
+        let backingOff = lastFailure.map { monotonicSeconds() - $0 < 5 } ?? false
+        if state.dirty.byteCount >= chunk && !backingOff {
+            do {
+                try await ship(final: false)
+                lastFailure = nil
+                lastError = nil
+            } catch {
+                // Kept staged; fsync/close report it, and writes fail once maxStaged is reached.
+                if lastError == nil { Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)") }
+                lastError = error
+                lastFailure = monotonicSeconds()
+            }
         }
-        guard (try? store.decode(fid))?.kind == .appender else {
-            throw FSError(ENOTSUP, "\(fid) is a normal FastDFS file and cannot change; truncate it (> file) to replace its content")
-        }
-        let end = offset + Int64(data.count)
-        if offset > size {
-            if offset - size > Self.maxGap { throw FSError(EFBIG, "gap of \(offset - size) bytes after EOF is too large") }
-            try await store.append([UInt8](repeating: 0, count: Int(offset - size)) + data, to: fid)
-        } else if offset == size {
-            try await store.append(data, to: fid)
-        } else if end <= size {
-            try await store.modify(data, in: fid, at: offset)
-        } else {
-            let inside = Int(size - offset)
-            try await store.modify(Array(data[..<inside]), in: fid, at: offset)
-            try await store.append(Array(data[inside...]), to: fid)
-        }
-        size = max(size, end)
-        dirty = true
         return data.count
     }
 
-    /// ftruncate / O_TRUNC. Returns the old file id to forget when the content was replaced.
-    func resize(to newSize: Int64) async throws(FSError) {
-        guard let fid = fileID else {
-            if newSize == 0 { return }
-            _ = try await write(offset: 0, data: [UInt8](repeating: 0, count: Int(min(newSize, Self.maxGap))))
-            return
+    /// After a crash: staged bytes the recorded map does not know yet (written after it was last
+    /// saved) are in the staging file's data extents past the server's end.
+    func adoptUnrecordedExtents() async {
+        let (extents, fileSize) = await staging.dataExtents()
+        var added: Int64 = 0
+        // Extents are block-granular: below the server's end (or the copy source's) a block may
+        // mix staged and real bytes, so only the recorded map counts there; past it unwritten
+        // bytes are zeros anyway.
+        let floor = max(state.effectiveRemote, state.baseID == nil ? 0 : state.baseSize)
+        for (a, hi) in extents where hi > floor {
+            let lo = max(a, floor)
+            let before = state.dirty.byteCount
+            state.dirty.insert(lo, hi)
+            added += state.dirty.byteCount - before
         }
-        let appender = (try? store.decode(fid))?.kind == .appender
-        if newSize == 0 {
-            // Replace the content: forget the old file (deleted once unreferenced).
-            fileID = nil
-            size = 0
-            dirty = false
-            return
+        if fileSize > state.size { state.size = fileSize }
+        if added > 0 {
+            Log.warning("inode \(ino): \(added) staged bytes written after the last record found in \(staging.path)")
+            try? await record(status: "pending")
         }
-        guard appender else { throw FSError(ENOTSUP, "\(fid) is a normal FastDFS file; only truncation to 0 (replacement) is supported") }
-        if newSize < size {
-            try await store.truncate(fid, to: newSize)
-        } else if newSize > size {
-            if newSize - size > Self.maxGap { throw FSError(EFBIG, "cannot extend by \(newSize - size) bytes") }
-            try await store.append([UInt8](repeating: 0, count: Int(newSize - size)), to: fid)
-        }
-        size = newSize
-        dirty = true
     }
 
-    /// Persists the size (flush/release).
-    func persist() async throws(FSError) {
-        guard dirty else { return }
-        dirty = false
-        _ = try await naming.setAttributes(ino, mode: nil, uid: nil, gid: nil, size: size, atime: nil, mtime: .now)
+    /// A file made by create(): it gets an (empty) appender file at close even if never written.
+    func markCreated() { state.wantsFile = true }
+
+    /// truncate / ftruncate / O_TRUNC, staged like a write (sent at the next ship).
+    func resize(to newSize: Int64) async throws(FSError) {
+        await lock()
+        defer { unlock() }
+        if newSize < state.size { try await staging.truncate(newSize) }
+        state.resize(newSize)
+        try await record(status: "pending")
     }
+
+    /// The durability point (fsync, close): everything on a storage server and recorded.
+    func sync() async throws(FSError) {
+        await lock()
+        defer { unlock() }
+        if state.isClean {
+            if recorded { try await commit() }
+            return
+        }
+        do {
+            try await ship(final: true)
+            try await commit()
+        } catch {
+            lastError = error
+            lastFailure = monotonicSeconds()
+            // Survive a crash: the staged bytes and their map reach the disk before we answer.
+            try? await staging.sync()
+            try? await record(status: "failed", error: error.description)
+            throw error
+        }
+    }
+
+    // MARK: - Reads (read your writes)
+
+    func read(offset: Int64, length: Int) async throws(FSError) -> [UInt8] {
+        await lock()
+        defer { unlock() }
+        let end = min(state.size, offset + Int64(length))
+        guard end > offset else { return [] }
+        var buf = [UInt8](repeating: 0, count: Int(end - offset))
+        let remote = state.effectiveRemote
+        if let fid = state.fileID, remote > offset {
+            let got = try await store.download(fid, offset: offset, length: min(end, remote) - offset, storage: store.sourceStorage(of: fid))
+            buf.replaceSubrange(0..<got.count, with: got)
+        }
+        if let base = state.baseID {
+            let lo = max(offset, remote), hi = min(end, state.baseSize)
+            if hi > lo {
+                let got = try await store.download(base, offset: lo, length: hi - lo, storage: nil)
+                buf.replaceSubrange(Int(lo - offset)..<Int(lo - offset) + got.count, with: got)
+            }
+        }
+        for r in state.dirty.intersection(offset, end) {
+            let got = try await staging.read(r.lo, Int(r.count))
+            buf.replaceSubrange(Int(r.lo - offset)..<Int(r.hi - offset), with: got)
+        }
+        return buf
+    }
+
+    // MARK: - Shipping
+
+    private func record(status: String, error: String? = nil) async throws(FSError) {
+        try await naming.saveStaged(ino: ino, state: state, status: status, error: error)
+        recorded = true
+    }
+
+    /// The bytes of `[lo, hi)` for an upload or append: the copy-on-write source's, overlaid
+    /// with the staged ones (zeros elsewhere).
+    private func content(_ lo: Int64, _ hi: Int64) async throws(FSError) -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: Int(hi - lo))
+        if let base = state.baseID, lo < state.baseSize {
+            let got = try await store.download(base, offset: lo, length: min(hi, state.baseSize) - lo, storage: nil)
+            buf.replaceSubrange(0..<got.count, with: got)
+        }
+        for r in state.dirty.intersection(lo, hi) {
+            let got = try await staging.read(r.lo, Int(r.count))
+            buf.replaceSubrange(Int(r.lo - lo)..<Int(r.hi - lo), with: got)
+        }
+        return buf
+    }
+
+    /// After a failed append or upload the server may hold part of it: cut it back.
+    private func settleRemote() async throws(FSError) {
+        guard state.remoteUncertain else { return }
+        if let fid = state.fileID {
+            let info = try await store.fileInfo(fid)
+            if info.size > state.remoteSize {
+                try await store.truncate(fid, to: state.remoteSize)
+            } else if info.size < state.remoteSize {
+                throw FSError(EIO, "\(fid) holds \(info.size) bytes on the server, \(state.remoteSize) were acknowledged; the file is damaged")
+            }
+        }
+        state.remoteUncertain = false
+    }
+
+    private func ship(final: Bool) async throws(FSError) {
+        try await settleRemote()
+        let steps = state.plan(chunk: chunk, final: final)
+        for step in steps {
+            switch step {
+            case .truncate(let t):
+                guard let fid = state.fileID else { continue }
+                try await store.truncate(fid, to: t)
+                state.remoteSize = t
+                state.truncateTo = nil
+            case .modify(let a, let b):
+                guard let fid = state.fileID else { continue }
+                let data = try await staging.read(a, Int(b - a))
+                try await store.modify(data, in: fid, at: a)
+                bytesSent += b - a
+                state.dirty.remove(a, b)
+                await staging.punch(a, b)
+            case .upload(let b):
+                let data = try await content(0, b)
+                let name = named ? try await naming.anyName(of: ino) : nil
+                let id: String
+                do { id = try await store.upload(data, ext: Self.ext(of: name), group: group, appender: true) }
+                catch { throw error }
+                bytesSent += b
+                state.fileID = id
+                state.remoteSize = b
+                state.truncateTo = nil
+                state.dirty.remove(0, b)
+                await staging.punch(0, b)
+                Log.info("inode \(ino): created appender file \(id)")
+            case .append(let a, let b):
+                guard let fid = state.fileID else { continue }
+                let data = try await content(a, b)
+                do { try await store.append(data, to: fid) }
+                catch { state.remoteUncertain = true; throw error }
+                bytesSent += b - a
+                state.remoteSize = b
+                state.dirty.remove(a, b)
+                await staging.punch(a, b)
+            }
+        }
+        // Copy on write is complete once the new file holds every byte of the old one.
+        if state.baseID != nil, state.fileID != nil, state.remoteSize >= state.baseSize { state.baseID = nil; state.baseSize = 0 }
+        if !steps.isEmpty { try await record(status: "pending") }
+    }
+
+    private func commit() async throws(FSError) {
+        // Unchanged copy-on-write source: the name keeps it.
+        let newID = state.fileID ?? state.baseID
+        if named, let newID, newID != state.committedID {
+            // The name's user.* metadata follows it to the new file: the old file's (copy on
+            // write, replacement) and what was set before there was any data.
+            var meta = state.committedID == nil ? [:] : ((try? await store.metadata(of: state.committedID!)) ?? [:])
+            let pending = try await naming.pendingMetadata(ino)
+            meta.merge(pending) { _, new in new }
+            if !meta.isEmpty { try await store.setMetadata(meta, for: newID, merge: false) }
+            if !pending.isEmpty { try await naming.clearPendingMetadata(ino) }
+        }
+        if named, newID != state.committedID || state.size != state.committedSize {
+            if let (row, old) = try await naming.commitWrite(ino, fileID: newID, size: state.size) {
+                Log.info("inode \(ino): \(old) replaced by \(newID ?? "no data"); deleting the old file")
+                pendingDelete = (row, old)
+            }
+        }
+        state.committedID = newID
+        state.committedSize = state.size
+        lastError = nil
+        lastFailure = nil
+        if recorded {
+            try await naming.removeStaged(ino: ino)
+            recorded = false
+        }
+        try? await staging.truncate(0)
+    }
+
+    /// The delete of a replaced file, queued by the last commit (the file system runs it).
+    var pendingDelete: (row: Int64, fileID: String)?
+    func takePendingDelete() -> (row: Int64, fileID: String)? { defer { pendingDelete = nil }; return pendingDelete }
+
+    /// Removes the staging file (the writer is clean and no longer used).
+    func discard() { staging.remove() }
 }

@@ -79,6 +79,23 @@ enum Schema {
             try db.execute(sql: "INSERT INTO nodes (id, mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, nlink) VALUES (1, ?, 0, 0, 0, ?, ?, ?, 2)",
                            arguments: [Int64(S_IFDIR) | 0o755, now, now, now])
         }
+        m.registerMigration("v2-staged-files") { db in
+            // Write-back state of files with bytes not yet on the cluster (see WriteState), and
+            // user.* xattrs set before a file has data (sent with its upload).
+            try db.execute(sql: """
+                CREATE TABLE staged_files (
+                    ino INTEGER PRIMARY KEY,
+                    state TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'pending',
+                    last_error TEXT,
+                    updated_ns INTEGER NOT NULL);
+                CREATE TABLE pending_metadata (
+                    ino INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (ino, key));
+                """)
+        }
         return m
     }
 }

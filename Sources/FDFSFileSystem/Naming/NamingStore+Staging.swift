@@ -1,0 +1,131 @@
+import Foundation
+import FuseTypes
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A row of `staged_files`: a file whose latest bytes are (partly) only in the staging area.
+public struct StagedFileRecord: Sendable, Hashable {
+    public var ino: Int64
+    public var state: WriteState
+    /// "pending" (being written or waiting for its next ship) or "failed" (the last ship failed).
+    public var status: String
+    public var lastError: String?
+    /// A path of the named file ("(no name)" when unlinked; the file id for by-id files).
+    public var path: String
+}
+
+extension NamingStore {
+    static func encode(_ s: WriteState) throws -> String {
+        String(decoding: try JSONEncoder().encode(s), as: UTF8.self)
+    }
+
+    public func saveStaged(ino: Int64, state: WriteState, status: String, error: String?) async throws(FSError) {
+        let json: String
+        do { json = try Self.encode(state) } catch { throw FSError(EIO, "cannot encode the write state of inode \(ino): \(error)") }
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO staged_files (ino, state, status, last_error, updated_ns) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(ino) DO UPDATE SET state = excluded.state, status = excluded.status,
+                    last_error = excluded.last_error, updated_ns = excluded.updated_ns
+                """, arguments: [ino, json, status, error, Timespec.now().nanoseconds])
+        }
+    }
+
+    public func removeStaged(ino: Int64) async throws(FSError) {
+        try await write { try $0.execute(sql: "DELETE FROM staged_files WHERE ino = ?", arguments: [ino]) }
+    }
+
+    public func stagedFiles() async throws(FSError) -> [StagedFileRecord] {
+        try await read { db in try Self.stagedFiles(db) }
+    }
+
+    static func stagedFiles(_ db: Database) throws -> [StagedFileRecord] {
+        try Row.fetchAll(db, sql: "SELECT ino, state, status, last_error FROM staged_files ORDER BY ino").compactMap { row in
+            let ino: Int64 = row["ino"]
+            let json: String = row["state"]
+            guard let state = try? JSONDecoder().decode(WriteState.self, from: Data(json.utf8)) else { return nil }
+            let path = try Self.path(db, of: ino) ?? (InodeTable.isByID(UInt64(ino)) ? (state.fileID ?? "(by id)") : "(no name)")
+            return StagedFileRecord(ino: ino, state: state, status: row["status"], lastError: row["last_error"], path: path)
+        }
+    }
+
+    /// A path of node `id` from the root, when it still has a name.
+    static func path(_ db: Database, of id: Int64) throws -> String? {
+        var parts: [String] = []
+        var cur = id
+        while cur != rootID {
+            guard let r = try Row.fetchOne(db, sql: "SELECT parent, name FROM entries WHERE child = ? ORDER BY id LIMIT 1", arguments: [cur]) else { return nil }
+            parts.append(r["name"])
+            cur = r["parent"]
+            if parts.count > 4096 { return nil }
+        }
+        return "/" + parts.reversed().joined(separator: "/")
+    }
+
+    /// Opens a state directory's naming database read-only and lists its staged files
+    /// (`fdfsfs status STATE_DIR`; works while the mount runs, WAL readers do not block).
+    public static func stagedFiles(stateDir: String) throws(FSError) -> [StagedFileRecord] {
+        do {
+            var config = Configuration()
+            config.readonly = true
+            let q = try DatabaseQueue(path: stateDir + "/names.sqlite", configuration: config)
+            return try q.read { db in
+                guard try db.tableExists("staged_files") else { return [] }
+                return try stagedFiles(db)
+            }
+        } catch {
+            throw FSError(EIO, "cannot read \(stateDir)/names.sqlite: \(error)")
+        }
+    }
+}
+
+extension NamingStore {
+    /// Records the result of a ship (the durability point): the node's file id and size. When
+    /// the id changed (copy on write, or replacement by truncation to 0), the old file's delete
+    /// is queued unless another node still refers to it.
+    public func commitWrite(_ id: Int64, fileID: String?, size: Int64) async throws(FSError) -> (row: Int64, fileID: String)? {
+        try await write { db in
+            guard var n = try Node.fetchOne(db, key: id) else { throw FSError.noent("inode \(id) is gone") }
+            let old = n.fileID
+            let now = Timespec.now().nanoseconds
+            n.fileID = fileID
+            n.size = size
+            n.mtimeNs = now
+            n.ctimeNs = now
+            try n.update(db)
+            guard let old, old != fileID else { return nil }
+            let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM nodes WHERE file_id = ?", arguments: [old]) ?? 0
+            if others > 0 { return nil }
+            try db.execute(sql: "INSERT INTO pending_deletes (file_id) VALUES (?)", arguments: [old])
+            return (db.lastInsertedRowID, old)
+        }
+    }
+}
+
+extension NamingStore {
+    /// user.* metadata of a node without a FastDFS file yet (sent with its upload).
+    public func pendingMetadata(_ ino: Int64) async throws(FSError) -> [String: String] {
+        try await read { db in
+            var m: [String: String] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT key, value FROM pending_metadata WHERE ino = ?", arguments: [ino]) { m[r["key"]] = r["value"] }
+            return m
+        }
+    }
+
+    /// Sets (or with nil removes) one pending key.
+    public func setPendingMetadata(_ ino: Int64, key: String, value: String?) async throws(FSError) {
+        try await write { db in
+            if let value {
+                try db.execute(sql: "INSERT OR REPLACE INTO pending_metadata (ino, key, value) VALUES (?, ?, ?)", arguments: [ino, key, value])
+            } else {
+                try db.execute(sql: "DELETE FROM pending_metadata WHERE ino = ? AND key = ?", arguments: [ino, key])
+            }
+        }
+    }
+
+    public func clearPendingMetadata(_ ino: Int64) async throws(FSError) {
+        try await write { try $0.execute(sql: "DELETE FROM pending_metadata WHERE ino = ?", arguments: [ino]) }
+    }
+}

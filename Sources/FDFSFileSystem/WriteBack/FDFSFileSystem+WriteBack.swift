@@ -1,0 +1,141 @@
+import FuseTypes
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The inode → `FileWriter` table, durability points, and staged writes left by a previous run
+/// (recovered at `start`, retried every maintenance round, listed by `fdfsfs status`).
+extension FDFSFileSystem {
+    static func makeStagingDir(_ configured: String?) -> String {
+        if let configured {
+            Glibc.mkdir(configured, 0o700)
+            return configured
+        }
+        // No state directory (tests): one directory per process; staging file names are unique.
+        let dir = "/tmp/fdfsfs-staging-\(getpid())"
+        Glibc.mkdir(dir, 0o700)
+        return dir
+    }
+
+    /// A fresh staging file name for a writer of `ino`.
+    func stagingPath(_ ino: UInt64) -> String { stagingDir + "/\(ino)-\(UInt64.random(in: 0...UInt64.max))" }
+
+    func writer(of ino: UInt64) -> FileWriter? { writers.withLock { $0[ino]?.writer } }
+
+    /// The inode's writer (created on first use), with one more reference.
+    func retainWriter(ino: UInt64, fileID: String?, size: Int64, named: Bool) throws(FSError) -> FileWriter {
+        if let w = writers.withLock({ w -> FileWriter? in
+            guard let e = w[ino] else { return nil }
+            w[ino] = (e.writer, e.refs + 1)
+            return e.writer
+        }) { return w }
+        let appender = fileID.map { (try? store.decode($0))?.kind == .appender } ?? false
+        let nw = try FileWriter(ino: Int64(ino), state: WriteState(fileID: fileID, size: size, appender: appender),
+                                stagingPath: stagingPath(ino), store: store, naming: naming, group: options.group,
+                                named: named, chunk: options.writeChunk)
+        return writers.withLock { w in
+            if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return e.writer }   // lost a race
+            w[ino] = (nw, 1)
+            return nw
+        }
+    }
+
+    /// One reference less; a clean writer with no references goes away, one with staged bytes
+    /// stays (background retries; reads keep seeing its bytes).
+    func releaseWriter(ino: UInt64) async {
+        guard let w = writers.withLock({ w -> FileWriter? in
+            guard let e = w[ino] else { return nil }
+            w[ino] = (e.writer, e.refs - 1)
+            return e.refs - 1 <= 0 ? e.writer : nil
+        }) else { return }
+        await dropIfIdle(ino: ino, w)
+    }
+
+    func dropIfIdle(ino: UInt64, _ w: FileWriter) async {
+        guard await w.isClean else { return }
+        let dropped = writers.withLock { t -> Bool in
+            guard let e = t[ino], e.writer === w, e.refs <= 0 else { return false }
+            t[ino] = nil
+            return true
+        }
+        if dropped { await w.discard() }
+    }
+
+    /// The durability point: ships and records, or returns the error with the bytes kept staged.
+    func syncWriter(_ w: FileWriter, ino: UInt64) async throws(FSError) {
+        let before = await w.fileID
+        defer { if let before { fileInfoCache.remove(before) } }
+        do {
+            try await w.sync()
+        } catch {
+            Log.error("inode \(ino): \(error); the data stays staged in \(stagingDir) and is retried")
+            throw error
+        }
+        if let fid = await w.fileID { fileInfoCache.remove(fid); metadataCache.remove(fid) }
+        if let (row, old) = await w.takePendingDelete() {
+            fileInfoCache.remove(old); metadataCache.remove(old)
+            await deleteRemote(row: row, fileID: old)
+        }
+    }
+
+    /// At start: staged files of a previous run come back as writers (reads see their bytes)
+    /// and are completed in the background; each is logged.
+    func recoverStagedWrites() async {
+        guard let records = try? await naming.stagedFiles(), !records.isEmpty else { return }
+        Log.warning("\(records.count) file(s) with staged writes from a previous run; completing them (see `fdfsfs status`)")
+        for r in records {
+            let ino = UInt64(r.ino)
+            let named = !InodeTable.isByID(ino)
+            if named, (try? await naming.node(r.ino))?.map({ $0.nlink > 0 }) != true {
+                Log.warning("staged writes of inode \(r.ino) dropped: the file was deleted")
+                try? await naming.removeStaged(ino: r.ino)
+                if let f = r.state.stagingFile { Glibc.unlink(f) }
+                continue
+            }
+            let file = r.state.stagingFile ?? stagingPath(ino)
+            if !r.state.dirty.isEmpty && Glibc.access(file, F_OK) != 0 {
+                Log.error("staged writes of \(r.path) (inode \(r.ino)) are lost: \(file) is missing; the file keeps its last recorded content")
+                try? await naming.saveStaged(ino: r.ino, state: r.state, status: "failed", error: "staging file missing")
+                continue
+            }
+            Log.warning("staged: \(r.path) (inode \(r.ino)), \(r.state.size) bytes, \(r.state.dirty.byteCount) staged, \(r.status)\(r.lastError.map { ": " + $0 } ?? "")")
+            guard let w = try? FileWriter(ino: r.ino, state: r.state, stagingPath: file, store: store, naming: naming,
+                                          group: options.group, named: named, chunk: options.writeChunk, recorded: true) else { continue }
+            await w.adoptUnrecordedExtents()
+            if named {
+                writers.withLock { $0[ino] = (w, 0) }
+            } else {
+                // By-id inode numbers do not survive a remount: complete it now or leave it listed.
+                do { try await w.sync(); try? await naming.removeStaged(ino: r.ino); await w.discard() }
+                catch { Log.error("staged writes of \(r.path) not completed: \(error)") }
+            }
+        }
+    }
+
+    /// Writers left with staged bytes and no handle: try again.
+    public func retryStagedWrites() async {
+        let idle = writers.withLock { $0.filter { $0.value.refs <= 0 }.map { ($0.key, $0.value.writer) } }
+        for (ino, w) in idle {
+            do {
+                try await syncWriter(w, ino: ino)
+                Log.info("inode \(ino): staged writes completed")
+            } catch { continue }
+            await dropIfIdle(ino: ino, w)
+        }
+    }
+
+    /// A purged node's writer goes away with its staged bytes (and an uncommitted new file).
+    func dropWriter(ofPurged id: Int64) async {
+        let ino = UInt64(id)
+        try? await naming.clearPendingMetadata(id)
+        guard let w = writers.withLock({ t -> FileWriter? in
+            guard let e = t[ino], e.refs <= 0 else { return nil }
+            t[ino] = nil
+            return e.writer
+        }) else { return }
+        let s = await w.state
+        if let fid = s.fileID, fid != s.committedID { try? await store.delete(fid) }
+        try? await naming.removeStaged(ino: id)
+        await w.discard()
+    }
+}

@@ -1,0 +1,119 @@
+import Dispatch
+import FuseTypes
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The sparse local file holding a file's dirty bytes (`STATE_DIR/staging/INO`). All I/O runs on
+/// a Dispatch queue, never on Swift's cooperative pool. Shipped ranges are punched out so a
+/// large sequential write keeps little on local disk.
+final class StagingFile: Sendable {
+    let path: String
+    /// The open descriptor; owned by this object, closed in deinit (immutable after init).
+    let fd: Int32
+    /// Serial: operations run in the order the owning writer issued them.
+    private let queue = DispatchQueue(label: "fdfsfs.staging", qos: .utility)
+
+    init(path: String) throws(FSError) {
+        self.path = path
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FSError(errno == ENOSPC ? ENOSPC : EIO, "cannot open the staging file \(path): \(String(cString: strerror(errno)))") }
+        self.fd = fd
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// glibc's fallocate(2) wrapper, which Glibc's module map hides (_GNU_SOURCE).
+    typealias Fallocate = @convention(c) (Int32, Int32, off_t, off_t) -> Int32
+    static let fallocate: Fallocate? = {
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "fallocate") else { return nil }
+        return unsafeBitCast(sym, to: Fallocate.self)
+    }()
+
+    func run<T: Sendable>(_ body: @escaping @Sendable () -> Result<T, FSError>) async throws(FSError) -> T {
+        let r: Result<T, FSError> = await withCheckedContinuation { c in queue.async { c.resume(returning: body()) } }
+        return try r.get()
+    }
+
+    func write(_ data: [UInt8], at offset: Int64) async throws(FSError) {
+        let fd = fd, path = path
+        try await run { () -> Result<Void, FSError> in
+            var done = 0
+            while done < data.count {
+                let n = data.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, data.count - done, off_t(offset) + off_t(done)) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    let e = errno
+                    return .failure(FSError(e == ENOSPC ? ENOSPC : EIO, "cannot stage \(data.count) bytes in \(path): \(String(cString: strerror(e)))"))
+                }
+                done += n
+            }
+            return .success(())
+        }
+    }
+
+    /// Reads `[offset, offset + count)`; holes read as zeros.
+    func read(_ offset: Int64, _ count: Int) async throws(FSError) -> [UInt8] {
+        let fd = fd, path = path
+        return try await run { () -> Result<[UInt8], FSError> in
+            var buf = [UInt8](repeating: 0, count: count)
+            var done = 0
+            while done < count {
+                let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return .failure(FSError(EIO, "cannot read the staging file \(path): \(String(cString: strerror(errno)))"))
+                }
+                if n == 0 { break }   // past the staging file's end: zeros
+                done += n
+            }
+            return .success(buf)
+        }
+    }
+
+    func truncate(_ size: Int64) async throws(FSError) {
+        let fd = fd, path = path
+        try await run { () -> Result<Void, FSError> in
+            ftruncate(fd, off_t(size)) == 0 ? .success(()) : .failure(FSError(EIO, "cannot truncate \(path): \(String(cString: strerror(errno)))"))
+        }
+    }
+
+    /// Frees the disk blocks of `[lo, hi)` (best effort).
+    func punch(_ lo: Int64, _ hi: Int64) async {
+        let fd = fd
+        _ = try? await run { () -> Result<Void, FSError> in
+            // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+            _ = StagingFile.fallocate?(fd, 0x02 | 0x01, off_t(lo), off_t(hi - lo))
+            return .success(())
+        }
+    }
+
+    /// The data extents of the staging file (SEEK_DATA/SEEK_HOLE) and its size: after a crash
+    /// they show staged bytes written after the dirty map was last recorded.
+    func dataExtents() async -> (extents: [(Int64, Int64)], size: Int64) {
+        let fd = fd
+        return (try? await run { () -> Result<([(Int64, Int64)], Int64), FSError> in
+            let end = Int64(lseek(fd, 0, SEEK_END))
+            var out: [(Int64, Int64)] = []
+            var pos: Int64 = 0
+            while pos < end {
+                let data = Int64(lseek(fd, off_t(pos), 3 /* SEEK_DATA */))
+                if data < 0 { break }
+                var hole = Int64(lseek(fd, off_t(data), 4 /* SEEK_HOLE */))
+                if hole < 0 { hole = end }
+                if hole > data { out.append((data, hole)) }
+                pos = hole
+            }
+            return .success((out, max(end, 0)))
+        }) ?? ([], 0)
+    }
+
+    func sync() async throws(FSError) {
+        let fd = fd, path = path
+        try await run { () -> Result<Void, FSError> in
+            fsync(fd) == 0 ? .success(()) : .failure(FSError(EIO, "cannot fsync \(path): \(String(cString: strerror(errno)))"))
+        }
+    }
+
+    func remove() { unlink(path) }
+}

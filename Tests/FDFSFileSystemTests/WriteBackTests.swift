@@ -1,0 +1,325 @@
+import Testing
+import FuseTypes
+import Synchronization
+@testable import FDFSFileSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// MemoryFileStore with injected failures on the calls that change files (fail the Nth such
+/// call on, or every call of one kind with a given errno), counting the bytes sent per kind.
+final class FaultyStore: FileStore {
+    let inner: MemoryFileStore
+    struct Faults { var failNth: Int?; var failOps: [String: Int32] = [:]; var calls = 0; var bytes: [String: Int64] = [:] }
+    let faults = Mutex(Faults())
+    init(_ inner: MemoryFileStore) { self.inner = inner }
+
+    func inject(_ op: String, _ errno: Int32?) { faults.withLock { $0.failOps[op] = errno } }
+    /// Every changing call from the `n`th one (counted from now) fails with EIO; nil: heal.
+    func failFrom(_ n: Int?) { faults.withLock { f in f.failNth = n.map { $0 + f.calls } } }
+    func bytes(_ op: String) -> Int64 { faults.withLock { $0.bytes[op, default: 0] } }
+
+    private func gate(_ op: String, _ n: Int) throws(FSError) {
+        let e: Int32? = faults.withLock { f in
+            f.calls += 1
+            if let e = f.failOps[op] { return e }
+            if let nth = f.failNth, f.calls >= nth { return EIO }
+            f.bytes[op, default: 0] += Int64(n)
+            return nil
+        }
+        if let e { throw FSError(e, "injected \(op) failure") }
+    }
+
+    func download(_ f: String, offset: Int64, length: Int64, storage: StorageHint?) async throws(FSError) -> [UInt8] { try await inner.download(f, offset: offset, length: length, storage: storage) }
+    func upload(_ d: [UInt8], ext: String, group: String?, appender: Bool) async throws(FSError) -> String {
+        try gate("upload", d.count); return try await inner.upload(d, ext: ext, group: group, appender: appender)
+    }
+    func append(_ d: [UInt8], to f: String) async throws(FSError) { try gate("append", d.count); try await inner.append(d, to: f) }
+    func modify(_ d: [UInt8], in f: String, at o: Int64) async throws(FSError) { try gate("modify", d.count); try await inner.modify(d, in: f, at: o) }
+    func truncate(_ f: String, to s: Int64) async throws(FSError) { try gate("truncate", 0); try await inner.truncate(f, to: s) }
+    func delete(_ f: String) async throws(FSError) { try await inner.delete(f) }
+    func metadata(of f: String) async throws(FSError) -> [String: String] { try await inner.metadata(of: f) }
+    func setMetadata(_ m: [String: String], for f: String, merge: Bool) async throws(FSError) { try await inner.setMetadata(m, for: f, merge: merge) }
+    func fileInfo(_ f: String) async throws(FSError) -> StoreFileInfo { try await inner.fileInfo(f) }
+    func listGroups() async throws(FSError) -> [StoreGroup] { try await inner.listGroups() }
+    func decode(_ f: String) throws(FSError) -> DecodedFileID { try inner.decode(f) }
+    func sourceStorage(of f: String) -> StorageHint? { inner.sourceStorage(of: f) }
+}
+
+struct WriteFixture {
+    let store = MemoryFileStore()
+    let faulty: FaultyStore
+    let naming: NamingStore
+    let stagingDir: String
+    let fs: FDFSFileSystem
+    let ctx = RequestContext(uid: UInt32(getuid()), gid: UInt32(getgid()))
+    static let chunk: Int64 = 64 << 10
+
+    init(naming: NamingStore? = nil, stagingDir: String? = nil, store: MemoryFileStore? = nil) async throws {
+        let base = store ?? MemoryFileStore()
+        faulty = FaultyStore(base)
+        self.naming = try naming ?? NamingStore(path: nil)
+        self.stagingDir = stagingDir ?? FDFSFileSystem.makeStagingDir(nil)
+        var o = FDFSOptions()
+        o.stagingDir = self.stagingDir
+        o.writeChunk = Self.chunk
+        fs = FDFSFileSystem(store: faulty, naming: self.naming, options: o)
+        try await fs.start()
+        fs.stop()
+    }
+    var mem: MemoryFileStore { faulty.inner }
+
+    func create(_ name: String) async throws -> (ino: UInt64, fh: UInt64) {
+        let (e, o) = try await fs.create(parent: InodeTable.root, name: name, mode: 0o644, flags: O_WRONLY, ctx: ctx)
+        return (e.attr.ino, o.fh)
+    }
+
+    func close(_ ino: UInt64, _ fh: UInt64) async throws {
+        try await fs.flush(ino: ino, fh: fh)
+        try await fs.release(ino: ino, fh: fh)
+    }
+
+    func content(_ ino: UInt64) async throws -> [UInt8] {
+        guard let n = try await naming.node(Int64(ino)), let fid = n.fileID else { return [] }
+        return try await mem.download(fid, offset: 0, length: n.size, storage: nil)
+    }
+
+    /// A named file bound to an existing FastDFS file.
+    func adopt(_ name: String, data: [UInt8], appender: Bool) async throws -> (ino: UInt64, id: String) {
+        let id = try await mem.upload(data, ext: "bin", group: nil, appender: appender)
+        let n = try await naming.create(parent: NamingStore.rootID, name: name, mode: 0o100644, uid: 0, gid: 0)
+        _ = try await naming.bind(n.id, fileID: id, size: Int64(data.count), mtime: nil)
+        return (UInt64(n.id), id)
+    }
+}
+
+func pattern(_ n: Int, seed: UInt8 = 1) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) } }
+
+@Suite("Write-back")
+struct WriteBackTests {
+    @Test func sequentialWritesStreamInChunksAndCloseRecordsIdAndSize() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("big.bin")
+        let data = pattern(1 << 20)
+        for off in stride(from: 0, to: data.count, by: 32 << 10) {
+            _ = try await fx.fs.write(ino: ino, fh: fh, offset: Int64(off), data: Array(data[off..<off + (32 << 10)]))
+        }
+        // Before close: all whole chunks are on the server, the name records nothing yet.
+        #expect(fx.faulty.bytes("upload") + fx.faulty.bytes("append") >= Int64(data.count) - WriteFixture.chunk)
+        #expect(try await fx.naming.node(Int64(ino))?.fileID == nil)
+        var st = stat()
+        let stagingFile = try #require(await fx.fs.writer(of: ino)?.state.stagingFile)
+        #expect(stat(stagingFile, &st) == 0)
+        #expect(Int64(st.st_blocks) * 512 <= 2 * WriteFixture.chunk, "shipped ranges are punched out of the staging file")
+        try await fx.close(ino, fh)
+        let n = try #require(try await fx.naming.node(Int64(ino)))
+        #expect(n.size == Int64(data.count))
+        #expect(try fx.mem.decode(n.fileID!).kind == .appender)
+        #expect(try await fx.content(ino) == data)
+        #expect(fx.faulty.bytes("upload") == WriteFixture.chunk, "one upload creates the appender, the rest are appends")
+        #expect(try await fx.naming.stagedFiles().isEmpty)
+    }
+
+    @Test func aSmallEditInsideALargeAppenderSendsOnlyTheEdit() async throws {
+        let fx = try await WriteFixture()
+        let data = pattern(4 << 20)
+        let (ino, id) = try await fx.adopt("a.bin", data: data, appender: true)
+        let o = try await fx.fs.open(ino: ino, flags: O_RDWR, ctx: fx.ctx)
+        let edit = [UInt8](repeating: 0xAB, count: 4096)
+        _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: 2 << 20, data: edit)
+        try await fx.close(ino, o.fh)
+        #expect(fx.faulty.bytes("modify") == 4096)
+        #expect(fx.faulty.bytes("append") == 0 && fx.faulty.bytes("upload") == 0)
+        var expected = data
+        expected.replaceSubrange((2 << 20)..<((2 << 20) + 4096), with: edit)
+        #expect(try await fx.naming.node(Int64(ino))?.fileID == id, "in-place edits keep the file id")
+        #expect(try await fx.content(ino) == expected)
+    }
+
+    @Test func readsSeeTheirOwnWritesAcrossHandles() async throws {
+        let fx = try await WriteFixture()
+        let (ino, id) = try await fx.adopt("r.bin", data: pattern(1000), appender: true)
+        let reader = try await fx.fs.open(ino: ino, flags: O_RDONLY, ctx: fx.ctx)
+        #expect(try await fx.fs.read(ino: ino, fh: reader.fh, offset: 0, size: 10) == Array(pattern(1000)[0..<10]))
+        let w1 = try await fx.fs.open(ino: ino, flags: O_RDWR, ctx: fx.ctx)
+        let w2 = try await fx.fs.open(ino: ino, flags: O_RDWR, ctx: fx.ctx)
+        _ = try await fx.fs.write(ino: ino, fh: w1.fh, offset: 5, data: [9, 9, 9])
+        _ = try await fx.fs.write(ino: ino, fh: w2.fh, offset: 1000, data: [7, 7])
+        var expected = pattern(1000)
+        expected.replaceSubrange(5..<8, with: [9, 9, 9])
+        expected += [7, 7]
+        #expect(fx.faulty.bytes("modify") == 0, "nothing sent before a durability point")
+        for fh in [reader.fh, w1.fh, w2.fh] {
+            #expect(try await fx.fs.read(ino: ino, fh: fh, offset: 0, size: 2000) == expected)
+        }
+        #expect(try await fx.fs.getattr(ino: ino, fh: nil).0.size == 1002)
+        try await fx.close(ino, w1.fh)
+        try await fx.close(ino, w2.fh)
+        #expect(try await fx.fs.read(ino: ino, fh: reader.fh, offset: 0, size: 2000) == expected, "the reader's read-ahead was dropped")
+        #expect(try await fx.mem.download(id, offset: 0, length: 0, storage: nil) == expected)
+    }
+
+    @Test func writingANormalFileCopiesItAndDeletesTheOldID() async throws {
+        let fx = try await WriteFixture()
+        let data = pattern(300_000)
+        let (ino, old) = try await fx.adopt("n.bin", data: data, appender: false)
+        let o = try await fx.fs.open(ino: ino, flags: O_RDWR, ctx: fx.ctx)
+        _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: 1000, data: [1, 2, 3])
+        try await fx.close(ino, o.fh)
+        let n = try #require(try await fx.naming.node(Int64(ino)))
+        #expect(n.fileID != old && n.size == 300_000)
+        #expect(try fx.mem.decode(n.fileID!).kind == .appender)
+        var expected = data
+        expected.replaceSubrange(1000..<1003, with: [1, 2, 3])
+        #expect(try await fx.content(ino) == expected)
+        await expectErrno(ENOENT) { _ = try await fx.mem.fileInfo(old) }
+    }
+
+    @Test func openingANormalFileForWriteWithoutWritingKeepsIt() async throws {
+        let fx = try await WriteFixture()
+        let (ino, old) = try await fx.adopt("k.bin", data: pattern(100), appender: false)
+        let o = try await fx.fs.open(ino: ino, flags: O_RDWR, ctx: fx.ctx)
+        try await fx.close(ino, o.fh)
+        #expect(try await fx.naming.node(Int64(ino))?.fileID == old)
+        #expect(fx.faulty.bytes("upload") == 0)
+    }
+
+    @Test func aNormalFileSharedByTwoNamesIsNotDeletedByCopyOnWrite() async throws {
+        let fx = try await WriteFixture()
+        let (ino, old) = try await fx.adopt("one", data: pattern(100), appender: false)
+        let other = try await fx.naming.create(parent: NamingStore.rootID, name: "two", mode: 0o100644, uid: 0, gid: 0)
+        _ = try await fx.naming.bind(other.id, fileID: old, size: 100, mtime: nil)
+        let o = try await fx.fs.open(ino: ino, flags: O_WRONLY | O_TRUNC, ctx: fx.ctx)
+        _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: 0, data: [1])
+        try await fx.close(ino, o.fh)
+        #expect(try await fx.content(ino) == [1])
+        #expect(try await fx.mem.fileInfo(old).size == 100, "still referenced by another name")
+    }
+
+    @Test func truncateShrinksAndGrowsAnAppenderInPlace() async throws {
+        let fx = try await WriteFixture()
+        let (ino, id) = try await fx.adopt("t.bin", data: pattern(1000), appender: true)
+        var c = SetAttr(); c.size = 400
+        _ = try await fx.fs.setattr(ino: ino, changes: c, ctx: fx.ctx)
+        #expect(try await fx.mem.fileInfo(id).size == 400)
+        c.size = 600
+        _ = try await fx.fs.setattr(ino: ino, changes: c, ctx: fx.ctx)
+        #expect(try await fx.content(ino) == Array(pattern(1000)[0..<400]) + [UInt8](repeating: 0, count: 200))
+        #expect(try await fx.naming.node(Int64(ino))?.fileID == id)
+    }
+
+    @Test func byIDWritesRefuseNormalFilesAndEditAppendersInPlace() async throws {
+        let fx = try await WriteFixture()
+        let normal = try await fx.mem.upload(pattern(10), ext: "", group: nil, appender: false)
+        let appender = try await fx.mem.upload(pattern(10), ext: "", group: nil, appender: true)
+        var ino = InodeTable.root
+        for part in normal.split(separator: "/") { ino = try await fx.fs.lookup(parent: ino, name: String(part), ctx: fx.ctx).attr.ino }
+        await expectErrno(EPERM) { _ = try await fx.fs.open(ino: ino, flags: O_WRONLY, ctx: fx.ctx) }
+        ino = InodeTable.root
+        for part in appender.split(separator: "/") { ino = try await fx.fs.lookup(parent: ino, name: String(part), ctx: fx.ctx).attr.ino }
+        let o = try await fx.fs.open(ino: ino, flags: O_WRONLY, ctx: fx.ctx)
+        _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: 10, data: [1, 2])
+        _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: 0, data: [5])
+        try await fx.close(ino, o.fh)
+        #expect(try await fx.mem.download(appender, offset: 0, length: 0, storage: nil) == [5] + pattern(10)[1...] + [1, 2])
+        var c = SetAttr(); c.size = 4
+        #expect(try await fx.fs.setattr(ino: ino, changes: c, ctx: fx.ctx).0.size == 4)
+        #expect(try await fx.mem.download(appender, offset: 0, length: 0, storage: nil) == [5] + pattern(10)[1..<4])
+    }
+}
+
+@Suite("Write-back faults")
+struct WriteBackFaultTests {
+    @Test func aFailedCloseKeepsTheDataStagedAndARetryCompletesIt() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("f.bin")
+        let data = pattern(200_000)
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: data)
+        fx.faulty.inject("append", EIO)
+        fx.faulty.inject("upload", EIO)
+        await expectErrno(EIO) { try await fx.fs.flush(ino: ino, fh: fh) }
+        try await fx.fs.release(ino: ino, fh: fh)
+        let staged = try await fx.naming.stagedFiles()
+        #expect(staged.count == 1 && staged.first?.status == "failed" && staged.first?.path == "/f.bin")
+        #expect(try await fx.naming.node(Int64(ino))?.fileID == nil, "no half-written file is recorded")
+        #expect(try await fx.fs.getattr(ino: ino, fh: nil).0.size == Int64(data.count), "the staged size stays visible")
+        fx.faulty.inject("append", nil)
+        fx.faulty.inject("upload", nil)
+        await fx.fs.retryStagedWrites()
+        #expect(try await fx.content(ino) == data)
+        #expect(try await fx.naming.stagedFiles().isEmpty)
+        #expect(fx.fs.writers.withLock { $0.isEmpty })
+    }
+
+    @Test func aStorageDyingMidFileLeavesThePreviousContentRecorded() async throws {
+        let fx = try await WriteFixture()
+        let (ino, id) = try await fx.adopt("m.bin", data: pattern(1000), appender: true)
+        let o = try await fx.fs.open(ino: ino, flags: O_RDWR, ctx: fx.ctx)
+        let more = pattern(300_000, seed: 7)
+        fx.faulty.failFrom(2)   // the storage dies after the first append
+        _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: 1000, data: more)
+        await expectErrno(EIO) { try await fx.fs.flush(ino: ino, fh: o.fh) }
+        #expect(try await fx.naming.node(Int64(ino))?.size == 1000, "the name keeps its recorded size")
+        fx.faulty.failFrom(nil)
+        try await fx.close(ino, o.fh)
+        #expect(try await fx.naming.node(Int64(ino))?.fileID == id)
+        #expect(try await fx.content(ino) == pattern(1000) + more)
+    }
+
+    @Test func enospcFromTheClusterIsENOSPC() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("full.bin")
+        fx.faulty.inject("upload", ENOSPC)
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(100))
+        await expectErrno(ENOSPC) { try await fx.fs.flush(ino: ino, fh: fh) }
+        await expectErrno(ENOSPC) { try await fx.fs.fsync(ino: ino, fh: fh, dataOnly: false) }
+        try await fx.fs.release(ino: ino, fh: fh)
+    }
+
+    @Test func stagedWritesOfAKilledMountAreCompletedAtTheNextStart() async throws {
+        let naming = try NamingStore(path: nil)
+        let mem = MemoryFileStore()
+        let first = try await WriteFixture(naming: naming, store: mem)
+        let (ino, fh) = try await first.create("crash.bin")
+        let data = pattern(150_000)
+        _ = try await first.fs.write(ino: ino, fh: fh, offset: 0, data: data)
+        let staged = try await naming.stagedFiles()
+        #expect(staged.map(\.path) == ["/crash.bin"])
+        // Written after the dirty map was last recorded: found in the staging file's extents.
+        let tail = pattern(3000, seed: 9)
+        _ = try await first.fs.write(ino: ino, fh: fh, offset: 150_000, data: tail)
+        #expect(try await naming.stagedFiles().first?.state.size == 150_000)
+        // "SIGKILL": no flush, no release; the first mount's objects are abandoned.
+        let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
+        await second.fs.retryStagedWrites()
+        #expect(try await second.content(ino) == data + tail)
+        #expect(try await naming.stagedFiles().isEmpty)
+    }
+}
+
+@Suite("Write-back metadata")
+struct WriteBackMetadataTests {
+    @Test func xattrsSetBeforeTheUploadGoWithIt() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("x.txt")
+        try await fx.fs.setxattr(ino: ino, name: "user.author", value: Array("me".utf8), flags: [], ctx: fx.ctx)
+        #expect(try await fx.fs.listxattr(ino: ino) == ["user.author"])
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: [1, 2, 3])
+        try await fx.close(ino, fh)
+        let id = try #require(try await fx.naming.node(Int64(ino))?.fileID)
+        #expect(try await fx.mem.metadata(of: id) == ["author": "me"])
+        #expect(try await fx.naming.pendingMetadata(Int64(ino)).isEmpty)
+    }
+
+    @Test func copyOnWriteKeepsTheMetadata() async throws {
+        let fx = try await WriteFixture()
+        let (ino, old) = try await fx.adopt("m.bin", data: pattern(100), appender: false)
+        try await fx.mem.setMetadata(["k": "v"], for: old, merge: false)
+        let o = try await fx.fs.open(ino: ino, flags: O_RDWR, ctx: fx.ctx)
+        _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: 0, data: [0])
+        try await fx.close(ino, o.fh)
+        let id = try #require(try await fx.naming.node(Int64(ino))?.fileID)
+        #expect(id != old)
+        #expect(try await fx.mem.metadata(of: id) == ["k": "v"])
+    }
+}

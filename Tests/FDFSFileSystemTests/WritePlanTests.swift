@@ -1,0 +1,90 @@
+import Testing
+@testable import FDFSFileSystem
+
+@Suite("DirtyRanges")
+struct DirtyRangesTests {
+    func pairs(_ d: DirtyRanges) -> [[Int64]] { d.ranges.map { [$0.lo, $0.hi] } }
+
+    @Test func insertMergesOverlappingAndAdjacentRanges() {
+        var d = DirtyRanges()
+        d.insert(10, 20); d.insert(30, 40); d.insert(20, 25); d.insert(0, 5)
+        #expect(pairs(d) == [[0, 5], [10, 25], [30, 40]])
+        d.insert(4, 31)
+        #expect(pairs(d) == [[0, 40]])
+        #expect(d.byteCount == 40)
+    }
+
+    @Test func removeSplitsRanges() {
+        var d = DirtyRanges([(0, 100)])
+        d.remove(10, 20); d.remove(90, 200)
+        #expect(pairs(d) == [[0, 10], [20, 90]])
+        #expect(d.gaps(0, 100).map { [$0.lo, $0.hi] } == [[10, 20], [90, 100]])
+        #expect(d.intersection(5, 25).map { [$0.lo, $0.hi] } == [[5, 10], [20, 25]])
+    }
+
+    @Test func contiguousEndFollowsTheRunCoveringAnOffset() {
+        let d = DirtyRanges([(0, 10), (20, 30)])
+        #expect(d.contiguousEnd(from: 5) == 10)
+        #expect(d.contiguousEnd(from: 10) == 10)
+        #expect(d.contiguousEnd(from: 20) == 30)
+    }
+}
+
+@Suite("WritePlan")
+struct WritePlanTests {
+    let mib: Int64 = 1 << 20
+
+    @Test func sequentialWritesOfANewFileShipInWholeChunksThenTheTailAtClose() {
+        var s = WriteState(fileID: nil, size: 0, appender: false)
+        s.wrote(0, 10 * mib)
+        #expect(s.plan(chunk: 4 * mib, final: false) == [.upload(4 * mib), .append(4 * mib, 8 * mib)])
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.upload(4 * mib), .append(4 * mib, 8 * mib), .append(8 * mib, 10 * mib)])
+    }
+
+    @Test func anEditInsideAnAppenderIsOneModifyOfItsSize() {
+        var s = WriteState(fileID: "group1/M00/00/00/x", size: 100 * mib, appender: true)
+        s.wrote(50 * mib, 4096)
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.modify(50 * mib, 50 * mib + 4096)])
+        #expect(s.plan(chunk: 4 * mib, final: false) == [.modify(50 * mib, 50 * mib + 4096)])
+    }
+
+    @Test func writesPastEOFAppendTheGapAndTheData() {
+        var s = WriteState(fileID: "g/M00/00/00/x", size: 100, appender: true)
+        s.wrote(90, 20)     // straddles EOF
+        s.wrote(200, 10)    // leaves a hole
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.modify(90, 100), .append(100, 210)])
+    }
+
+    @Test func shrinkThenGrowTruncatesOnTheServerThenAppendsZeros() {
+        var s = WriteState(fileID: "g/M00/00/00/x", size: 100, appender: true)
+        s.resize(50)
+        s.resize(80)
+        #expect(s.truncateTo == 50)
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.truncate(50), .append(50, 80)])
+    }
+
+    @Test func aNormalFileIsCopiedOnWrite() {
+        var s = WriteState(fileID: "g/M00/00/00/n", size: 10 * mib, appender: false)
+        #expect(s.baseID == "g/M00/00/00/n" && s.fileID == nil)
+        #expect(s.isClean, "opening for write without writing changes nothing")
+        s.wrote(100, 10)
+        #expect(!s.isClean)
+        // The copy streams out as soon as whole chunks of the source are known.
+        #expect(s.plan(chunk: 4 * mib, final: false) == [.upload(4 * mib), .append(4 * mib, 8 * mib)])
+        #expect(s.plan(chunk: 4 * mib, final: true).count == 3)
+    }
+
+    @Test func truncatingANormalFileToZeroDropsItsSource() {
+        var s = WriteState(fileID: "g/M00/00/00/n", size: 10, appender: false)
+        s.resize(0)
+        #expect(s.baseID == nil && !s.isClean)
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.upload(0)], "an emptied file still gets an (empty) appender file")
+    }
+
+    @Test func nothingShipsWhileTheContiguousRunIsShorterThanAChunk() {
+        var s = WriteState(fileID: nil, size: 0, appender: false)
+        s.wrote(0, 3 * mib)
+        s.wrote(5 * mib, 4 * mib)   // out of order: not contiguous with the server's end
+        #expect(s.plan(chunk: 4 * mib, final: false) == [])
+    }
+}
