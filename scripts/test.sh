@@ -38,6 +38,7 @@ suites=(
     "FDFS_BACKEND=memory scripts/mount-tests.sh"
     "FDFS_BACKEND=devserver scripts/mount-tests.sh"
     "scripts/mount-cluster-tests.sh"
+    "scripts/write-tests.sh"
 )
 for suite in "${suites[@]}"; do
     echo "== $suite"
