@@ -3,8 +3,9 @@
 /// to by-id paths. A pure value type; `FDFSFileSystem` guards it with one `Mutex`.
 ///
 /// Inode numbers: the named tree uses SQLite row ids (root = 1), stable across remounts. By-id
-/// paths (`/GROUP/...`) are not stored, so they get numbers from `byIDBase` upwards, allocated on
-/// first use and dropped when the kernel forgets them.
+/// paths (`/GROUP/...`) are not stored; their number is a 62-bit FNV-1a hash of the path above
+/// `byIDBase`, so the same file id has the same inode number in every mount (stable across
+/// remounts without a table). A collision with another live path probes the next number.
 public struct InodeTable: Sendable {
     public static let root: UInt64 = 1
     public static let byIDBase: UInt64 = 1 << 62
@@ -14,7 +15,6 @@ public struct InodeTable: Sendable {
     public private(set) var zombies: Set<UInt64> = []
     private var byIDPaths: [UInt64: String] = [:]
     private var byIDInos: [String: UInt64] = [:]
-    private var nextByID: UInt64 = InodeTable.byIDBase
     /// By-id numbers handed out (to a lookup or readdirplus in progress) but not yet counted:
     /// a concurrent forget must not drop their path (lookup → forget → increment race).
     private var handedOut: Set<UInt64> = []
@@ -81,15 +81,23 @@ public struct InodeTable: Sendable {
             handedOut.insert(i)
             return i
         }
-        let i = nextByID
+        var i = Self.stableByIDIno(for: path)
+        while byIDPaths[i] != nil { i = i == UInt64.max ? Self.byIDBase : i + 1 }
         handedOut.insert(i)
-        nextByID += 1
         byIDInos[path] = i
         byIDPaths[i] = path
         return i
     }
 
     public func byIDPath(_ ino: UInt64) -> String? { byIDPaths[ino] }
+
+    /// `byIDBase` + the low 62 bits of the FNV-1a hash of the path's UTF-8 bytes: the same in
+    /// every process (unlike `Hasher`, which is seeded per process).
+    public static func stableByIDIno(for path: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in path.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return byIDBase | (h & (byIDBase - 1))
+    }
 
     /// The number of a by-id path if it has one, without allocating (plain readdir's d_ino).
     public func existingByIDIno(for path: String) -> UInt64? { byIDInos[path] }

@@ -57,7 +57,17 @@ struct InodeTableTests {
         #expect(t.forget(a, 1) == .none)
         #expect(t.byIDPath(a) == nil)
         let b = t.byIDIno(for: "group1/M00")
-        #expect(b != a, "numbers are not reused after release")
+        #expect(b == a, "a path gets its own number back after release")
+    }
+
+    @Test func byIDNumbersAreStableAcrossRemounts() {
+        var first = InodeTable(), second = InodeTable()
+        let id = "group1/M00/00/00/wKgBaGVT8QCAEjRWAAAACcv0OSY123.txt"
+        _ = second.byIDIno(for: "group1/M00")   // a different allocation order in the second mount
+        #expect(first.byIDIno(for: id) == second.byIDIno(for: id))
+        #expect(first.byIDIno(for: id) == InodeTable.stableByIDIno(for: id))
+        #expect(first.byIDIno(for: "group1/M00") != first.byIDIno(for: id))
+        #expect(InodeTable.isByID(InodeTable.stableByIDIno(for: "")))
     }
 
     @Test func forgetDuringALookupKeepsTheByIDPath() {
