@@ -90,6 +90,7 @@ actor Prefetcher {
         await learnReplicas()
         // From here to the first await: plan, drop and issue atomically (no actor reentrancy).
         let plan = planner.read(offset: offset, length: Int64(length))
+        Log.debug("read \(fileID) at \(offset) +\(length): \(plan.reset ? "new stream" : "sequential"), read-ahead \(plan.ahead.map { "\($0.lowerBound)..<\($0.upperBound)" } ?? "none"), \(chunks.count) chunks held, \(downloadsIssued) downloads so far")
         let need = plan.need
         if plan.reset {
             dropChunks { !$0.range.overlaps(need) }
