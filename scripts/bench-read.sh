@@ -26,6 +26,8 @@ echo "bdi read_ahead_kb: $(cat "$bdi" 2>/dev/null || echo '?')"
 
 now() { date +%s.%N; }
 mibps() { python3 -c "print(f'{$size_mib/($2-$1):.1f}')"; }
+cpu() { awk '{print $14 + $15}' /proc/$fs_pid/stat; }   # utime + stime, clock ticks
+cpu0=$(cpu)
 results=()
 for round in 1 2 3; do
     t0=$(now); "$FDFS" --tracker "$TRACKER" download "$id" - >/dev/null; t1=$(now)
@@ -37,6 +39,7 @@ for round in 1 2 3; do
     results+=("$ratio")
 done
 hwm=$(awk '/VmHWM/{print $2}' /proc/$fs_pid/status)
+echo "fdfsfs CPU: $(python3 -c "print(f'{($(cpu) - $cpu0) / $(getconf CLK_TCK) / 3:.2f}')") s per ${size_mib} MiB read"
 echo "median ratio (mount / fdfs download): $(printf '%s\n' "${results[@]}" | sort -n | sed -n 2p)"
 echo "fdfsfs peak RSS: $((hwm / 1024)) MiB for a ${size_mib} MiB file"
 fusermount3 -u "$mnt"
