@@ -3,6 +3,8 @@
 # of the same file in the same run (this machine is noisy: only the ratio means something),
 # plus the peak RSS of fdfsfs while reading.
 #   scripts/bench-read.sh [SIZE_MIB]   (default 512)
+#   READ_AHEAD_KB=N: write N to the mount's bdi read_ahead_kb after mounting (compare settings);
+#   MOUNT_OPTS=...: extra -o options for fdfsfs.
 set -uo pipefail
 size_mib=${1:-512}
 FDFS_BUILD_CONFIG=${FDFS_BUILD_CONFIG:-release}
@@ -13,13 +15,19 @@ head -c $((size_mib * 1048576)) /dev/urandom >"$WORK/big.bin"
 id=$("$FDFS" --tracker "$TRACKER" upload "$WORK/big.bin" --ext bin) || exit 1
 rm -f "$WORK/big.bin"
 mnt="$WORK/mnt"; mkdir -p "$mnt"
-"$FDFSFS" "$TRACKER" "$mnt" -f -o state_dir="$WORK/state" >"$WORK/fdfsfs.log" 2>&1 &
+"$FDFSFS" "$TRACKER" "$mnt" -f -o state_dir="$WORK/state"${MOUNT_OPTS:+,$MOUNT_OPTS} >"$WORK/fdfsfs.log" 2>&1 &
 fs_pid=$!; CLEANUP_PIDS+=("$fs_pid")
 for _ in $(seq 1 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
 mountpoint -q "$mnt" || { echo "mount failed"; cat "$WORK/fdfsfs.log"; exit 1; }
+stat "$mnt" >/dev/null   # returns once FUSE_INIT is answered
+bdi=/sys/class/bdi/$(mountpoint -d "$mnt")/read_ahead_kb
+[ -n "${READ_AHEAD_KB:-}" ] && echo "$READ_AHEAD_KB" >"$bdi"
+echo "bdi read_ahead_kb: $(cat "$bdi" 2>/dev/null || echo '?')"
 
 now() { date +%s.%N; }
 mibps() { python3 -c "print(f'{$size_mib/($2-$1):.1f}')"; }
+cpu() { awk '{print $14 + $15}' /proc/$fs_pid/stat; }   # utime + stime, clock ticks
+cpu0=$(cpu)
 results=()
 for round in 1 2 3; do
     t0=$(now); "$FDFS" --tracker "$TRACKER" download "$id" - >/dev/null; t1=$(now)
@@ -31,6 +39,7 @@ for round in 1 2 3; do
     results+=("$ratio")
 done
 hwm=$(awk '/VmHWM/{print $2}' /proc/$fs_pid/status)
+echo "fdfsfs CPU: $(python3 -c "print(f'{($(cpu) - $cpu0) / $(getconf CLK_TCK) / 3:.2f}')") s per ${size_mib} MiB read"
 echo "median ratio (mount / fdfs download): $(printf '%s\n' "${results[@]}" | sort -n | sed -n 2p)"
 echo "fdfsfs peak RSS: $((hwm / 1024)) MiB for a ${size_mib} MiB file"
 fusermount3 -u "$mnt"

@@ -20,6 +20,9 @@ public struct MountCommand: Sendable {
     public var fs = FDFSOptions()
     public var readOnly = false
     public var kernelPermissions = true
+    /// The kernel read-ahead set on the mount's bdi after mounting (KiB; 0 leaves the kernel's
+    /// 128 KiB). 1024 makes sequential reads arrive as 1 MiB FUSE requests.
+    public var readAheadKB = 1024
 
     public init() {}
 
@@ -48,6 +51,7 @@ public struct MountCommand: Sendable {
                       conf=PATH, group=NAME (new files), state_dir=DIR (default /var/lib/fdfsfs/<hash>),
                       attr_timeout=S, entry_timeout=S, metadata_cache=S, fileinfo_cache=S,
                       negative_cache=S, groups_cache=S, readahead_max=BYTES, readahead_memory=BYTES,
+                      read_ahead_kb=N (kernel read-ahead of the mount, default 1024, 0 = kernel default),
                       connect_timeout=S, log=FILE, no_default_permissions (default_permissions is on
                       by default); fstab-only options are ignored
         """
@@ -80,6 +84,11 @@ public struct MountCommand: Sendable {
         c.mountpoint = positional[1]
         if c.source == "memory:" || c.source.hasPrefix("memory:") { c.memoryStore = true }
         if c.fs.readOnly { c.readOnly = true }
+        // The kernel keeps up to two read-ahead windows of concurrent requests in flight, in any
+        // order: the prefetcher must see all of them as one stream.
+        let kernelSpread = Int64(c.readAheadKB) << 11
+        c.fs.readAhead.forwardTolerance = max(c.fs.readAhead.forwardTolerance, kernelSpread)
+        c.fs.readAhead.backwardTolerance = max(c.fs.readAhead.backwardTolerance, kernelSpread)
         if !c.fuseOptions.contains(where: { $0.hasPrefix("fsname=") }) {
             c.fuseOptions.append("fsname=" + c.source.replacingCommas())
         }
@@ -123,6 +132,7 @@ public struct MountCommand: Sendable {
             case "connect_timeout": connectTimeout = try num(value)
             case "readahead_max": fs.readAhead.maxWindow = max(fs.readAhead.initialWindow, try int(value))
             case "readahead_memory": fs.readAheadMemoryLimit = try int(value)
+            case "read_ahead_kb": readAheadKB = Int(clamping: try int(value))
             case "uid": fs.uid = UInt32(clamping: try int(value))
             case "gid": fs.gid = UInt32(clamping: try int(value))
             case "umask": fs.umask = UInt32(clamping: try int(value, radix: 8)) & 0o777

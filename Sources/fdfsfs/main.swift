@@ -137,6 +137,8 @@ do {
 } catch {
     fatal(error.message)
 }
+// After FUSE_INIT (the helper thread waits for it): 1 MiB read requests for sequential reads.
+if command.readAheadKB > 0 { BDIReadahead.apply(kb: command.readAheadKB, mountpoint: mountpoint) }
 
 Log.info("mounted \(command.source) on \(mountpoint)")
 Daemon.report("ready")

@@ -106,6 +106,17 @@ struct ParsingTests {
         }
     }
 
+    @Test func readAheadKBOption() throws {
+        let d = try MountCommand.parse(["t:22122", "/mnt/x"])
+        #expect(d.readAheadKB == 1024)
+        let c = try MountCommand.parse(["t:22122", "/mnt/x", "-o", "read_ahead_kb=8192"])
+        #expect(c.readAheadKB == 8192)
+        // The prefetcher must treat two kernel read-ahead windows of concurrent requests as one stream.
+        #expect(c.fs.readAhead.forwardTolerance >= 16 << 20 && c.fs.readAhead.backwardTolerance >= 16 << 20)
+        #expect(try MountCommand.parse(["t:22122", "/mnt/x", "-o", "read_ahead_kb=0"]).readAheadKB == 0)
+        #expect(throws: MountCommand.ParseError.self) { try MountCommand.parse(["t:22122", "/mnt/x", "-o", "read_ahead_kb=big"]) }
+    }
+
     @Test func mountCommandLine() throws {
         let c = try MountCommand.parse(["10.0.0.1:22122,10.0.0.2:22122", "/mnt/fdfs", "-o",
                                         "_netdev,allow_other,nofail,x-systemd.automount,defaults,uid=1000,gid=100,umask=027,attr_timeout=5,state_dir=/tmp/s,group=group2,ro", "-f"])

@@ -17,6 +17,22 @@ struct FuseKitTests {
         #expect(st.st_atim.tv_sec == 1 && st.st_atim.tv_nsec == 2 && st.st_mtim.tv_sec == 3 && st.st_ctim.tv_nsec == 6)
     }
 
+    @Test func bdiPathFromTheMountDevice() {
+        // glibc dev_t encoding: minor low 8 bits, major 12 bits, then the high parts.
+        #expect(BDIReadahead.majorMinor(0x2d) == (0, 45))
+        #expect(BDIReadahead.majorMinor(8 << 8 | 1) == (8, 1))
+        let bigMinor: UInt64 = 300
+        #expect(BDIReadahead.majorMinor((bigMinor & 0xff) | (bigMinor & ~0xff) << 12) == (0, 300))
+        #expect(BDIReadahead.sysfsPath(device: 0x2d) == "/sys/class/bdi/0:45/read_ahead_kb")
+    }
+
+    @Test func attrsAskForOneMiBIOBuffers() {
+        // cat/cp size their buffers from st_blksize: 1 MiB matches the largest FUSE read.
+        let a = Attr(ino: 1, mode: UInt32(Glibc.S_IFREG) | 0o644, nlink: 1, uid: 0, gid: 0, size: 10,
+                     atime: Timespec(sec: 0, nsec: 0), mtime: Timespec(sec: 0, nsec: 0), ctime: Timespec(sec: 0, nsec: 0))
+        #expect(statFrom(a).st_blksize == 1 << 20)
+    }
+
     @Test func entryParamCarriesTimeouts() {
         let e = Entry(attr: Attr(ino: 9, mode: UInt32(Glibc.S_IFDIR) | 0o755), generation: 2, attrTimeout: 1.5, entryTimeout: 2.5)
         let p = entryParam(e)
