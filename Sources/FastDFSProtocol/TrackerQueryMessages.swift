@@ -96,29 +96,21 @@ public struct QueryStoreResponse: Hashable, Sendable {
     public func encode(into buffer: inout ByteBuffer) { encode(into: &buffer, ipWidth: ipWidth) }
 
     public func encode(into buffer: inout ByteBuffer, ipWidth: Int) {
-        let width = IPField.normalized(ipWidth)
-        buffer.writeFDFSFixedString(group, width: 16)
-        buffer.writeFDFSFixedString(server.host, width: width)
-        buffer.writeFDFSInt64(Int64(server.port))
+        // The 102/103 reply followed by the store path index byte.
+        QueryFetchResponse(group: group, server: server).encode(into: &buffer, ipWidth: ipWidth)
         buffer.writeInteger(storePathIndex)
     }
 
     public static func decode(body: inout ByteBuffer) throws(FDFSProtocolError) -> QueryStoreResponse {
         let command = "QUERY_STORE response"
-        let width: Int
-        switch body.readableBytes {
-        case 40: width = 15
-        case 70: width = 45
-        default: throw .invalidLength(command: command, length: body.readableBytes, expected: "40 or 70")
+        // The 102/103 reply (39 or 69 bytes) followed by the store path index byte.
+        guard body.readableBytes == 40 || body.readableBytes == 70,
+              var head = body.readSlice(length: body.readableBytes - 1),
+              let index = body.readInteger(as: UInt8.self) else {
+            throw .invalidLength(command: command, length: body.readableBytes, expected: "40 or 70")
         }
-        let group = try Wire.readGroup(&body, command: command)
-        let host = try IPField.read(&body, width: width, command: command)
-        let port = try Wire.readPort(&body, command: command)
-        guard let index = body.readInteger(as: UInt8.self) else {
-            throw .malformed(command: command, reason: "missing store_path_index")
-        }
-        return QueryStoreResponse(group: group, server: StorageAddress(host: host, port: port),
-                                  storePathIndex: index, ipWidth: width)
+        let fetch = try QueryFetchResponse.decode(body: &head, command: command)
+        return QueryStoreResponse(group: fetch.group, server: fetch.server, storePathIndex: index, ipWidth: fetch.ipWidth)
     }
 }
 
@@ -296,7 +288,10 @@ public struct QueryFetchResponse: Hashable, Sendable {
     }
 
     public static func decode(body: inout ByteBuffer) throws(FDFSProtocolError) -> QueryFetchResponse {
-        let command = "QUERY_FETCH response"
+        try decode(body: &body, command: "QUERY_FETCH response")
+    }
+
+    static func decode(body: inout ByteBuffer, command: String) throws(FDFSProtocolError) -> QueryFetchResponse {
         let width: Int
         switch body.readableBytes {
         case 39: width = 15
