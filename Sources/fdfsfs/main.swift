@@ -52,7 +52,7 @@ var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
 guard realpath(command.mountpoint, &resolved) != nil else {
     fatal("mount point \(command.mountpoint): \(String(cString: strerror(errno)))")
 }
-let mountpoint = String(cString: resolved)
+let mountpoint = String(decoding: resolved.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 var st = stat()
 guard stat(mountpoint, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { fatal("mount point \(mountpoint) is not a directory") }
 if let type = MountTable.mountedType(at: mountpoint) {
