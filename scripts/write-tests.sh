@@ -5,7 +5,7 @@
 #  - workloads: log append (`>>` x200), editor-style save (temp file, fsync, rename over), `sed -i`,
 #    `tar -x` of a tree (subdirs, symlinks, a few MiB) compared with `diff -r`, a `dd conv=notrunc`
 #    4 KiB edit in the middle of a 16 MiB file, ftruncate shrink/grow;
-#  - read-your-writes across handles; copy-on-write of normal files (named tree) and EPERM by id;
+#  - read-your-writes across handles; copy-on-write of normal files (named tree) and EPERM by id; slave files created by id;
 #  - a model-based random test (scripts/write-model.py, seeded; WRITE_MODEL_OPS, WRITE_MODEL_SEED)
 #    compared step by step, at the end and after an unmount + remount;
 #  - faults: the storage stopped mid-write and mid-cp (close must not succeed while it is down;
@@ -204,6 +204,15 @@ if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q "not permitted"; then pass "by 
 aid=$(printf 'appender' | f upload - --appender --ext log)
 check "by id: an appender file can be written in place" sh -c "printf '!!' >> '$MNT/$aid'"
 check_eq "by id: appended bytes are in FastDFS" "appender!!" "$(f download "$aid" - 2>&1)"
+# slave files: a new name in the by-id view = master name (up to its extension) + prefix + .ext
+mid=$(printf 'master' | f upload - --ext jpg)
+mstem=$(python3 -c 'import sys; n=sys.argv[1]; t=len(n)-7; d=n.find(".", t); print(n if d < 0 else n[:d])' "$mid")
+sid="${mstem}_150x150.jpg"
+check "by id: creating a slave name of a master uploads a slave file" sh -c "printf thumb > '$MNT/$sid'"
+check_eq "by id: the slave file is in FastDFS under the created name" "thumb" "$(f download "$sid" - 2>&1)"
+out=$(sh -c "printf x > '$MNT/${mstem}_1@x.jpg'" 2>&1); rc=$?
+if [ $rc -ne 0 ] && ! f download "${mstem}_1@x.jpg" - >/dev/null 2>&1; then pass "by id: a name with a bad slave prefix is refused ($out)"
+else fail "by id: a bad slave prefix gave rc $rc: $out"; fi
 
 # --- model-based random test ---------------------------------------------------------------------
 section "model-based random test"

@@ -62,6 +62,7 @@ extension FDFSFileSystem {
         let path = try byIDPath(ino)
         let depth = path.split(separator: "/").count
         if depth < 5 { return byIDDirAttr(ino) }
+        if let a = await pendingSlaveAttr(ino) { return a }
         var (size, mtime) = try await sizeAndTime(of: path)
         if let w = writer(of: ino) { size = await w.size }   // an appender being written in place
         return byIDFileAttr(ino, size: size, mtime: mtime)
@@ -81,6 +82,7 @@ extension FDFSFileSystem {
         case 2, 3:
             guard let i = Self.parseHex2(name), i < max(1, g.subdirCountPerPath) else { throw FSError.noent("\(child): not a data subdirectory") }
         case 4:
+            if let ino = inodes.withLock({ $0.existingByIDIno(for: child) }), let a = await pendingSlaveAttr(ino) { return a }
             if negativeCache.get(child) != nil { throw FSError.noent("\(child) does not exist (cached)") }
             let decoded: DecodedFileID
             do { decoded = try store.decode(child) } catch {

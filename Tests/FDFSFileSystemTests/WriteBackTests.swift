@@ -35,6 +35,9 @@ final class FaultyStore: FileStore {
         try gate("upload", d.count); return try await inner.upload(d, ext: ext, group: group, appender: appender)
     }
     func append(_ d: [UInt8], to f: String) async throws(FSError) { try gate("append", d.count); try await inner.append(d, to: f) }
+    func uploadSlave(_ d: [UInt8], master: String, prefix: String, ext: String) async throws(FSError) -> String {
+        try gate("uploadSlave", d.count); return try await inner.uploadSlave(d, master: master, prefix: prefix, ext: ext)
+    }
     func modify(_ d: [UInt8], in f: String, at o: Int64) async throws(FSError) { try gate("modify", d.count); try await inner.modify(d, in: f, at: o) }
     func truncate(_ f: String, to s: Int64) async throws(FSError) { try gate("truncate", 0); try await inner.truncate(f, to: s) }
     func delete(_ f: String) async throws(FSError) { try await inner.delete(f) }

@@ -71,6 +71,7 @@ extension FDFSFileSystem {
     }
 
     public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened) {
+        if InodeTable.isByID(parent) { return try await byIDCreateSlave(parent: parent, name: name) }
         try await checkCreatable(parent: parent, name: name)
         let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
         let e = counted(n.attr)

@@ -15,6 +15,15 @@ import Glibc
 /// (EIO, ENOSPC) is what fsync/close return. Immutable normal files are copied on write: the
 /// new appender is built from the old file's bytes plus the staged ones, and the old id is
 /// deleted once the name points to the new one. All operations of one file are serialized.
+/// A slave file being created in the by-id view: uploaded whole at sync (slaves are immutable).
+struct SlaveTarget: Sendable, Hashable {
+    var master: String
+    var prefix: String
+    var ext: String
+    /// The id the upload must produce (the name the user created).
+    var fileID: String
+}
+
 actor FileWriter {
     let ino: Int64
     let store: any FileStore
@@ -26,6 +35,9 @@ actor FileWriter {
     let chunk: Int64
     /// Staged bytes above which writes fail with the last ship error instead of staging more.
     let maxStaged: Int64
+    /// Set for a new slave file: bytes stay staged until sync, then go up in one UPLOAD_SLAVE.
+    /// Not recorded in `staged_files` (a restart would not know the master).
+    let slave: SlaveTarget?
     private(set) var state: WriteState
     /// The last ship error (nil after a successful ship).
     private(set) var lastError: FSError?
@@ -38,7 +50,9 @@ actor FileWriter {
     private(set) var bytesSent: Int64 = 0
 
     init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: NamingStore, group: String?,
-         named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, recorded: Bool = false) throws(FSError) {
+         named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, recorded: Bool = false,
+         slave: SlaveTarget? = nil) throws(FSError) {
+        self.slave = slave
         self.ino = ino; self.state = state; self.store = store; self.naming = naming; self.group = group
         self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
         staging = try StagingFile(path: stagingPath)
@@ -75,11 +89,11 @@ actor FileWriter {
         if state.dirty.byteCount >= maxStaged, let e = lastError { throw e }
         try await staging.write(data, at: offset)
         state.wrote(offset, Int64(data.count))
-        if !recorded { try await record(status: "pending") }
+        if !recorded && slave == nil { try await record(status: "pending") }
         // After a failure, streaming waits a few seconds (a dead storage must not cost every write
         // a connect timeout); fsync/close still try at once.
         let backingOff = lastFailure.map { monotonicSeconds() - $0 < 5 } ?? false
-        if state.dirty.byteCount >= chunk && !backingOff {
+        if state.dirty.byteCount >= chunk && !backingOff && slave == nil {
             do {
                 try await ship(final: false)
                 lastFailure = nil
@@ -125,7 +139,14 @@ actor FileWriter {
         defer { unlock() }
         if newSize < state.size { try await staging.truncate(newSize) }
         state.resize(newSize)
-        try await record(status: "pending")
+        if slave == nil { try await record(status: "pending") }
+    }
+
+    private var uploadEmptySlave = false
+    /// The last handle of a new slave closed: upload it even if empty.
+    func syncLastClose() async throws(FSError) {
+        uploadEmptySlave = true
+        try await sync()
     }
 
     /// The durability point (fsync, close): everything on a storage server and recorded.
@@ -144,7 +165,7 @@ actor FileWriter {
             lastFailure = monotonicSeconds()
             // Survive a crash: the staged bytes and their map reach the disk before we answer.
             try? await staging.sync()
-            try? await record(status: "failed", error: error.description)
+            if slave == nil { try? await record(status: "failed", error: error.description) }
             throw error
         }
     }
@@ -212,7 +233,34 @@ actor FileWriter {
         state.remoteUncertain = false
     }
 
+    /// A slave goes up whole, once; afterwards the server refuses any change.
+    private func shipSlave(_ t: SlaveTarget) async throws(FSError) {
+        guard state.fileID == nil else {
+            throw FSError(EPERM, "\(t.fileID) is a slave file already uploaded; FastDFS cannot modify it")
+        }
+        // Shells close a dup'ed descriptor (flush) before writing: an empty slave waits for the
+        // last close (`syncLastClose`), so its one upload carries the bytes.
+        if state.size == 0 && !uploadEmptySlave { return }
+        let data = try await content(0, state.size)
+        let id = try await store.uploadSlave(data, master: t.master, prefix: t.prefix, ext: t.ext)
+        guard id == t.fileID else {
+            Log.error("slave upload of \(t.master) (prefix \(t.prefix), ext \(t.ext)) produced \(id), expected \(t.fileID)")
+            throw FSError(EIO, "slave upload produced \(id) instead of \(t.fileID)")
+        }
+        bytesSent += state.size
+        state.fileID = id
+        state.remoteSize = state.size
+        state.truncateTo = nil
+        state.dirty.remove(0, state.size)
+        await staging.punch(0, state.size)
+        Log.info("uploaded slave file \(id) of \(t.master) (\(state.size) bytes)")
+    }
+
     private func ship(final: Bool) async throws(FSError) {
+        if let slave {
+            if final { try await shipSlave(slave) }
+            return
+        }
         try await settleRemote()
         let steps = state.plan(chunk: chunk, final: final)
         for step in steps {

@@ -46,6 +46,12 @@ public final class FastDFSFileStore: FileStore {
         } catch { throw Self.fsError(error) }
     }
 
+    public func uploadSlave(_ data: [UInt8], master: String, prefix: String, ext: String) async throws(FSError) -> String {
+        let id = try Self.fileID(master)
+        do { return try await client.uploadSlave(ByteBuffer(bytes: data), master: id, prefix: prefix, ext: ext).description }
+        catch { throw Self.fsError(error) }
+    }
+
     public func append(_ data: [UInt8], to fileID: String) async throws(FSError) {
         let id = try Self.fileID(fileID)
         do { try await client.append(ByteBuffer(bytes: data), to: id) } catch { throw Self.fsError(error) }

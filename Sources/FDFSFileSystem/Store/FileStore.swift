@@ -1,4 +1,7 @@
 import FuseTypes
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where a file's bytes live, as seen by the filesystem. The production implementation wraps
 /// `FastDFSClient` (FastDFSFileStore in the fdfsfs executable); `MemoryFileStore` is the fake used
@@ -28,9 +31,15 @@ public protocol FileStore: Sendable {
     /// Every storage that can serve `fileID` (QUERY_FETCH_ALL), so read-ahead can spread ranged
     /// downloads over the replicas and skip the tracker query per request. Empty: ask per request.
     func replicas(of fileID: String) async throws(FSError) -> [StorageHint]
+    /// Uploads `data` as a slave file of `master` (same group and storage); returns its id
+    /// (the master's name up to its extension + `prefix` + `.ext`).
+    func uploadSlave(_ data: [UInt8], master: String, prefix: String, ext: String) async throws(FSError) -> String
 }
 
 extension FileStore {
+    public func uploadSlave(_ data: [UInt8], master: String, prefix: String, ext: String) async throws(FSError) -> String {
+        throw FSError(EPERM, "this store cannot upload slave files")
+    }
     public func replicas(of fileID: String) async throws(FSError) -> [StorageHint] { [] }
 }
 

@@ -1,3 +1,4 @@
+import FastDFSProtocol
 import FuseTypes
 import Synchronization
 #if canImport(Glibc)
@@ -69,6 +70,23 @@ public final class MemoryFileStore: FileStore {
             s.files[id] = StoredFile(data: data, metadata: [:], mtime: Int64(time(nil)), appender: appender)
             return id
         }
+    }
+
+    public func uploadSlave(_ data: [UInt8], master: String, prefix: String, ext: String) async throws(FSError) -> String {
+        count("uploadSlave")
+        _ = try existing(master)
+        guard let (g, filename) = FileIDCodec.split(master) else { throw FSError(EINVAL, "malformed master id \(master)") }
+        let slave: String
+        do { slave = try FDFSFilename.slaveFilename(master: String(filename), prefix: prefix, ext: ext) }
+        catch { throw FSError(EINVAL, "\(error)") }
+        let id = "\(g)/\(slave)"
+        let err: FSError? = state.withLock { s in
+            if s.files[id] != nil { return FSError(EEXIST, "slave file \(id) already exists") }
+            s.files[id] = StoredFile(data: data, metadata: [:], mtime: Int64(time(nil)), appender: false)
+            return nil
+        }
+        if let err { throw err }
+        return id
     }
 
     private func mutateAppender(_ id: String, _ body: (inout StoredFile) -> FSError?) throws(FSError) {

@@ -23,7 +23,7 @@ extension FDFSFileSystem {
     func writer(of ino: UInt64) -> FileWriter? { writers.withLock { $0[ino]?.writer } }
 
     /// The inode's writer (created on first use), with one more reference.
-    func retainWriter(ino: UInt64, fileID: String?, size: Int64, named: Bool) throws(FSError) -> FileWriter {
+    func retainWriter(ino: UInt64, fileID: String?, size: Int64, named: Bool, slave: SlaveTarget? = nil) throws(FSError) -> FileWriter {
         if let w = writers.withLock({ w -> FileWriter? in
             guard let e = w[ino] else { return nil }
             w[ino] = (e.writer, e.refs + 1)
@@ -32,7 +32,7 @@ extension FDFSFileSystem {
         let appender = fileID.map { (try? store.decode($0))?.kind == .appender } ?? false
         let nw = try FileWriter(ino: Int64(ino), state: WriteState(fileID: fileID, size: size, appender: appender),
                                 stagingPath: stagingPath(ino), store: store, naming: naming, group: options.group,
-                                named: named, chunk: options.writeChunk)
+                                named: named, chunk: options.writeChunk, slave: slave)
         return writers.withLock { w in
             if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return e.writer }   // lost a race
             w[ino] = (nw, 1)
@@ -48,6 +48,10 @@ extension FDFSFileSystem {
             w[ino] = (e.writer, e.refs - 1)
             return e.refs - 1 <= 0 ? e.writer : nil
         }) else { return }
+        if w.slave != nil, await w.fileID == nil {
+            // A new slave still empty at its flushes: uploaded (empty) at the last close.
+            do { try await syncWriter(w, ino: ino, lastClose: true) } catch { Log.error("inode \(ino): uploading slave file \(w.slave?.fileID ?? "") at its last close failed: \(error)") }
+        }
         await dropIfIdle(ino: ino, w)
     }
 
@@ -62,16 +66,16 @@ extension FDFSFileSystem {
     }
 
     /// The durability point: ships and records, or returns the error with the bytes kept staged.
-    func syncWriter(_ w: FileWriter, ino: UInt64) async throws(FSError) {
+    func syncWriter(_ w: FileWriter, ino: UInt64, lastClose: Bool = false) async throws(FSError) {
         let before = await w.fileID
         defer { if let before { fileInfoCache.remove(before) } }
         do {
-            try await w.sync()
+            if lastClose { try await w.syncLastClose() } else { try await w.sync() }
         } catch {
             Log.error("inode \(ino): \(error); the data stays staged in \(stagingDir) and is retried")
             throw error
         }
-        if let fid = await w.fileID { fileInfoCache.remove(fid); metadataCache.remove(fid) }
+        if let fid = await w.fileID { fileInfoCache.remove(fid); metadataCache.remove(fid); negativeCache.remove(fid) }
         if let (row, old) = await w.takePendingDelete() {
             fileInfoCache.remove(old); metadataCache.remove(old)
             await deleteRemote(row: row, fileID: old)
