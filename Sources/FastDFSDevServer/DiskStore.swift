@@ -250,17 +250,10 @@ final class DiskStore: Sendable {
         let tmp = temporaryDirectory + "/small-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DiskError(errno: errno, operation: "create", path: tmp) }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                close(fd)
-                unlink(tmp)
-                throw DiskError(errno: e, operation: "write", path: tmp)
-            }
-            off += n
+        if let error = bytes.withUnsafeBytes({ writeAll(fd, $0, path: tmp) }) {
+            close(fd)
+            unlink(tmp)
+            throw error
         }
         close(fd)
         guard rename(tmp, path) == 0 else {
@@ -268,6 +261,20 @@ final class DiskStore: Sendable {
             unlink(tmp)
             throw DiskError(errno: e, operation: "rename", path: path)
         }
+    }
+
+    /// Writes every byte of `bytes` to `fd`, retrying short writes and EINTR; the error, if any.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) -> DiskError? {
+        var off = 0
+        while off < bytes.count {
+            let n = write(fd, bytes.baseAddress! + off, bytes.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return DiskError(errno: errno, operation: "write", path: path)
+            }
+            off += n
+        }
+        return nil
     }
 
     /// CRC-32 of the whole file, read in 1 MiB chunks.
@@ -306,17 +313,10 @@ final class DiskStore: Sendable {
                 throw DiskError(errno: e, operation: "read", path: source)
             }
             if n == 0 { break }
-            var off = 0
-            while off < n {
-                let w = chunk.withUnsafeBytes { write(output, $0.baseAddress! + off, n - off) }
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    let e = errno
-                    close(output)
-                    unlink(tmp)
-                    throw DiskError(errno: e, operation: "write", path: tmp)
-                }
-                off += w
+            if let error = chunk.withUnsafeBytes({ writeAll(output, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: tmp) }) {
+                close(output)
+                unlink(tmp)
+                throw error
             }
         }
         close(output)
