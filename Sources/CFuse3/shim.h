@@ -3,6 +3,8 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <string.h>
+// mallopt: the daemon keeps its 1 MiB read buffers on the heap (see fdfsfs main.swift).
+#include <malloc.h>
 
 // fuse_session_new becomes a macro over fuse_session_new_fn in libfuse >= 3.17: one stable spelling.
 static inline struct fuse_session *cfuse_session_new(struct fuse_args *args,

@@ -43,6 +43,29 @@ extension FastDFSClient {
         return result
     }
 
+    /// Downloads into a byte array: each chunk is copied once, from the socket's buffer into the
+    /// array (the filesystem's read path hands the array straight to the kernel). Same ranges,
+    /// routing and errors as `download(_:offset:length:storage:)`.
+    public func downloadBytes(_ fileID: FileID, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil)
+        async throws(FastDFSError) -> [UInt8]
+    {
+        guard let session = try await openDownload(fileID, offset: offset, length: length, storage: storage) else {
+            return []
+        }
+        guard session.expectedLength <= Int64(Int32.max) else {
+            session.finish(reusable: false)
+            throw .invalidArgument(
+                "\(session.expectedLength) bytes do not fit in memory here; use download(_:toFile:) or downloadStream",
+                command: .storageDownloadFile)
+        }
+        var result: [UInt8] = []
+        result.reserveCapacity(Int(session.expectedLength))
+        while let chunk = try await session.next() {
+            chunk.withUnsafeReadableBytes { result.append(contentsOf: $0) }
+        }
+        return result
+    }
+
     /// Downloads into a local file (created or truncated), streamed chunk by chunk through NIO's
     /// thread pool. Returns the number of bytes written. The file is opened only once the storage
     /// has answered, so a download that fails at once (unknown file, dead server) leaves an

@@ -8,12 +8,20 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CFuse3
 import FDFSFileSystem
 import FuseKit
 import FuseTypes
 
 // Before any thread exists: termination signals are delivered only to the FUSE loop thread.
 FuseSession.blockTerminationSignals()
+
+// The read path allocates a 1 MiB buffer per chunk. glibc would serve those with mmap (or trim
+// them back to the system on free), and every chunk would then pay page faults and zeroing of
+// fresh pages. Keep them on the heap and keep up to 64 MiB of freed heap for reuse (the
+// read-ahead budget is of that order).
+_ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+_ = mallopt(M_TRIM_THRESHOLD, 64 << 20)
 
 let rawArgs = Array(CommandLine.arguments.dropFirst())
 if rawArgs.contains("-h") || rawArgs.contains("--help") {

@@ -312,6 +312,9 @@ struct ClientEndToEndTests {
         // At EOF: no bytes (after the size check), instead of EINVAL.
         let empty = try await client.download(appenderID, offset: 8, length: 4, storage: server.address)
         #expect(empty.readableBytes == 0)
+        // The byte-array variant takes the same path (clamp, size check, EOF).
+        #expect(try await client.downloadBytes(appenderID, offset: 2, length: 100, storage: server.address) == Array("xy4567".utf8))
+        #expect(try await client.downloadBytes(appenderID, offset: 8, length: 4, storage: server.address).isEmpty)
         await client.shutdown()
         await server.stop()
     }

@@ -35,8 +35,7 @@ public final class FastDFSFileStore: FileStore {
     public func download(_ fileID: String, offset: Int64, length: Int64, storage: StorageHint?) async throws(FSError) -> [UInt8] {
         let id = try Self.fileID(fileID)
         do {
-            let buf = try await client.download(id, offset: offset, length: length, storage: storage.map { StorageAddress(host: $0.host, port: $0.port) })
-            return Array(buf.readableBytesView)
+            return try await client.downloadBytes(id, offset: offset, length: length, storage: storage.map { StorageAddress(host: $0.host, port: $0.port) })
         } catch { throw Self.fsError(error) }
     }
 
