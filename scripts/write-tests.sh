@@ -210,6 +210,16 @@ mstem=$(python3 -c 'import sys; n=sys.argv[1]; t=len(n)-7; d=n.find(".", t); pri
 sid="${mstem}_150x150.jpg"
 check "by id: creating a slave name of a master uploads a slave file" sh -c "printf thumb > '$MNT/$sid'"
 check_eq "by id: the slave file is in FastDFS under the created name" "thumb" "$(f download "$sid" - 2>&1)"
+pngid=$(printf 'png master' | f upload - --ext png)
+pstem=$(python3 -c 'import sys; n=sys.argv[1]; t=len(n)-7; d=n.find(".", t); print(n if d < 0 else n[:d])' "$pngid")
+check "by id: a slave with another extension than its master's, master never looked up" sh -c "printf jpgthumb > '$MNT/${pstem}_t.jpg'"
+check_eq "by id: that slave file is in FastDFS" "jpgthumb" "$(f download "${pstem}_t.jpg" - 2>&1)"
+# the same stem with other random digits: no such master
+other=$(python3 -c 'import sys; s=sys.argv[1]; d="999" if s[-3:] != "999" else "998"; print(s[:-3] + d)' "$pstem")
+out=$(python3 -c 'import os, sys
+try: os.close(os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)); print("created")
+except OSError as e: print(os.strerror(e.errno))' "$MNT/${other}_s.jpg" 2>&1)
+check_eq "by id: a slave name whose master does not exist is ENOENT" "No such file or directory" "$out"
 out=$(sh -c "printf x > '$MNT/${mstem}_1@x.jpg'" 2>&1); rc=$?
 if [ $rc -ne 0 ] && ! f download "${mstem}_1@x.jpg" - >/dev/null 2>&1; then pass "by id: a name with a bad slave prefix is refused ($out)"
 else fail "by id: a bad slave prefix gave rc $rc: $out"; fi
@@ -370,6 +380,47 @@ if [ "$cp_done_while_down" = yes ] && [ "$running" = yes ] && [ $cp_rc -eq 0 ]; 
 else pass "storage stop mid-cp: cp exit $cp_rc ($(head -c 100 "$WORK/sb.err")), stopped while cp ran: $running, cp finished while down: $cp_done_while_down"; fi
 storage_fault_after "storage stop mid-cp" "$S/b.bin" "$WORK/sb.src"
 rm -f "$WORK/sa.src" "$WORK/sb.src"
+
+# a new slave file whose upload fails (cluster down at close) stays staged with its master, is
+# listed by `fdfsfs status`, and is uploaded by the next mount after a SIGKILL
+smid=$(f upload - --ext jpg <<<"staged master")
+slv="$(python3 -c 'import sys; n=sys.argv[1]; t=len(n)-7; d=n.find(".", t); print(n if d < 0 else n[:d])' "$smid")_staged.png"
+head -c $((3 << 20)) /dev/urandom >"$WORK/slave.src"
+python3 - "$WORK" "$MNT/$slv" <<'PYEOF' >"$WORK/slave.out" 2>&1 &
+import os, sys, time
+w, path = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(fd, open(f"{w}/slave.src", "rb").read())
+open(f"{w}/slave.written", "w").close()
+for _ in range(1200):
+    if os.path.exists(f"{w}/slave.go"): break
+    time.sleep(0.1)
+try: os.close(fd); print("close=ok")
+except OSError as e: print(f"close=errno{e.errno}")
+PYEOF
+slp=$!
+for _ in $(seq 1 600); do [ -f "$WORK/slave.written" ] && break; kill -0 $slp 2>/dev/null || break; sleep 0.1; done
+check "staged slave: 3 MiB written to a new slave name" test -f "$WORK/slave.written"
+stop_devserver
+touch "$WORK/slave.go"
+wait_gone $slp 900 || kill -9 $slp
+check_eq "staged slave: close fails with EIO while the cluster is down" "close=errno5" "$(cat "$WORK/slave.out")"
+"$FDFSFS" status "$STATE" >"$WORK/status-slave.out" 2>&1
+if grep -qF "$slv" "$WORK/status-slave.out"; then pass "staged slave: listed by fdfsfs status"
+else fail "staged slave: not in fdfsfs status: $(head -c 300 "$WORK/status-slave.out")"; fi
+kill -9 "$(fs_pid)"; sleep 0.5
+fusermount3 -uz "$MNT" 2>/dev/null
+check "staged slave: restart the cluster" restart_devserver
+check "staged slave: mount again after SIGKILL" mount_it
+track_pid
+want=$(sha "$WORK/slave.src"); got=""
+for _ in $(seq 1 60); do got=$(dl_sha "$slv"); [ "$got" = "$want" ] && break; sleep 1; done
+check_eq "staged slave: uploaded by the next mount, byte-identical in FastDFS" "$want" "$got"
+check_eq "staged slave: a slave file (fdfs info)" "kind: slave" "$(f info "$slv" 2>&1 | grep '^kind:')"
+"$FDFSFS" status "$STATE" >"$WORK/status-slave2.out" 2>&1
+if grep -qF "$slv" "$WORK/status-slave2.out"; then fail "staged slave: still listed by fdfsfs status after the upload"
+else pass "staged slave: no longer listed by fdfsfs status"; fi
+rm -f "$WORK/slave.src"
 
 # --- fault: full disk on the server (ENOSPC) ---------------------------------------------------------
 section "fault: full disk on the server (ENOSPC)"

@@ -6,12 +6,8 @@ import Glibc
 /// The by-id view: `/GROUP` (depth 1), `/GROUP/Mxx` (2), `/GROUP/Mxx/XX` (3), `/GROUP/Mxx/XX/YY` (4)
 /// are directories; `/GROUP/Mxx/XX/YY/NAME` (5) is the file with id `GROUP/Mxx/XX/YY/NAME`.
 extension FDFSFileSystem {
-    /// A stable d_ino for names not looked up yet (FNV-1a of the path, in the by-id range).
-    static func syntheticIno(_ path: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in path.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return InodeTable.byIDBase | (h & ((1 << 61) - 1)) | (1 << 61)
-    }
+    /// The d_ino of a name not looked up yet: the number a lookup will give it.
+    static func syntheticIno(_ path: String) -> UInt64 { InodeTable.stableByIDIno(for: path) }
 
     static func hex2(_ v: Int) -> String { let s = String(v, radix: 16, uppercase: true); return s.count == 1 ? "0" + s : s }
 
@@ -82,7 +78,12 @@ extension FDFSFileSystem {
         case 2, 3:
             guard let i = Self.parseHex2(name), i < max(1, g.subdirCountPerPath) else { throw FSError.noent("\(child): not a data subdirectory") }
         case 4:
-            if let ino = inodes.withLock({ $0.existingByIDIno(for: child) }), let a = await pendingSlaveAttr(ino) { return a }
+            // A slave created here and not uploaded yet (also one recovered at start, whose
+            // writer is keyed by the path's stable number before any lookup).
+            let pending = inodes.withLock { $0.existingByIDIno(for: child) } ?? InodeTable.stableByIDIno(for: child)
+            if let a = await pendingSlaveAttr(pending) {
+                if inodes.withLock({ $0.byIDIno(for: child) }) == pending { return a }
+            }
             if negativeCache.get(child) != nil { throw FSError.noent("\(child) does not exist (cached)") }
             let decoded: DecodedFileID
             do { decoded = try store.decode(child) } catch {

@@ -17,55 +17,95 @@ extension FDFSFileSystem {
         return name[..<dot]
     }
 
-    /// Master names NAME could be a slave of: names known in the directory, and the usual shape
-    /// of a FastDFS name (27 base64 characters + 7: digits and `.ext`) guessed from NAME.
-    func slaveMasterCandidates(dir: String, name: String) async -> [String] {
-        var out: [String] = []
-        if let known = try? await byIDChildren(dir) { out += known.map(\.name) }
-        let ext = name.lastIndex(of: ".").map { String(name[name.index(after: $0)...]) } ?? ""
-        if (1...6).contains(ext.utf8.count) {
-            let stemLen = 34 - 1 - ext.utf8.count
-            if name.utf8.count > stemLen + 1 + ext.utf8.count { out.append(String(name.prefix(stemLen)) + "." + ext) }
+    /// Extensions tried for a master that was never looked up, after NAME's own and those of
+    /// the names known in the directory (FastDFS cannot list a directory).
+    static let commonMasterExtensions = [
+        "jpg", "png", "gif", "bmp", "tif", "svg", "ico", "mp4", "mov", "avi", "flv", "mkv", "mp3", "wav", "aac", "amr",
+        "ogg", "txt", "log", "pdf", "doc", "xls", "ppt", "csv", "xml", "htm", "zip", "tgz", "tar", "rar", "apk", "ipa",
+        "bin", "dat", "jpeg", "webp", "tiff", "heic", "webm", "m3u8", "flac", "docx", "xlsx", "pptx", "json", "html",
+        "js", "ts", "gz", "7z",
+    ]
+
+    /// Master names NAME could be a slave of, most likely first: names known in the directory
+    /// (looked up or listed before), then guesses. A FastDFS file name is 34 characters: 27 of
+    /// base64, then 7 made of random digits and `.EXT` (or 7 digits). So a master's stem is the
+    /// first 27–34 characters of NAME (digits after the 27th) and its extension, of length
+    /// 33 − stem length, is not part of NAME: guesses try NAME's own extension, the extensions of
+    /// the known names, then common ones.
+    func slaveMasterCandidates(dir: String, name: String) async -> (known: [String], guessed: [String]) {
+        let known = ((try? await byIDChildren(dir)) ?? []).map(\.name).filter { $0 != name }
+        let chars = Array(name)
+        guard chars.count > 27 else { return (known, []) }
+        func ext(_ n: String) -> String? {
+            guard let dot = n.lastIndex(of: "."), n.index(after: dot) < n.endIndex else { return nil }
+            let e = String(n[n.index(after: dot)...])
+            return (1...6).contains(e.utf8.count) ? e : nil
         }
-        if name.count > 34 { out.append(String(name.prefix(34))) }   // a master without extension
-        var seen = Set<String>()
-        return out.filter { $0 != name && seen.insert($0).inserted }
+        var exts: [String] = []
+        for e in [ext(name)].compactMap({ $0 }) + known.compactMap(ext) + Self.commonMasterExtensions where !exts.contains(e) {
+            exts.append(e)
+        }
+        var guessed: [String] = []
+        for e in exts {
+            let stemLength = 33 - e.utf8.count
+            guard chars.count > stemLength, chars[27..<stemLength].allSatisfy({ $0.isASCII && $0.isNumber }) else { continue }
+            guessed.append(String(chars[..<stemLength]) + "." + e)
+        }
+        // A master without extension: 27 + 7 digits.
+        if chars.count > 34, chars[27..<34].allSatisfy({ $0.isASCII && $0.isNumber }) { guessed.append(String(chars[..<34])) }
+        var seen = Set(known)
+        return (known, guessed.filter { $0 != name && seen.insert($0).inserted })
+    }
+
+    /// NAME split after master `m`'s stem into prefix and extension, when that makes NAME the
+    /// slave name FastDFS would give (nil otherwise).
+    static func slaveSplit(dir: String, name: String, master m: String) -> (prefix: String, ext: String)? {
+        let stem = slaveStem(ofMaster: m)
+        guard name.hasPrefix(stem), name.count > stem.count else { return nil }
+        let rest = name.dropFirst(stem.count)
+        var prefix = String(rest), ext = ""
+        if let dot = rest.lastIndex(of: "."), dot != rest.startIndex {
+            prefix = String(rest[..<dot]); ext = String(rest[rest.index(after: dot)...])
+        }
+        let remoteDir = dir.split(separator: "/").dropFirst().joined(separator: "/")
+        guard FDFSFilename.isValidPrefix(prefix), FDFSFilename.isValidExt(ext),
+              (try? FDFSFilename.slaveFilename(master: remoteDir + "/" + m, prefix: prefix, ext: ext)) == remoteDir + "/" + name else { return nil }
+        return (prefix, ext)
     }
 
     /// Finds the master and splits NAME into prefix and extension. EINVAL: NAME is no valid slave
-    /// name; ENOENT: the master it names does not exist.
+    /// name; ENOENT: no master of that name exists (among the known names and the guesses).
     func slaveTarget(dir: String, name: String) async throws(FSError) -> SlaveTarget {
         let child = dir + "/" + name
-        let remoteDir = dir.split(separator: "/").dropFirst().joined(separator: "/")
-        var invalid: String? = nil
-        var missing: String? = nil
-        for m in await slaveMasterCandidates(dir: dir, name: name) {
-            let stem = Self.slaveStem(ofMaster: m)
-            guard name.hasPrefix(stem), name.count > stem.count else { continue }
-            let rest = name.dropFirst(stem.count)
-            var prefix = String(rest), ext = ""
-            if let dot = rest.lastIndex(of: "."), dot != rest.startIndex {
-                prefix = String(rest[..<dot]); ext = String(rest[rest.index(after: dot)...])
+        let (known, guessed) = await slaveMasterCandidates(dir: dir, name: name)
+        /// False: the master does not exist.
+        func exists(_ master: String) async throws(FSError) -> Bool {
+            guard (try? store.decode(master)) != nil else { return false }
+            do { _ = try await store.fileInfo(master); return true } catch {
+                if error.errno == ENOENT || error.errno == EINVAL { return false }
+                throw error
             }
-            guard FDFSFilename.isValidPrefix(prefix), FDFSFilename.isValidExt(ext),
-                  (try? FDFSFilename.slaveFilename(master: remoteDir + "/" + m, prefix: prefix, ext: ext)) == remoteDir + "/" + name else {
-                // Only an existing master makes this the reason (a guessed one may not exist).
-                if invalid == nil, (try? store.decode(dir + "/" + m)) != nil, (try? await store.fileInfo(dir + "/" + m)) != nil {
-                    invalid = "prefix \"\(prefix)\" / extension \"\(ext)\" after master \(m) (prefix: 1–16 of [A-Za-z0-9._-], extension: ≤ 6)"
+        }
+        var invalid: String? = nil
+        var tried: [String] = []
+        for (m, isKnown) in known.map({ ($0, true) }) + guessed.map({ ($0, false) }) {
+            guard let (prefix, ext) = Self.slaveSplit(dir: dir, name: name, master: m) else {
+                // A known master with NAME's stem: the prefix or extension is what is wrong.
+                let stem = Self.slaveStem(ofMaster: m)
+                if isKnown, invalid == nil, name.hasPrefix(stem), name.count > stem.count, try await exists(dir + "/" + m) {
+                    invalid = "\"\(name.dropFirst(stem.count))\" after the stem of master \(m) is no prefix (1–16 of [A-Za-z0-9._-]) plus optional .ext (≤ 6)"
                 }
                 continue
             }
-            let master = dir + "/" + m
-            guard (try? store.decode(master)) != nil else { continue }
-            do { _ = try await store.fileInfo(master) } catch {
-                if error.errno == ENOENT || error.errno == EINVAL { missing = master; continue }
-                throw error
+            if try await exists(dir + "/" + m) {
+                return SlaveTarget(master: dir + "/" + m, prefix: prefix, ext: ext, fileID: child)
             }
-            return SlaveTarget(master: master, prefix: prefix, ext: ext, fileID: child)
+            tried.append(m)
         }
-        if invalid == nil, let missing {
-            Log.warning("refused to create \(child): its master \(missing) does not exist")
-            throw FSError.noent("master file \(missing) of \(child) does not exist")
+        if invalid == nil, !tried.isEmpty {
+            let shown = tried.prefix(4).joined(separator: ", ") + (tried.count > 4 ? " and \(tried.count - 4) more" : "")
+            Log.warning("refused to create \(child): no master file found (tried \(shown)); if the master has another extension, look it up first (stat \(dir)/MASTER)")
+            throw FSError.noent("no master file of \(child) found (tried \(shown))")
         }
         let why = invalid ?? "it does not start with the name (up to the extension) of a master file in \(dir)"
         Log.warning("refused to create \(child): not a valid slave file name: \(why); only slave files (master name + prefix + .ext) can be created in the by-id view")

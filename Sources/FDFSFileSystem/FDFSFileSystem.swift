@@ -99,11 +99,14 @@ public final class FDFSFileSystem: FuseFilesystem {
                 await self?.retryStagedWrites()
                 if round % 6 == 0 { await self?.retryPendingDeletes() }
                 round += 1
-                try? await Task.sleep(for: .seconds(5))
+                try? await Task.sleep(for: .seconds(Self.retryInterval))
             }
         }
         maintenance.withLock { $0 = t }
     }
+
+    /// Seconds between retries of staged writes.
+    static let retryInterval: Double = 5
 
     public func stop() {
         maintenance.withLock { $0?.cancel(); $0 = nil }

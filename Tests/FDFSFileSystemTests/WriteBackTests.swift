@@ -58,9 +58,11 @@ struct WriteFixture {
     let ctx = RequestContext(uid: UInt32(getuid()), gid: UInt32(getgid()))
     static let chunk: Int64 = 64 << 10
 
-    init(naming: NamingStore? = nil, stagingDir: String? = nil, store: MemoryFileStore? = nil) async throws {
+    /// `failing`: calls that fail with the errno from the start (before `start()` runs).
+    init(naming: NamingStore? = nil, stagingDir: String? = nil, store: MemoryFileStore? = nil, failing: [String: Int32] = [:]) async throws {
         let base = store ?? MemoryFileStore()
         faulty = FaultyStore(base)
+        for (op, e) in failing { faulty.inject(op, e) }
         self.naming = try naming ?? NamingStore(path: nil)
         self.stagingDir = stagingDir ?? FDFSFileSystem.makeStagingDir(nil)
         var o = FDFSOptions()

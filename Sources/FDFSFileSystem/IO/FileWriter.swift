@@ -16,12 +16,13 @@ import Glibc
 /// new appender is built from the old file's bytes plus the staged ones, and the old id is
 /// deleted once the name points to the new one. All operations of one file are serialized.
 /// A slave file being created in the by-id view: uploaded whole at sync (slaves are immutable).
-struct SlaveTarget: Sendable, Hashable {
-    var master: String
-    var prefix: String
-    var ext: String
+/// Recorded with the write state, so a restart can still complete the upload.
+public struct SlaveTarget: Sendable, Hashable, Codable {
+    public var master: String
+    public var prefix: String
+    public var ext: String
     /// The id the upload must produce (the name the user created).
-    var fileID: String
+    public var fileID: String
 }
 
 actor FileWriter {
@@ -36,7 +37,7 @@ actor FileWriter {
     /// Staged bytes above which writes fail with the last ship error instead of staging more.
     let maxStaged: Int64
     /// Set for a new slave file: bytes stay staged until sync, then go up in one UPLOAD_SLAVE.
-    /// Not recorded in `staged_files` (a restart would not know the master).
+    /// Part of the recorded state (`staged_files`), so a restart completes the upload.
     let slave: SlaveTarget?
     private(set) var state: WriteState
     /// The last ship error (nil after a successful ship).
@@ -52,8 +53,8 @@ actor FileWriter {
     init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: NamingStore, group: String?,
          named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, recorded: Bool = false,
          slave: SlaveTarget? = nil) throws(FSError) {
-        self.slave = slave
-        self.ino = ino; self.state = state; self.store = store; self.naming = naming; self.group = group
+        self.slave = slave ?? state.slave
+        self.ino = ino; self.state = state; self.state.slave = self.slave; self.store = store; self.naming = naming; self.group = group
         self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
         staging = try StagingFile(path: stagingPath)
         self.state.stagingFile = stagingPath
@@ -89,7 +90,7 @@ actor FileWriter {
         if state.dirty.byteCount >= maxStaged, let e = lastError { throw e }
         try await staging.write(data, at: offset)
         state.wrote(offset, Int64(data.count))
-        if !recorded && slave == nil { try await record(status: "pending") }
+        if !recorded { try await record(status: "pending") }
         // After a failure, streaming waits a few seconds (a dead storage must not cost every write
         // a connect timeout); fsync/close still try at once.
         let backingOff = lastFailure.map { monotonicSeconds() - $0 < 5 } ?? false
@@ -139,7 +140,7 @@ actor FileWriter {
         defer { unlock() }
         if newSize < state.size { try await staging.truncate(newSize) }
         state.resize(newSize)
-        if slave == nil { try await record(status: "pending") }
+        try await record(status: "pending")
     }
 
     private var uploadEmptySlave = false
@@ -165,7 +166,7 @@ actor FileWriter {
             lastFailure = monotonicSeconds()
             // Survive a crash: the staged bytes and their map reach the disk before we answer.
             try? await staging.sync()
-            if slave == nil { try? await record(status: "failed", error: error.description) }
+            try? await record(status: "failed", error: error.description)
             throw error
         }
     }

@@ -46,7 +46,7 @@ extension NamingStore {
             let ino: Int64 = row["ino"]
             let json: String = row["state"]
             guard let state = try? JSONDecoder().decode(WriteState.self, from: Data(json.utf8)) else { return nil }
-            let path = try Self.path(db, of: ino) ?? (InodeTable.isByID(UInt64(ino)) ? (state.fileID ?? "(by id)") : "(no name)")
+            let path = try Self.path(db, of: ino) ?? (InodeTable.isByID(UInt64(ino)) ? (state.fileID ?? state.slave.map { "\($0.fileID) (slave of \($0.master))" } ?? "(by id)") : "(no name)")
             return StagedFileRecord(ino: ino, state: state, status: row["status"], lastError: row["last_error"], path: path)
         }
     }

@@ -109,9 +109,14 @@ extension FDFSFileSystem {
             if named {
                 writers.withLock { $0[ino] = (w, 0) }
             } else {
-                // By-id inode numbers do not survive a remount: complete it now or leave it listed.
+                // By-id files (appenders written in place, new slaves): complete now; otherwise
+                // keep the writer (its number is the path's stable hash, so a lookup finds it and
+                // reads see the staged bytes) and retry with the others.
                 do { try await w.sync(); try? await naming.removeStaged(ino: r.ino); await w.discard() }
-                catch { Log.error("staged writes of \(r.path) not completed: \(error)") }
+                catch {
+                    Log.error("staged writes of \(r.path) not completed yet, retried every \(Int(Self.retryInterval)) s: \(error)")
+                    writers.withLock { $0[ino] = (w, 0) }
+                }
             }
         }
     }

@@ -29,6 +29,8 @@ public struct WriteState: Sendable, Hashable, Codable {
     /// The staging file holding the dirty bytes (one per writer, so a new writer never shares
     /// the file a dropped one is removing).
     public var stagingFile: String?
+    /// A new slave file (by-id view): uploaded whole, with UPLOAD_SLAVE, at the durability point.
+    public var slave: SlaveTarget?
 
     public init(fileID: String?, size: Int64, appender: Bool) {
         committedID = fileID
