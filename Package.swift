@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "fdfsfs",
             dependencies: [
-                "FuseKit", "FDFSFileSystem", "FastDFS", "FastDFSDevServer",
+                "FuseKit", "FDFSFileSystem", "FastDFS", "FastDFSProtocol", "FastDFSDevServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -89,20 +89,22 @@ let package = Package(
         .executableTarget(
             name: "fdfs-devserver",
             dependencies: [
-                "FastDFSDevServer",
+                "FastDFSDevServer", "FastDFSProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
+        // Test support (not shipped): the loader of the captured protocol vectors.
+        .target(name: "ProtocolVectorSupport", path: "Tests/ProtocolVectorSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "FastDFSProtocolTests",
-            dependencies: ["FastDFSProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["FastDFSProtocol", "ProtocolVectorSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FastDFSTests",
             dependencies: [
-                "FastDFS", "FastDFSProtocol",
+                "FastDFS", "FastDFSProtocol", "ProtocolVectorSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -110,7 +112,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FastDFSDevServerTests",
-            dependencies: ["FastDFSDevServer", "FastDFS", "FastDFSProtocol"],
+            dependencies: ["FastDFSDevServer", "FastDFS", "FastDFSProtocol", "ProtocolVectorSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -16,6 +16,10 @@ check_status() {
     if [ "$got" -eq "$want" ]; then pass "$name"; else fail "$name (exit $got, expected $want: $(head -c 300 "$WORK/last.err"))"; fi
 }
 
+check_eq "fdfs --version" "fdfs 0.1.0" "$("$FDFS" --version 2>&1)"
+check_eq "fdfs-devserver --version" "fdfs-devserver 0.1.0" "$("$DEVSERVER" --version 2>&1)"
+check_contains "fdfsfs --version" "fdfsfs 0.1.0 (libfuse low-level API" "$("$FDFSFS" --version 2>&1)"
+
 head -c 1048576 /dev/urandom >"$WORK/a.bin"
 printf 'hello fastdfs\n' >"$WORK/small.txt"
 

@@ -40,6 +40,9 @@ public struct FDFSOptions: Sendable {
     public var stagingDir: String?
     /// Size of the requests that ship staged bytes (upload, append, modify).
     public var writeChunk: Int64 = 4 << 20
+    /// Per file: once this many bytes are staged after a failed ship, writes fail with that
+    /// error instead of staging more (the local disk is not an unbounded buffer).
+    public var maxStaged: Int64 = 256 << 20
     /// Answer misses with negative entries the kernel caches (instead of ENOENT each time).
     public var kernelNegativeCache = true
     public init() {}

@@ -52,6 +52,7 @@ public struct MountCommand: Sendable {
                       attr_timeout=S, entry_timeout=S, metadata_cache=S, fileinfo_cache=S,
                       negative_cache=S, groups_cache=S, readahead_max=BYTES, readahead_memory=BYTES,
                       read_ahead_kb=N (kernel read-ahead of the mount, default 1024, 0 = kernel default),
+                      max_staged=BYTES (per file, after a failed upload; default 256 MiB),
                       connect_timeout=S, log=FILE, no_default_permissions (default_permissions is on
                       by default); fstab-only options are ignored
         """
@@ -132,6 +133,7 @@ public struct MountCommand: Sendable {
             case "connect_timeout": connectTimeout = try num(value)
             case "readahead_max": fs.readAhead.maxWindow = max(fs.readAhead.initialWindow, try int(value))
             case "readahead_memory": fs.readAheadMemoryLimit = try int(value)
+            case "max_staged": fs.maxStaged = max(fs.writeChunk, try int(value))
             case "read_ahead_kb": readAheadKB = Int(clamping: try int(value))
             case "uid": fs.uid = UInt32(clamping: try int(value))
             case "gid": fs.gid = UInt32(clamping: try int(value))

@@ -129,3 +129,9 @@ public struct StorageAddress: Hashable, Sendable, CustomStringConvertible {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }
+
+/// The version of this package (the codec, client, `fdfs`, `fdfsfs` and `fdfs-devserver`),
+/// printed by their `--version`.
+public enum FDFSPackageVersion {
+    public static let string = "0.1.0"
+}

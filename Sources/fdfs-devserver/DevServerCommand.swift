@@ -5,6 +5,7 @@
 import ArgumentParser
 import Dispatch
 import FastDFSDevServer
+import FastDFSProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -43,7 +44,8 @@ struct DevServerCommand: AsyncParsableCommand {
                 --fault storage:fail=UPLOAD_FILE:ENOSPC,times=1
                 --fault storage:drop-after=65536
             Scripts: start it with --tracker-port 0 --storage-port 0, read lines until 'ready', and use the printed addresses (scripts/devserver.sh does exactly this).
-            """)
+            """,
+        version: "fdfs-devserver \(FDFSPackageVersion.string)")
 
     @Option(name: .long, help: "Data directory (created if missing).")
     var data: String

@@ -91,6 +91,7 @@ struct Fdfs: AsyncParsableCommand {
 
             Exit status: 0 success, 1 operation failed, 2 usage error.
             """,
+        version: "fdfs \(FDFSPackageVersion.string)",
         subcommands: [
             Upload.self, UploadSlave.self, Download.self, Delete.self, Append.self, Modify.self, Truncate.self,
             Regenerate.self, Info.self, Meta.self, Groups.self, Servers.self,

@@ -10,6 +10,7 @@ import Glibc
 #endif
 import CFuse3
 import FDFSFileSystem
+import FastDFSProtocol
 import FuseKit
 import FuseTypes
 
@@ -29,7 +30,7 @@ if rawArgs.contains("-h") || rawArgs.contains("--help") {
     exit(0)
 }
 if rawArgs.contains("-V") || rawArgs.contains("--version") {
-    print("fdfsfs 0.1 (libfuse low-level API \(FuseSession.apiVersion))")
+    print("fdfsfs \(FDFSPackageVersion.string) (libfuse low-level API \(FuseSession.apiVersion))")
     exit(0)
 }
 

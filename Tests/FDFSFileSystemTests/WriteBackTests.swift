@@ -59,7 +59,8 @@ struct WriteFixture {
     static let chunk: Int64 = 64 << 10
 
     /// `failing`: calls that fail with the errno from the start (before `start()` runs).
-    init(naming: NamingStore? = nil, stagingDir: String? = nil, store: MemoryFileStore? = nil, failing: [String: Int32] = [:]) async throws {
+    init(naming: NamingStore? = nil, stagingDir: String? = nil, store: MemoryFileStore? = nil, failing: [String: Int32] = [:],
+         maxStaged: Int64? = nil) async throws {
         let base = store ?? MemoryFileStore()
         faulty = FaultyStore(base)
         for (op, e) in failing { faulty.inject(op, e) }
@@ -68,6 +69,7 @@ struct WriteFixture {
         var o = FDFSOptions()
         o.stagingDir = self.stagingDir
         o.writeChunk = Self.chunk
+        if let maxStaged { o.maxStaged = maxStaged }
         fs = FDFSFileSystem(store: faulty, naming: self.naming, options: o)
         try await fs.start()
         fs.stop()
@@ -254,6 +256,27 @@ struct WriteBackFaultTests {
         #expect(try await fx.content(ino) == data)
         #expect(try await fx.naming.stagedFiles().isEmpty)
         #expect(fx.fs.writers.withLock { $0.isEmpty })
+    }
+
+    /// After a failed ship, writes keep staging up to max_staged bytes, then fail with that
+    /// ship's error (the local disk is no unbounded buffer); nothing accepted is lost.
+    @Test func stagingAfterAFailureIsCappedAtMaxStaged() async throws {
+        let fx = try await WriteFixture(maxStaged: 3 * WriteFixture.chunk)
+        let (ino, fh) = try await fx.create("cap.bin")
+        fx.faulty.inject("upload", ENOSPC)
+        let piece = Int(WriteFixture.chunk / 2)
+        var accepted: [UInt8] = []
+        var refused: FSError?
+        for i in 0..<20 {
+            let data = pattern(piece, seed: UInt8(i))
+            do { _ = try await fx.fs.write(ino: ino, fh: fh, offset: Int64(accepted.count), data: data); accepted += data }
+            catch { refused = error; break }
+        }
+        #expect(refused?.errno == ENOSPC, "the ship's error, once the cap is reached")
+        #expect(accepted.count >= Int(3 * WriteFixture.chunk) && accepted.count < Int(3 * WriteFixture.chunk) + 2 * piece)
+        fx.faulty.inject("upload", nil)
+        try await fx.close(ino, fh)
+        #expect(try await fx.content(ino) == accepted)
     }
 
     @Test func aStorageDyingMidFileLeavesThePreviousContentRecorded() async throws {

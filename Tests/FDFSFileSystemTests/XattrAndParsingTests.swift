@@ -117,6 +117,14 @@ struct ParsingTests {
         #expect(throws: MountCommand.ParseError.self) { try MountCommand.parse(["t:22122", "/mnt/x", "-o", "read_ahead_kb=big"]) }
     }
 
+    @Test func maxStagedOption() throws {
+        #expect(try MountCommand.parse(["t:22122", "/mnt/x"]).fs.maxStaged == 256 << 20)
+        #expect(try MountCommand.parse(["t:22122", "/mnt/x", "-o", "max_staged=1073741824"]).fs.maxStaged == 1 << 30)
+        // Never below one ship request.
+        #expect(try MountCommand.parse(["t:22122", "/mnt/x", "-o", "max_staged=1"]).fs.maxStaged == 4 << 20)
+        #expect(throws: MountCommand.ParseError.self) { try MountCommand.parse(["t:22122", "/mnt/x", "-o", "max_staged=-5"]) }
+    }
+
     @Test func mountCommandLine() throws {
         let c = try MountCommand.parse(["10.0.0.1:22122,10.0.0.2:22122", "/mnt/fdfs", "-o",
                                         "_netdev,allow_other,nofail,x-systemd.automount,defaults,uid=1000,gid=100,umask=027,attr_timeout=5,state_dir=/tmp/s,group=group2,ro", "-f"])

@@ -90,7 +90,7 @@ struct ClientEndToEndTests {
                 let stored = try await client.queryStore(group: "group1")
                 #expect(server.storageIDs.compactMap(server.storageAddress).contains(stored.server))
                 #expect(try await client.queryUpdate(id) == server.firstStorage)
-                #expect(try await client.queryFetch(id) != nil)
+                #expect(server.storageIDs.compactMap(server.storageAddress).contains(try await client.queryFetch(id)))
                 try await server.waitForReplication()
                 let holders = try await client.queryFetchAll(id)
                 #expect(holders.count == 2)
@@ -113,7 +113,7 @@ struct ClientEndToEndTests {
         let source = dir + "/source.bin"
         let size = 256 << 20
         // Write the source in 4 MiB pieces (a pattern that changes per piece).
-        FileManager.default.createFile(atPath: source, contents: nil)
+        #expect(FileManager.default.createFile(atPath: source, contents: nil))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: source))
         var expectedCRC = CRC32()
         for i in 0..<(size >> 22) {

@@ -5,32 +5,10 @@
 
 import FastDFSProtocol
 import Foundation
+import ProtocolVectorSupport
 import Testing
 
 @testable import FastDFSDevServer
-
-struct Vector: Decodable {
-    var op: String
-    var server: String
-    var cmd: Int
-    var request_hex: String
-    var response_hex: String
-    var status: Int?
-}
-
-/// `<package root>/../shared/protocol-vectors/<name>`; fails the test clearly when missing.
-func loadVectors(_ name: String, filePath: String = #filePath) throws -> [Vector] {
-    let root = URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    let path = root.deletingLastPathComponent().appendingPathComponent("shared/protocol-vectors/\(name)").path
-    guard let data = FileManager.default.contents(atPath: path) else {
-        Issue.record("protocol vectors missing: expected \(path) (the package's sibling shared/protocol-vectors)")
-        throw TestFailure("missing \(path)")
-    }
-    return try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
-        try JSONDecoder().decode(Vector.self, from: Data($0.utf8))
-    }
-}
 
 extension Array where Element == UInt8 {
     /// Replaces every occurrence of `pattern` by `replacement` (same length expected).
@@ -69,16 +47,16 @@ struct ReplayTests {
         "storage_regenerate_appender_filename_unsupported",
     ]
 
-    func replay(_ file: String, compat: CompatLevel) async throws {
-        let vectors = try loadVectors(file)
+    func replay(_ version: String, compat: CompatLevel) async throws {
+        let vectors = try ProtocolVectorFiles.load(version: version)
         #expect(vectors.count >= 50)
         // Two storages like the capture; a lag so the first fetch-all sees only the source.
         try await withDevServer(storagesPerGroup: 2, replicationLag: 3, compat: compat) { (server: DevServer) async throws in
             var renames: [(captured: [UInt8], ours: [UInt8])] = []
             var exactChecks = 0
             for v in vectors {
-                var request = [UInt8](hex: v.request_hex)!
-                let expected = [UInt8](hex: v.response_hex)!
+                var request = v.request
+                let expected = v.response
                 for r in renames { request = request.replacingBytes(r.captured, with: r.ours) }
                 if v.op == "tracker_list_servers_one" {
                     // The filter is the storage id, which names the capture's second storage.
@@ -117,7 +95,7 @@ struct ReplayTests {
         }
     }
 
-    func checkDeterministicParts(_ v: Vector, reply: [UInt8], expected: [UInt8]) {
+    func checkDeterministicParts(_ v: CapturedExchange, reply: [UInt8], expected: [UInt8]) {
         switch v.cmd {
         case 101, 104, 106, 107, 102, 103, 105, 11, 21, 23, 38:
             #expect(Array(reply.prefix(16)) == Array(expected.prefix(16)), "\(v.op): group field")
@@ -145,11 +123,11 @@ struct ReplayTests {
 
     @Test("FastDFS 6.16.1 captures against the default (6.16) emulation")
     func replay616() async throws {
-        try await replay("fastdfs-6.16.1.jsonl", compat: .v6_16)
+        try await replay("6.16.1", compat: .v6_16)
     }
 
     @Test("FastDFS 5.12 captures against --compat 5")
     func replay512() async throws {
-        try await replay("fastdfs-5.12.jsonl", compat: .v5)
+        try await replay("5.12", compat: .v5)
     }
 }

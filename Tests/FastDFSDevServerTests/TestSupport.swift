@@ -213,16 +213,3 @@ func rawUpload(_ server: DevServer, _ data: [UInt8], ext: String = "txt", append
     let group = String(decoding: r.body[0..<16].prefix { $0 != 0 }, as: UTF8.self)
     return (group, String(decoding: r.body[16...], as: UTF8.self))
 }
-
-extension Array where Element == UInt8 {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
-    init?(hex: String) {
-        var out: [UInt8] = []
-        var it = hex.makeIterator()
-        while let a = it.next() {
-            guard let b = it.next(), let v = UInt8(String([a, b]), radix: 16) else { return nil }
-            out.append(v)
-        }
-        self = out
-    }
-}

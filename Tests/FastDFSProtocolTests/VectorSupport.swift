@@ -1,11 +1,12 @@
-// Loads the captured protocol vectors (../shared/protocol-vectors relative to the package root)
-// and offers helpers to parse their `notes` text.
+// The captured protocol vectors (loaded by ProtocolVectorSupport) with helpers to split their
+// packets and parse their `notes` text.
 import Foundation
 import NIOCore
+import ProtocolVectorSupport
 import Testing
 @testable import FastDFSProtocol
 
-struct ProtocolVector: Decodable, CustomStringConvertible {
+struct ProtocolVector: CustomStringConvertible {
     var op: String
     var server: String
     var cmd: Int
@@ -14,11 +15,12 @@ struct ProtocolVector: Decodable, CustomStringConvertible {
     var notes: String
     var server_addr: String
     var status: Int?
-    /// "6.16.1", "6.06" or "5.12" (filled in by the loader).
-    var version: String = ""
+    /// "6.16.1", "6.06" or "5.12".
+    var version: String
 
-    enum CodingKeys: String, CodingKey {
-        case op, server, cmd, request_hex, response_hex, notes, server_addr, status
+    init(_ e: CapturedExchange) {
+        op = e.op; server = e.server; cmd = e.cmd; request_hex = e.requestHex; response_hex = e.responseHex
+        notes = e.notes; server_addr = e.serverAddress; status = e.status; version = e.version
     }
 
     var description: String { "\(version) \(op)" }
@@ -108,22 +110,7 @@ struct ProtocolVector: Decodable, CustomStringConvertible {
     var resultFileID: FileID? { capture(#"-> (group\d+/M[^\s;]+)"#).flatMap(FileID.init) }
 }
 
-func hexBytes(_ hex: String) -> [UInt8] {
-    var out: [UInt8] = []
-    out.reserveCapacity(hex.count / 2)
-    var high: UInt8?
-    for c in hex.utf8 {
-        let v: UInt8
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): v = c - UInt8(ascii: "A") + 10
-        default: continue
-        }
-        if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
-    }
-    return out
-}
+func hexBytes(_ hex: String) -> [UInt8] { ProtocolVectorFiles.bytes(hex: hex) }
 
 extension ByteBuffer {
     var bytes: [UInt8] { getBytes(at: readerIndex, length: readableBytes) ?? [] }
@@ -140,53 +127,13 @@ func packet<R: FDFSRequest>(_ request: R, content: [UInt8] = []) -> [UInt8] {
 }
 
 enum VectorStore {
-    static let versions = ["6.16.1", "6.06", "5.12"]
+    static let versions = ProtocolVectorFiles.versions
 
-    /// <package root>/../shared/protocol-vectors, found from this file's path.
-    static var directory: URL {
-        URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent()  // FastDFSProtocolTests
-            .deletingLastPathComponent()  // Tests
-            .deletingLastPathComponent()  // package root
-            .appendingPathComponent("../shared/protocol-vectors")
-            .standardizedFileURL
-    }
-
-    struct Missing: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// Every record of all three files. Throws (failing the test) when the directory or a file
-    /// is missing: the vectors are required, never skipped.
-    static func all() throws -> [ProtocolVector] {
-        var result: [ProtocolVector] = []
-        for version in versions {
-            result += try load(version: version)
-        }
-        return result
-    }
+    /// Every record of all three files (throws, failing the test, when they are missing).
+    static func all() throws -> [ProtocolVector] { try ProtocolVectorFiles.all().map(ProtocolVector.init) }
 
     static func load(version: String) throws -> [ProtocolVector] {
-        let dir = directory
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
-            throw Missing(description: "protocol vectors directory \(dir.path) is missing; check out the shared repository next to the package so that ../shared/protocol-vectors exists")
-        }
-        let file = dir.appendingPathComponent("fastdfs-\(version).jsonl")
-        guard let data = FileManager.default.contents(atPath: file.path) else {
-            throw Missing(description: "vector file \(file.path) is missing or unreadable")
-        }
-        let decoder = JSONDecoder()
-        var records: [ProtocolVector] = []
-        for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
-            var record = try decoder.decode(ProtocolVector.self, from: Data(line))
-            record.version = version
-            records.append(record)
-        }
-        guard records.count == 52 else {
-            throw Missing(description: "\(file.path) has \(records.count) records, expected 52")
-        }
-        return records
+        try ProtocolVectorFiles.load(version: version).map(ProtocolVector.init)
     }
 
     /// Records of the given commands in all versions.

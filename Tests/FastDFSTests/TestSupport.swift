@@ -2,6 +2,7 @@
 
 import Foundation
 import NIOCore
+import ProtocolVectorSupport
 import Synchronization
 @testable import FastDFS
 
@@ -29,7 +30,7 @@ struct ManualClock: Clock, Sendable {
     static func at(_ seconds: Int) -> Instant { Instant(offset: .seconds(seconds)) }
 }
 
-/// Real bytes captured from FastDFS servers (/work/shared/protocol-vectors).
+/// Real bytes captured from FastDFS servers, by op (loaded by ProtocolVectorSupport).
 struct ProtocolVectors {
     struct Record {
         var op: String
@@ -40,23 +41,10 @@ struct ProtocolVectors {
 
     let records: [String: Record]
 
-    static let directory: URL = {
-        // Tests/FastDFSTests/TestSupport.swift → package root → ../shared/protocol-vectors
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("shared/protocol-vectors")
-    }()
-
     static func load(_ version: String = "6.16.1") throws -> ProtocolVectors {
-        let url = directory.appendingPathComponent("fastdfs-\(version).jsonl")
-        let text = try String(contentsOf: url, encoding: .utf8)
         var records: [String: Record] = [:]
-        for line in text.split(separator: "\n") where !line.isEmpty {
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-            let op = object["op"] as! String
-            records[op] = Record(
-                op: op, request: hex(object["request_hex"] as? String ?? ""),
-                response: hex(object["response_hex"] as? String ?? ""), notes: object["notes"] as? String ?? "")
+        for e in try ProtocolVectorFiles.load(version: version) {
+            records[e.op] = Record(op: e.op, request: e.request, response: e.response, notes: e.notes)
         }
         return ProtocolVectors(records: records)
     }
@@ -64,15 +52,6 @@ struct ProtocolVectors {
     subscript(op: String) -> Record {
         guard let r = records[op] else { fatalError("no protocol vector \(op)") }
         return r
-    }
-
-    static func hex(_ s: String) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count / 2)
-        var it = s.utf8.makeIterator()
-        func v(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
-        while let a = it.next(), let b = it.next() { out.append(v(a) << 4 | v(b)) }
-        return out
     }
 }
 
