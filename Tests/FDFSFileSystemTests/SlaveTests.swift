@@ -181,3 +181,27 @@ extension SlaveTests {
         #expect(try await naming.stagedFiles().isEmpty)
     }
 }
+
+extension SlaveTests {
+    /// Killed after the slave upload reached the server but before it was recorded: the next
+    /// start gets EEXIST for the same bytes and takes it as done.
+    @Test func killedBetweenASlaveUploadAndItsRecord() async throws {
+        let naming = try NamingStore(path: nil)
+        let mem = MemoryFileStore()
+        let first = try await WriteFixture(naming: naming, store: mem)
+        let master = try await mem.upload(Array("master".utf8), ext: "jpg", group: nil, appender: false)
+        let dir = try await dirIno(first, master)
+        let name = slaveName(master, "_k.jpg")
+        let slaveID = master.split(separator: "/").dropLast().joined(separator: "/") + "/" + name
+        let data = noise(5000)
+        first.faulty.hangAfter("uploadSlave")
+        let (e, o) = try await first.fs.create(parent: dir, name: name, mode: 0o644, flags: O_WRONLY, ctx: first.ctx)
+        _ = try await first.fs.write(ino: e.attr.ino, fh: o.fh, offset: 0, data: data)
+        let closer = Task { try await first.fs.flush(ino: e.attr.ino, fh: o.fh) }
+        #expect(await eventuallyAsync { first.faulty.bytes("uploadSlave") > 0 })
+        let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
+        _ = (closer, second)
+        #expect(try await mem.download(slaveID, offset: 0, length: 0, storage: nil) == data)
+        #expect(try await naming.stagedFiles().isEmpty)
+    }
+}

@@ -10,7 +10,11 @@ import Glibc
 /// call on, or every call of one kind with a given errno), counting the bytes sent per kind.
 final class FaultyStore: FileStore {
     let inner: MemoryFileStore
-    struct Faults { var failNth: Int?; var failOps: [String: Int32] = [:]; var calls = 0; var bytes: [String: Int64] = [:] }
+    struct Faults {
+        var failNth: Int?; var failOps: [String: Int32] = [:]; var calls = 0; var bytes: [String: Int64] = [:]
+        /// Ops that reach the server and then never return (the process "dies" right after).
+        var hangAfter: Set<String> = []
+    }
     let faults = Mutex(Faults())
     init(_ inner: MemoryFileStore) { self.inner = inner }
 
@@ -18,6 +22,13 @@ final class FaultyStore: FileStore {
     /// Every changing call from the `n`th one (counted from now) fails with EIO; nil: heal.
     func failFrom(_ n: Int?) { faults.withLock { f in f.failNth = n.map { $0 + f.calls } } }
     func bytes(_ op: String) -> Int64 { faults.withLock { $0.bytes[op, default: 0] } }
+    func hangAfter(_ op: String) { faults.withLock { _ = $0.hangAfter.insert(op) } }
+    /// The server has done `op`; the caller never hears back (until the task is cancelled).
+    private func hangIfAsked(_ op: String) async throws(FSError) {
+        guard faults.withLock({ $0.hangAfter.contains(op) }) else { return }
+        try? await Task.sleep(for: .seconds(3600))
+        throw FSError(EIO, "\(op): gave up waiting")
+    }
 
     private func gate(_ op: String, _ n: Int) throws(FSError) {
         let e: Int32? = faults.withLock { f in
@@ -32,13 +43,23 @@ final class FaultyStore: FileStore {
 
     func download(_ f: String, offset: Int64, length: Int64, storage: StorageHint?) async throws(FSError) -> [UInt8] { try await inner.download(f, offset: offset, length: length, storage: storage) }
     func upload(_ d: [UInt8], ext: String, group: String?, appender: Bool) async throws(FSError) -> String {
-        try gate("upload", d.count); return try await inner.upload(d, ext: ext, group: group, appender: appender)
+        try gate("upload", d.count)
+        let id = try await inner.upload(d, ext: ext, group: group, appender: appender)
+        try await hangIfAsked("upload")
+        return id
     }
-    func append(_ d: [UInt8], to f: String) async throws(FSError) { try gate("append", d.count); try await inner.append(d, to: f) }
+    func append(_ d: [UInt8], to f: String) async throws(FSError) {
+        try gate("append", d.count); try await inner.append(d, to: f); try await hangIfAsked("append")
+    }
     func uploadSlave(_ d: [UInt8], master: String, prefix: String, ext: String) async throws(FSError) -> String {
-        try gate("uploadSlave", d.count); return try await inner.uploadSlave(d, master: master, prefix: prefix, ext: ext)
+        try gate("uploadSlave", d.count)
+        let id = try await inner.uploadSlave(d, master: master, prefix: prefix, ext: ext)
+        try await hangIfAsked("uploadSlave")
+        return id
     }
-    func modify(_ d: [UInt8], in f: String, at o: Int64) async throws(FSError) { try gate("modify", d.count); try await inner.modify(d, in: f, at: o) }
+    func modify(_ d: [UInt8], in f: String, at o: Int64) async throws(FSError) {
+        try gate("modify", d.count); try await inner.modify(d, in: f, at: o); try await hangIfAsked("modify")
+    }
     func truncate(_ f: String, to s: Int64) async throws(FSError) { try gate("truncate", 0); try await inner.truncate(f, to: s) }
     func delete(_ f: String) async throws(FSError) { try await inner.delete(f) }
     func metadata(of f: String) async throws(FSError) -> [String: String] { try await inner.metadata(of: f) }
@@ -98,6 +119,12 @@ struct WriteFixture {
         _ = try await naming.bind(n.id, fileID: id, size: Int64(data.count), mtime: nil)
         return (UInt64(n.id), id)
     }
+}
+
+/// Bytes that do not repeat with any period a chunk size divides (xorshift).
+func noise(_ n: Int, seed: UInt64 = 1) -> [UInt8] {
+    var x = 0x9E37_79B9_7F4A_7C15 ^ seed
+    return (0..<n).map { _ in x ^= x << 13; x ^= x >> 7; x ^= x << 17; return UInt8(truncatingIfNeeded: x >> 24) }
 }
 
 func pattern(_ n: Int, seed: UInt8 = 1) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) } }
@@ -304,6 +331,74 @@ struct WriteBackFaultTests {
         try await fx.fs.release(ino: ino, fh: fh)
     }
 
+    /// Killed while a ship request was done on the server but not yet recorded: the next start
+    /// finds the file exactly as written (no bytes twice, no zeros), whichever request it was.
+    @Test(arguments: ["upload", "append", "modify"])
+    func killedBetweenAShipAndItsRecord(op: String) async throws {
+        let naming = try NamingStore(path: nil)
+        let mem = MemoryFileStore()
+        let first = try await WriteFixture(naming: naming, store: mem)
+        let chunk = Int(WriteFixture.chunk)
+        var expected = noise(3 * chunk + 1000)
+        let ino: UInt64
+        if op == "modify" {
+            let (i, _) = try await first.adopt("k.bin", data: expected, appender: true)
+            ino = i
+        } else {
+            let (i, fh) = try await first.create("k.bin")
+            ino = i
+            if op == "append" {
+                _ = try await first.fs.write(ino: ino, fh: fh, offset: 0, data: Array(expected[..<chunk]))
+                try await first.fs.fsync(ino: ino, fh: fh, dataOnly: false)
+            }
+        }
+        first.faulty.hangAfter(op)
+        let fh = try await first.fs.open(ino: ino, flags: O_WRONLY, ctx: first.ctx).fh
+        let start = op == "append" ? chunk : 0
+        let edit = noise(op == "modify" ? 2 * chunk : 3 * chunk + 1000 - start, seed: 5)
+        expected.replaceSubrange(start..<(start + edit.count), with: edit)
+        // Written (the first chunk of it shipped and hung, or staged until fsync), then fsync
+        // hangs in the ship: the process "dies" there.
+        let writer = Task {
+            _ = try await first.fs.write(ino: ino, fh: fh, offset: Int64(start), data: edit)
+            try await first.fs.fsync(ino: ino, fh: fh, dataOnly: false)
+        }
+        #expect(await eventuallyAsync { first.faulty.bytes(op) > 0 }, "the \(op) reached the server")
+        let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
+        await second.fs.retryStagedWrites()
+        _ = writer   // left hanging: the first mount is "dead" (its task would otherwise ship again)
+        if let n = try await naming.node(Int64(ino)), let fid = n.fileID {
+            let held = try await mem.fileInfo(fid).size
+            #expect(held == Int64(expected.count), "\(op): the server holds \(held) bytes, written \(expected.count)")
+        }
+        let got = try await second.content(ino)
+        let same = got == expected
+        #expect(same, "\(op): first difference at \(zip(got, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(got.count, expected.count)) of \(got.count)/\(expected.count)")
+        #expect(try await naming.stagedFiles().isEmpty)
+    }
+
+    /// In-place edits of existing bytes, neither fsynced nor shipped, when the mount is killed:
+    /// the next start finds them (the write log next to the staging file), not only the bytes
+    /// past the server's end.
+    @Test func unsyncedInPlaceEditsSurviveAKill() async throws {
+        let naming = try NamingStore(path: nil)
+        let mem = MemoryFileStore()
+        let first = try await WriteFixture(naming: naming, store: mem)
+        var expected = pattern(100_000)
+        let (ino, _) = try await first.adopt("e.bin", data: expected, appender: true)
+        let fh = try await first.fs.open(ino: ino, flags: O_WRONLY, ctx: first.ctx).fh
+        for (i, at) in [10, 5000, 70_001].enumerated() {
+            let edit = pattern(300, seed: UInt8(20 + i))
+            _ = try await first.fs.write(ino: ino, fh: fh, offset: Int64(at), data: edit)
+            expected.replaceSubrange(at..<(at + 300), with: edit)
+        }
+        let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
+        await second.fs.retryStagedWrites()
+        let same = try await second.content(ino) == expected
+        #expect(same)
+        #expect(try await naming.stagedFiles().isEmpty)
+    }
+
     @Test func stagedWritesOfAKilledMountAreCompletedAtTheNextStart() async throws {
         let naming = try NamingStore(path: nil)
         let mem = MemoryFileStore()
@@ -350,4 +445,13 @@ struct WriteBackMetadataTests {
         #expect(id != old)
         #expect(try await fx.mem.metadata(of: id) == ["k": "v"])
     }
+}
+
+/// Polls `condition` every millisecond for up to about 20 s; returns whether it held.
+func eventuallyAsync(_ condition: () -> Bool) async -> Bool {
+    for _ in 0..<20_000 {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return condition()
 }

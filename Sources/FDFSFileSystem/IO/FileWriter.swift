@@ -88,7 +88,7 @@ actor FileWriter {
         await lock()
         defer { unlock() }
         if state.dirty.byteCount >= maxStaged, let e = lastError { throw e }
-        try await staging.write(data, at: offset)
+        try await staging.write(data, at: offset, generation: state.logGeneration ?? 0)
         state.wrote(offset, Int64(data.count))
         if !recorded { try await record(status: "pending") }
         // After a failure, streaming waits a few seconds (a dead storage must not cost every write
@@ -110,10 +110,17 @@ actor FileWriter {
     }
 
     /// After a crash: staged bytes the recorded map does not know yet (written after it was last
-    /// saved) are in the staging file's data extents past the server's end.
+    /// saved) are listed in the write log; without a log (older state), the staging file's data
+    /// extents past the server's end show them.
     func adoptUnrecordedExtents() async {
-        let (extents, fileSize) = await staging.dataExtents()
         var added: Int64 = 0
+        for (offset, count) in await staging.loggedWrites(generation: state.logGeneration ?? 0) where count > 0 {
+            let before = state.dirty.byteCount
+            state.dirty.insert(offset, offset + count)
+            added += state.dirty.byteCount - before
+            state.size = max(state.size, offset + count)
+        }
+        let (extents, fileSize) = await staging.dataExtents()
         // Extents are block-granular: below the server's end (or the copy source's) a block may
         // mix staged and real bytes, so only the recorded map counts there; past it unwritten
         // bytes are zeros anyway.
@@ -200,9 +207,14 @@ actor FileWriter {
 
     // MARK: - Shipping
 
+    /// Saves the state (a new log generation) in `staged_files`, then empties the write log.
     private func record(status: String, error: String? = nil) async throws(FSError) {
-        try await naming.saveStaged(ino: ino, state: state, status: status, error: error)
+        var s = state
+        s.logGeneration = (state.logGeneration ?? 0) &+ 1
+        try await naming.saveStaged(ino: ino, state: s, status: status, error: error, durable: status == "failed")
+        state.logGeneration = s.logGeneration
         recorded = true
+        await staging.clearLog()
     }
 
     /// The bytes of `[lo, hi)` for an upload or append: the copy-on-write source's, overlaid
@@ -243,7 +255,18 @@ actor FileWriter {
         // last close (`syncLastClose`), so its one upload carries the bytes.
         if state.size == 0 && !uploadEmptySlave { return }
         let data = try await content(0, state.size)
-        let id = try await store.uploadSlave(data, master: t.master, prefix: t.prefix, ext: t.ext)
+        let id: String
+        do { id = try await store.uploadSlave(data, master: t.master, prefix: t.prefix, ext: t.ext) }
+        catch where error.errno == EEXIST {
+            // Uploaded before a crash that came before its record: the server has the slave.
+            // The same bytes mean it is this one; anything else is a real conflict.
+            guard let held = try? await store.download(t.fileID, offset: 0, length: state.size, storage: nil), held == data,
+                  (try? await store.fileInfo(t.fileID))?.size == state.size else {
+                throw FSError(EEXIST, "a different slave file \(t.fileID) already exists")
+            }
+            Log.info("slave file \(t.fileID) was already uploaded (before a restart)")
+            id = t.fileID
+        }
         guard id == t.fileID else {
             Log.error("slave upload of \(t.master) (prefix \(t.prefix), ext \(t.ext)) produced \(id), expected \(t.fileID)")
             throw FSError(EIO, "slave upload produced \(id) instead of \(t.fileID)")
@@ -253,10 +276,14 @@ actor FileWriter {
         state.remoteSize = state.size
         state.truncateTo = nil
         state.dirty.remove(0, state.size)
-        await staging.punch(0, state.size)
         Log.info("uploaded slave file \(id) of \(t.master) (\(state.size) bytes)")
     }
 
+    /// Sends the planned steps. After each one, what the server now holds is recorded before the
+    /// staged copy of those bytes is dropped, so a crash at any point leaves a record that is
+    /// safe to replay: MODIFY and TRUNCATE are idempotent, an UPLOAD made again only leaves an
+    /// orphan, and an APPEND is announced first (`remoteUncertain`), so the next attempt cuts the
+    /// server's file back to the recorded size before appending again.
     private func ship(final: Bool) async throws(FSError) {
         if let slave {
             if final { try await shipSlave(slave) }
@@ -265,6 +292,7 @@ actor FileWriter {
         try await settleRemote()
         let steps = state.plan(chunk: chunk, final: final)
         for step in steps {
+            var shipped: (lo: Int64, hi: Int64)?
             switch step {
             case .truncate(let t):
                 guard let fid = state.fileID else { continue }
@@ -277,34 +305,37 @@ actor FileWriter {
                 try await store.modify(data, in: fid, at: a)
                 bytesSent += b - a
                 state.dirty.remove(a, b)
-                await staging.punch(a, b)
+                shipped = (a, b)
             case .upload(let b):
                 let data = try await content(0, b)
                 let name = named ? try await naming.anyName(of: ino) : nil
-                let id: String
-                do { id = try await store.upload(data, ext: Self.ext(of: name), group: group, appender: true) }
-                catch { throw error }
+                let id = try await store.upload(data, ext: Self.ext(of: name), group: group, appender: true)
                 bytesSent += b
                 state.fileID = id
                 state.remoteSize = b
                 state.truncateTo = nil
                 state.dirty.remove(0, b)
-                await staging.punch(0, b)
+                shipped = (0, b)
                 Log.info("inode \(ino): created appender file \(id)")
             case .append(let a, let b):
                 guard let fid = state.fileID else { continue }
                 let data = try await content(a, b)
-                do { try await store.append(data, to: fid) }
-                catch { state.remoteUncertain = true; throw error }
+                if !state.remoteUncertain {
+                    state.remoteUncertain = true
+                    try await record(status: "pending")
+                }
+                try await store.append(data, to: fid)   // on failure remoteUncertain stays set
+                state.remoteUncertain = false
                 bytesSent += b - a
                 state.remoteSize = b
                 state.dirty.remove(a, b)
-                await staging.punch(a, b)
+                shipped = (a, b)
             }
+            // Copy on write is complete once the new file holds every byte of the old one.
+            if state.baseID != nil, state.fileID != nil, state.remoteSize >= state.baseSize { state.baseID = nil; state.baseSize = 0 }
+            try await record(status: "pending")
+            if let shipped { await staging.punch(shipped.lo, shipped.hi) }
         }
-        // Copy on write is complete once the new file holds every byte of the old one.
-        if state.baseID != nil, state.fileID != nil, state.remoteSize >= state.baseSize { state.baseID = nil; state.baseSize = 0 }
-        if !steps.isEmpty { try await record(status: "pending") }
     }
 
     private func commit() async throws(FSError) {
@@ -334,6 +365,7 @@ actor FileWriter {
             recorded = false
         }
         try? await staging.truncate(0)
+        await staging.clearLog()
     }
 
     /// The delete of a replaced file, queued by the last commit (the file system runs it).

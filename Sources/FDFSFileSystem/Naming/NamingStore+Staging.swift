@@ -21,16 +21,19 @@ extension NamingStore {
         String(decoding: try JSONEncoder().encode(s), as: UTF8.self)
     }
 
-    public func saveStaged(ino: Int64, state: WriteState, status: String, error: String?) async throws(FSError) {
+    /// `durable`: fsynced before returning (a failed durability point); otherwise a progress
+    /// record that survives a killed process, synced with the next durable transaction.
+    public func saveStaged(ino: Int64, state: WriteState, status: String, error: String?, durable: Bool = false) async throws(FSError) {
         let json: String
         do { json = try Self.encode(state) } catch { throw FSError(EIO, "cannot encode the write state of inode \(ino): \(error)") }
-        try await write { db in
+        let save: @Sendable (Database) throws -> Void = { db in
             try db.execute(sql: """
                 INSERT INTO staged_files (ino, state, status, last_error, updated_ns) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(ino) DO UPDATE SET state = excluded.state, status = excluded.status,
                     last_error = excluded.last_error, updated_ns = excluded.updated_ns
                 """, arguments: [ino, json, status, error, Timespec.now().nanoseconds])
         }
+        if durable { try await write(save) } else { try await progressWrite(save) }
     }
 
     public func removeStaged(ino: Int64) async throws(FSError) {

@@ -37,6 +37,24 @@ public final class NamingStore: Sendable {
         catch { throw FSError(EIO, "naming database: \(error)") }
     }
 
+    /// A transaction that survives the process being killed (WAL in the page cache) but is not
+    /// fsynced on its own: for the progress records of staged writes, written every few MiB.
+    /// The next durable transaction (or checkpoint) syncs it along.
+    func progressWrite(_ body: @escaping @Sendable (Database) throws -> Void) async throws(FSError) {
+        do {
+            try await db.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous=NORMAL")
+                defer { try? db.execute(sql: "PRAGMA synchronous=FULL") }
+                try db.inTransaction {
+                    try body(db)
+                    return .commit
+                }
+            }
+        }
+        catch let e as FSError { throw e }
+        catch { throw FSError(EIO, "naming database: \(error)") }
+    }
+
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FSError) -> T {
         do { return try await db.read(body) }
         catch let e as FSError { throw e }

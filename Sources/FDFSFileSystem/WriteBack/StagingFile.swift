@@ -4,13 +4,21 @@ import FuseTypes
 import Glibc
 #endif
 
-/// The sparse local file holding a file's dirty bytes (`STATE_DIR/staging/INO`). All I/O runs on
-/// a Dispatch queue, never on Swift's cooperative pool. Shipped ranges are punched out so a
+/// The sparse local file holding a file's dirty bytes (`STATE_DIR/staging/INO-N`). All I/O runs
+/// on a Dispatch queue, never on Swift's cooperative pool. Shipped ranges are punched out so a
 /// large sequential write keeps little on local disk.
+///
+/// Next to it, `PATH.log` lists the ranges written since the dirty map was last recorded in the
+/// naming database (24-byte entries: generation, offset, length, little endian), so a daemon
+/// killed between two records loses no acknowledged write: the page cache keeps both files.
+/// Entries carry the generation of the record they follow; a record bumps the generation and
+/// then empties the log, so entries a record already covers are never applied twice.
 final class StagingFile: Sendable {
     let path: String
-    /// The open descriptor; owned by this object, closed in deinit (immutable after init).
+    /// The open descriptors; owned by this object, closed in deinit (immutable after init).
     let fd: Int32
+    let logFD: Int32
+    var logPath: String { path + ".log" }
     /// Serial: operations run in the order the owning writer issued them.
     private let queue = DispatchQueue(label: "fdfsfs.staging", qos: .utility)
 
@@ -18,10 +26,17 @@ final class StagingFile: Sendable {
         self.path = path
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw FSError(errno == ENOSPC ? ENOSPC : EIO, "cannot open the staging file \(path): \(String(cString: strerror(errno)))") }
+        let logFD = Glibc.open(path + ".log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard logFD >= 0 else {
+            let e = errno
+            Glibc.close(fd)
+            throw FSError(e == ENOSPC ? ENOSPC : EIO, "cannot open the write log \(path).log: \(String(cString: strerror(e)))")
+        }
         self.fd = fd
+        self.logFD = logFD
     }
 
-    deinit { Glibc.close(fd) }
+    deinit { Glibc.close(fd); Glibc.close(logFD) }
 
     /// glibc's fallocate(2) wrapper, which Glibc's module map hides (_GNU_SOURCE).
     typealias Fallocate = @convention(c) (Int32, Int32, off_t, off_t) -> Int32
@@ -35,8 +50,9 @@ final class StagingFile: Sendable {
         return try r.get()
     }
 
-    func write(_ data: [UInt8], at offset: Int64) async throws(FSError) {
-        let fd = fd, path = path
+    /// Stages `data` at `offset` and logs the range under `generation`.
+    func write(_ data: [UInt8], at offset: Int64, generation: UInt64) async throws(FSError) {
+        let fd = fd, logFD = logFD, path = path
         try await run { () -> Result<Void, FSError> in
             var done = 0
             while done < data.count {
@@ -48,6 +64,51 @@ final class StagingFile: Sendable {
                 }
                 done += n
             }
+            var entry = [UInt8]()
+            entry.reserveCapacity(24)
+            for v in [generation, UInt64(bitPattern: offset), UInt64(data.count)] {
+                withUnsafeBytes(of: v.littleEndian) { entry.append(contentsOf: $0) }
+            }
+            while true {
+                let n = entry.withUnsafeBytes { Glibc.write(logFD, $0.baseAddress!, 24) }
+                if n == 24 { break }
+                if n < 0 && errno == EINTR { continue }
+                let e = n < 0 ? errno : ENOSPC
+                return .failure(FSError(e == ENOSPC ? ENOSPC : EIO, "cannot log a write in \(path).log: \(String(cString: strerror(e)))"))
+            }
+            return .success(())
+        }
+    }
+
+    /// The ranges logged under `generation` (written after the record of that generation).
+    func loggedWrites(generation: UInt64) async -> [(offset: Int64, count: Int64)] {
+        let logFD = logFD
+        return (try? await run { () -> Result<[(offset: Int64, count: Int64)], FSError> in
+            let size = Int(lseek(logFD, 0, SEEK_END))
+            guard size >= 24 else { return .success([]) }
+            var buf = [UInt8](repeating: 0, count: size)
+            let n = buf.withUnsafeMutableBytes { pread(logFD, $0.baseAddress!, size, 0) }
+            guard n > 0 else { return .success([]) }
+            func word(_ at: Int) -> UInt64 {
+                var v: UInt64 = 0
+                for i in 0..<8 { v |= UInt64(buf[at + i]) << (8 * UInt64(i)) }
+                return v
+            }
+            var out: [(offset: Int64, count: Int64)] = []
+            var at = 0
+            while at + 24 <= n {   // a torn last entry (killed mid-write) is ignored: its write was not acknowledged
+                if word(at) == generation { out.append((Int64(bitPattern: word(at + 8)), Int64(bitPattern: word(at + 16)))) }
+                at += 24
+            }
+            return .success(out)
+        }) ?? []
+    }
+
+    /// Empties the log (its ranges are in the recorded dirty map now).
+    func clearLog() async {
+        let logFD = logFD
+        _ = try? await run { () -> Result<Void, FSError> in
+            _ = ftruncate(logFD, 0)
             return .success(())
         }
     }
@@ -109,11 +170,11 @@ final class StagingFile: Sendable {
     }
 
     func sync() async throws(FSError) {
-        let fd = fd, path = path
+        let fd = fd, logFD = logFD, path = path
         try await run { () -> Result<Void, FSError> in
-            fsync(fd) == 0 ? .success(()) : .failure(FSError(EIO, "cannot fsync \(path): \(String(cString: strerror(errno)))"))
+            fsync(fd) == 0 && fsync(logFD) == 0 ? .success(()) : .failure(FSError(EIO, "cannot fsync \(path): \(String(cString: strerror(errno)))"))
         }
     }
 
-    func remove() { unlink(path) }
+    func remove() { unlink(path); unlink(logPath) }
 }

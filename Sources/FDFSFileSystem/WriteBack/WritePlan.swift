@@ -31,6 +31,9 @@ public struct WriteState: Sendable, Hashable, Codable {
     public var stagingFile: String?
     /// A new slave file (by-id view): uploaded whole, with UPLOAD_SLAVE, at the durability point.
     public var slave: SlaveTarget?
+    /// Generation of this record; writes logged next to the staging file under it came after it
+    /// (optional: records written before the log existed decode as 0).
+    public var logGeneration: UInt64?
 
     public init(fileID: String?, size: Int64, appender: Bool) {
         committedID = fileID
