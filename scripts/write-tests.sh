@@ -159,6 +159,20 @@ drop_caches
 check_eq "ftruncate grow: contents (zeros after the old end)" "$(sha "$L/dd.bin")" "$(sha "$W/dd.bin" 2>/dev/null)"
 check_eq "ftruncate: contents in FastDFS" "$(sha "$L/dd.bin")" "$(dl_sha "$(fid "$W/dd.bin")")"
 
+# --- many files at once ----------------------------------------------------------------------------
+section "12 files of 48 MiB copied in at once"
+mkdir -p "$W/par"
+for i in $(seq 1 12); do head -c $((48 << 20)) /dev/urandom >"$WORK/par$i.src"; done
+cps=(); for i in $(seq 1 12); do cp "$WORK/par$i.src" "$W/par/$i.bin" & cps+=($!); done; wait "${cps[@]}"
+ok=0; for i in $(seq 1 12); do cmp -s "$WORK/par$i.src" "$W/par/$i.bin" && ok=$((ok + 1)); done
+check_eq "12 parallel cp: every file byte-identical through the mount" "12" "$ok"
+ok=0; for i in $(seq 1 12); do [ "$(dl_sha "$(fid "$W/par/$i.bin")")" = "$(sha "$WORK/par$i.src")" ] && ok=$((ok + 1)); done
+check_eq "12 parallel cp: every file complete in FastDFS" "12" "$ok"
+hwm=$(( $(awk '/VmHWM/{print $2}' "/proc/$(fs_pid)/status") / 1024 ))
+if [ "$hwm" -lt 256 ]; then pass "fdfsfs peak RSS ${hwm} MiB (< 256 MiB) with 12 files written at once (at most max_uploads=4 requests carry data)"
+else fail "fdfsfs peak RSS ${hwm} MiB >= 256 MiB with 12 files written at once"; fi
+rm -f "$WORK"/par*.src
+
 # --- read-your-writes across handles -------------------------------------------------------------
 section "read-your-writes across handles"
 ryw() { python3 - "$1" <<'PYEOF'

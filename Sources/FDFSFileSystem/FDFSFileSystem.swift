@@ -43,6 +43,9 @@ public struct FDFSOptions: Sendable {
     /// Per file: once this many bytes are staged after a failed ship, writes fail with that
     /// error instead of staging more (the local disk is not an unbounded buffer).
     public var maxStaged: Int64 = 256 << 20
+    /// Requests sending staged bytes at once, over all files (bounds write-back memory in total:
+    /// each holds about two copies of one `writeChunk`).
+    public var maxUploads = 4
     /// Answer misses with negative entries the kernel caches (instead of ENOENT each time).
     public var kernelNegativeCache = true
     public init() {}
@@ -66,6 +69,7 @@ public final class FDFSFileSystem: FuseFilesystem {
     let negativeCache: TTLCache<String, Bool>
     let metadataCache: TTLCache<String, [String: String]>
     let budget: MemoryBudget
+    let uploadSlots: UploadSlots
     let mountTime = Timespec.now()
     let maintenance = Mutex<Task<Void, Never>?>(nil)
     /// Purges started from `forget` (which cannot await); tests drain them.
@@ -86,6 +90,7 @@ public final class FDFSFileSystem: FuseFilesystem {
         negativeCache = TTLCache(ttl: options.negativeTTL, clock: clock)
         metadataCache = TTLCache(ttl: options.metadataTTL, clock: clock)
         budget = MemoryBudget(limit: options.readAheadMemoryLimit)
+        uploadSlots = UploadSlots(limit: options.maxUploads)
         stagingDir = Self.makeStagingDir(options.stagingDir)
     }
 

@@ -53,6 +53,7 @@ public struct MountCommand: Sendable {
                       negative_cache=S, groups_cache=S, readahead_max=BYTES, readahead_memory=BYTES,
                       read_ahead_kb=N (kernel read-ahead of the mount, default 1024, 0 = kernel default),
                       max_staged=BYTES (per file, after a failed upload; default 256 MiB),
+                      max_uploads=N (requests sending written data at once, all files; default 4),
                       connect_timeout=S, log=FILE, no_default_permissions (default_permissions is on
                       by default); fstab-only options are ignored
         """
@@ -134,6 +135,7 @@ public struct MountCommand: Sendable {
             case "readahead_max": fs.readAhead.maxWindow = max(fs.readAhead.initialWindow, try int(value))
             case "readahead_memory": fs.readAheadMemoryLimit = try int(value)
             case "max_staged": fs.maxStaged = max(fs.writeChunk, try int(value))
+            case "max_uploads": fs.maxUploads = Int(clamping: max(1, try int(value)))
             case "read_ahead_kb": readAheadKB = Int(clamping: try int(value))
             case "uid": fs.uid = UInt32(clamping: try int(value))
             case "gid": fs.gid = UInt32(clamping: try int(value))

@@ -22,7 +22,7 @@ FuseSession.blockTerminationSignals()
 // fresh pages. Keep them on the heap and keep up to 64 MiB of freed heap for reuse (the
 // read-ahead budget is of that order).
 _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
-_ = mallopt(M_TRIM_THRESHOLD, 64 << 20)
+_ = mallopt(M_TRIM_THRESHOLD, 8 << 20)
 
 let rawArgs = Array(CommandLine.arguments.dropFirst())
 if rawArgs.contains("-h") || rawArgs.contains("--help") {

@@ -14,6 +14,9 @@ final class FaultyStore: FileStore {
         var failNth: Int?; var failOps: [String: Int32] = [:]; var calls = 0; var bytes: [String: Int64] = [:]
         /// Ops that reach the server and then never return (the process "dies" right after).
         var hangAfter: Set<String> = []
+        /// Changing calls in progress, and the most at once; each takes `slow` when set.
+        var inFlight = 0, peakInFlight = 0
+        var slow: Duration?
     }
     let faults = Mutex(Faults())
     init(_ inner: MemoryFileStore) { self.inner = inner }
@@ -23,6 +26,15 @@ final class FaultyStore: FileStore {
     func failFrom(_ n: Int?) { faults.withLock { f in f.failNth = n.map { $0 + f.calls } } }
     func bytes(_ op: String) -> Int64 { faults.withLock { $0.bytes[op, default: 0] } }
     func hangAfter(_ op: String) { faults.withLock { _ = $0.hangAfter.insert(op) } }
+    func slowDown(_ d: Duration?) { faults.withLock { $0.slow = d } }
+    var peakInFlight: Int { faults.withLock { $0.peakInFlight } }
+    /// Counts the call in flight (and takes `slow`) around `body`.
+    private func tracked<T>(_ body: () async throws(FSError) -> T) async throws(FSError) -> T {
+        let slow = faults.withLock { f -> Duration? in f.inFlight += 1; f.peakInFlight = max(f.peakInFlight, f.inFlight); return f.slow }
+        defer { faults.withLock { $0.inFlight -= 1 } }
+        if let slow { try? await Task.sleep(for: slow) }
+        return try await body()
+    }
     /// The server has done `op`; the caller never hears back (until the task is cancelled).
     private func hangIfAsked(_ op: String) async throws(FSError) {
         guard faults.withLock({ $0.hangAfter.contains(op) }) else { return }
@@ -44,12 +56,14 @@ final class FaultyStore: FileStore {
     func download(_ f: String, offset: Int64, length: Int64, storage: StorageHint?) async throws(FSError) -> [UInt8] { try await inner.download(f, offset: offset, length: length, storage: storage) }
     func upload(_ d: [UInt8], ext: String, group: String?, appender: Bool) async throws(FSError) -> String {
         try gate("upload", d.count)
-        let id = try await inner.upload(d, ext: ext, group: group, appender: appender)
+        let id = try await tracked { () async throws(FSError) in try await inner.upload(d, ext: ext, group: group, appender: appender) }
         try await hangIfAsked("upload")
         return id
     }
     func append(_ d: [UInt8], to f: String) async throws(FSError) {
-        try gate("append", d.count); try await inner.append(d, to: f); try await hangIfAsked("append")
+        try gate("append", d.count)
+        try await tracked { () async throws(FSError) in try await inner.append(d, to: f) }
+        try await hangIfAsked("append")
     }
     func uploadSlave(_ d: [UInt8], master: String, prefix: String, ext: String) async throws(FSError) -> String {
         try gate("uploadSlave", d.count)
@@ -58,7 +72,9 @@ final class FaultyStore: FileStore {
         return id
     }
     func modify(_ d: [UInt8], in f: String, at o: Int64) async throws(FSError) {
-        try gate("modify", d.count); try await inner.modify(d, in: f, at: o); try await hangIfAsked("modify")
+        try gate("modify", d.count)
+        try await tracked { () async throws(FSError) in try await inner.modify(d, in: f, at: o) }
+        try await hangIfAsked("modify")
     }
     func truncate(_ f: String, to s: Int64) async throws(FSError) { try gate("truncate", 0); try await inner.truncate(f, to: s) }
     func delete(_ f: String) async throws(FSError) { try await inner.delete(f) }
@@ -81,7 +97,7 @@ struct WriteFixture {
 
     /// `failing`: calls that fail with the errno from the start (before `start()` runs).
     init(naming: NamingStore? = nil, stagingDir: String? = nil, store: MemoryFileStore? = nil, failing: [String: Int32] = [:],
-         maxStaged: Int64? = nil) async throws {
+         maxStaged: Int64? = nil, maxUploads: Int? = nil) async throws {
         let base = store ?? MemoryFileStore()
         faulty = FaultyStore(base)
         for (op, e) in failing { faulty.inject(op, e) }
@@ -91,6 +107,7 @@ struct WriteFixture {
         o.stagingDir = self.stagingDir
         o.writeChunk = Self.chunk
         if let maxStaged { o.maxStaged = maxStaged }
+        if let maxUploads { o.maxUploads = maxUploads }
         fs = FDFSFileSystem(store: faulty, naming: self.naming, options: o)
         try await fs.start()
         fs.stop()
@@ -304,6 +321,34 @@ struct WriteBackFaultTests {
         fx.faulty.inject("upload", nil)
         try await fx.close(ino, fh)
         #expect(try await fx.content(ino) == accepted)
+    }
+
+    /// Many files written at once: never more than max_uploads requests carry staged bytes at
+    /// the same time (write-back memory is bounded in total), and every file arrives whole.
+    @Test func requestsSendingStagedBytesAreCappedAcrossFiles() async throws {
+        let fx = try await WriteFixture(maxUploads: 2)
+        fx.faulty.slowDown(.milliseconds(5))
+        let files = 8
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<files {
+                group.addTask {
+                    let (ino, fh) = try await fx.create("par\(i).bin")
+                    let data = noise(Int(WriteFixture.chunk) * 3 + i, seed: UInt64(i + 1))
+                    var at = 0
+                    while at < data.count {
+                        let n = min(40_000, data.count - at)
+                        _ = try await fx.fs.write(ino: ino, fh: fh, offset: Int64(at), data: Array(data[at..<(at + n)]))
+                        at += n
+                    }
+                    try await fx.close(ino, fh)
+                    let same = try await fx.content(ino) == data
+                    #expect(same, "file \(i)")
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(fx.faulty.peakInFlight <= 2)
+        #expect(fx.fs.uploadSlots.peakInUse == 2, "the files did compete for the two slots")
     }
 
     @Test func aStorageDyingMidFileLeavesThePreviousContentRecorded() async throws {

@@ -123,6 +123,9 @@ struct ParsingTests {
         // Never below one ship request.
         #expect(try MountCommand.parse(["t:22122", "/mnt/x", "-o", "max_staged=1"]).fs.maxStaged == 4 << 20)
         #expect(throws: MountCommand.ParseError.self) { try MountCommand.parse(["t:22122", "/mnt/x", "-o", "max_staged=-5"]) }
+        #expect(try MountCommand.parse(["t:22122", "/mnt/x"]).fs.maxUploads == 4)
+        #expect(try MountCommand.parse(["t:22122", "/mnt/x", "-o", "max_uploads=3"]).fs.maxUploads == 3)
+        #expect(try MountCommand.parse(["t:22122", "/mnt/x", "-o", "max_uploads=0"]).fs.maxUploads == 1)
     }
 
     @Test func mountCommandLine() throws {

@@ -47,12 +47,15 @@ actor FileWriter {
     private var lastFailure: Double?
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// The global cap on requests sending bytes (nil: none, tests).
+    let slots: UploadSlots?
     /// Bytes sent to the cluster by this writer (tests, bench).
     private(set) var bytesSent: Int64 = 0
 
     init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: NamingStore, group: String?,
-         named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, recorded: Bool = false,
-         slave: SlaveTarget? = nil) throws(FSError) {
+         named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, slots: UploadSlots? = nil,
+         recorded: Bool = false, slave: SlaveTarget? = nil) throws(FSError) {
+        self.slots = slots
         self.slave = slave ?? state.slave
         self.ino = ino; self.state = state; self.state.slave = self.slave; self.store = store; self.naming = naming; self.group = group
         self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
@@ -220,12 +223,16 @@ actor FileWriter {
     /// The bytes of `[lo, hi)` for an upload or append: the copy-on-write source's, overlaid
     /// with the staged ones (zeros elsewhere).
     private func content(_ lo: Int64, _ hi: Int64) async throws(FSError) -> [UInt8] {
+        let staged = state.dirty.intersection(lo, hi)
+        if state.baseID == nil || lo >= state.baseSize, staged.count == 1, staged[0].lo == lo, staged[0].hi == hi {
+            return try await staging.read(lo, Int(hi - lo))   // all staged (a sequential write): one buffer
+        }
         var buf = [UInt8](repeating: 0, count: Int(hi - lo))
         if let base = state.baseID, lo < state.baseSize {
             let got = try await store.download(base, offset: lo, length: min(hi, state.baseSize) - lo, storage: nil)
             buf.replaceSubrange(0..<got.count, with: got)
         }
-        for r in state.dirty.intersection(lo, hi) {
+        for r in staged {
             let got = try await staging.read(r.lo, Int(r.count))
             buf.replaceSubrange(Int(r.lo - lo)..<Int(r.hi - lo), with: got)
         }
@@ -256,7 +263,7 @@ actor FileWriter {
         if state.size == 0 && !uploadEmptySlave { return }
         let data = try await content(0, state.size)
         let id: String
-        do { id = try await store.uploadSlave(data, master: t.master, prefix: t.prefix, ext: t.ext) }
+        do { id = try await sending { () async throws(FSError) -> String in try await store.uploadSlave(data, master: t.master, prefix: t.prefix, ext: t.ext) } }
         catch where error.errno == EEXIST {
             // Uploaded before a crash that came before its record: the server has the slave.
             // The same bytes mean it is this one; anything else is a real conflict.
@@ -277,6 +284,20 @@ actor FileWriter {
         state.truncateTo = nil
         state.dirty.remove(0, state.size)
         Log.info("uploaded slave file \(id) of \(t.master) (\(state.size) bytes)")
+    }
+
+    /// Runs a request that sends bytes under the global cap.
+    private func sending<T>(_ body: () async throws(FSError) -> T) async throws(FSError) -> T {
+        guard let slots else { return try await body() }
+        await slots.acquire()
+        do {
+            let r = try await body()
+            slots.release()
+            return r
+        } catch {
+            slots.release()
+            throw error
+        }
     }
 
     /// Sends the planned steps. After each one, what the server now holds is recorded before the
@@ -301,15 +322,19 @@ actor FileWriter {
                 state.truncateTo = nil
             case .modify(let a, let b):
                 guard let fid = state.fileID else { continue }
-                let data = try await staging.read(a, Int(b - a))
-                try await store.modify(data, in: fid, at: a)
+                try await sending { () async throws(FSError) in
+                    let data = try await staging.read(a, Int(b - a))
+                    try await store.modify(data, in: fid, at: a)
+                }
                 bytesSent += b - a
                 state.dirty.remove(a, b)
                 shipped = (a, b)
             case .upload(let b):
-                let data = try await content(0, b)
                 let name = named ? try await naming.anyName(of: ino) : nil
-                let id = try await store.upload(data, ext: Self.ext(of: name), group: group, appender: true)
+                let id = try await sending { () async throws(FSError) -> String in
+                    let data = try await content(0, b)
+                    return try await store.upload(data, ext: Self.ext(of: name), group: group, appender: true)
+                }
                 bytesSent += b
                 state.fileID = id
                 state.remoteSize = b
@@ -319,12 +344,14 @@ actor FileWriter {
                 Log.info("inode \(ino): created appender file \(id)")
             case .append(let a, let b):
                 guard let fid = state.fileID else { continue }
-                let data = try await content(a, b)
                 if !state.remoteUncertain {
                     state.remoteUncertain = true
                     try await record(status: "pending")
                 }
-                try await store.append(data, to: fid)   // on failure remoteUncertain stays set
+                try await sending { () async throws(FSError) in
+                    let data = try await content(a, b)
+                    try await store.append(data, to: fid)   // on failure remoteUncertain stays set
+                }
                 state.remoteUncertain = false
                 bytesSent += b - a
                 state.remoteSize = b

@@ -32,7 +32,7 @@ extension FDFSFileSystem {
         let appender = fileID.map { (try? store.decode($0))?.kind == .appender } ?? false
         let nw = try FileWriter(ino: Int64(ino), state: WriteState(fileID: fileID, size: size, appender: appender),
                                 stagingPath: stagingPath(ino), store: store, naming: naming, group: options.group,
-                                named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slave: slave)
+                                named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, slave: slave)
         return writers.withLock { w in
             if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return e.writer }   // lost a race
             w[ino] = (nw, 1)
@@ -104,7 +104,7 @@ extension FDFSFileSystem {
             }
             Log.warning("staged: \(r.path) (inode \(r.ino)), \(r.state.size) bytes, \(r.state.dirty.byteCount) staged, \(r.status)\(r.lastError.map { ": " + $0 } ?? "")")
             guard let w = try? FileWriter(ino: r.ino, state: r.state, stagingPath: file, store: store, naming: naming,
-                                          group: options.group, named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, recorded: true) else { continue }
+                                          group: options.group, named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, recorded: true) else { continue }
             await w.adoptUnrecordedExtents()
             if named {
                 writers.withLock { $0[ino] = (w, 0) }
