@@ -19,8 +19,9 @@ FuseSession.blockTerminationSignals()
 
 // The read path allocates a 1 MiB buffer per chunk. glibc would serve those with mmap (or trim
 // them back to the system on free), and every chunk would then pay page faults and zeroing of
-// fresh pages. Keep them on the heap and keep up to 64 MiB of freed heap for reuse (the
-// read-ahead budget is of that order).
+// fresh pages. Keep them on the heap, and keep up to 8 MiB of free space at the top of each heap
+// for reuse (about one read-ahead window); more is returned, so a burst of writers does not
+// leave the daemon holding its peak.
 _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
 _ = mallopt(M_TRIM_THRESHOLD, 8 << 20)
 
