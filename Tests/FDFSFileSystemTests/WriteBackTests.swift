@@ -444,6 +444,33 @@ struct WriteBackFaultTests {
         #expect(try await naming.stagedFiles().isEmpty)
     }
 
+    /// Small rewrites that never fill a chunk do not grow the write log without end, and a kill
+    /// after many of them still recovers the last bytes.
+    @Test func theWriteLogStaysSmallUnderManySmallRewrites() async throws {
+        let naming = try NamingStore(path: nil)
+        let mem = MemoryFileStore()
+        let first = try await WriteFixture(naming: naming, store: mem)
+        var expected = pattern(10_000)
+        let (ino, _) = try await first.adopt("db.bin", data: expected, appender: true)
+        let fh = try await first.fs.open(ino: ino, flags: O_WRONLY, ctx: first.ctx).fh
+        let n = FileWriter.maxLogEntries + 5_000
+        for i in 0..<n {
+            let at = (i * 37) % 9_000
+            let b = UInt8(truncatingIfNeeded: i)
+            _ = try await first.fs.write(ino: ino, fh: fh, offset: Int64(at), data: [b, b &+ 1])
+            expected[at] = b; expected[at + 1] = b &+ 1
+        }
+        let staged = try #require(try await naming.stagedFiles().first)
+        let log = try #require(staged.state.stagingFile).appending(".log")
+        var st = stat()
+        #expect(stat(log, &st) == 0)
+        #expect(Int(st.st_size) <= 24 * FileWriter.maxLogEntries, "log of \(st.st_size) bytes after \(n) writes")
+        let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
+        await second.fs.retryStagedWrites()
+        let same = try await second.content(ino) == expected
+        #expect(same)
+    }
+
     @Test func stagedWritesOfAKilledMountAreCompletedAtTheNextStart() async throws {
         let naming = try NamingStore(path: nil)
         let mem = MemoryFileStore()

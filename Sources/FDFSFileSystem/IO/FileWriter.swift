@@ -93,7 +93,10 @@ actor FileWriter {
         if state.dirty.byteCount >= maxStaged, let e = lastError { throw e }
         try await staging.write(data, at: offset, generation: state.logGeneration ?? 0)
         state.wrote(offset, Int64(data.count))
-        if !recorded { try await record(status: "pending") }
+        loggedSinceRecord += 1
+        // The log is emptied at each record: small rewrites that never fill a chunk (no ship)
+        // would otherwise grow it without end.
+        if !recorded || loggedSinceRecord >= Self.maxLogEntries { try await record(status: "pending") }
         // After a failure, streaming waits a few seconds (a dead storage must not cost every write
         // a connect timeout); fsync/close still try at once.
         let backingOff = lastFailure.map { monotonicSeconds() - $0 < 5 } ?? false
@@ -210,6 +213,10 @@ actor FileWriter {
 
     // MARK: - Shipping
 
+    /// Writes logged since the last record; at `maxLogEntries` (1.5 MiB of log) a record is made.
+    private var loggedSinceRecord = 0
+    static let maxLogEntries = 65_536
+
     /// Saves the state (a new log generation) in `staged_files`, then empties the write log.
     private func record(status: String, error: String? = nil) async throws(FSError) {
         var s = state
@@ -217,6 +224,7 @@ actor FileWriter {
         try await naming.saveStaged(ino: ino, state: s, status: status, error: error, durable: status == "failed")
         state.logGeneration = s.logGeneration
         recorded = true
+        loggedSinceRecord = 0
         await staging.clearLog()
     }
 
