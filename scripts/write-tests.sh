@@ -3,6 +3,7 @@
 #  - cp of 0 B, 1 B, 1 MiB and 1 GiB in and out, byte-identical, and the file id (user.fdfs.file_id)
 #    downloaded with `fdfs download` and with py3fdfs matches (the data really is in FastDFS);
 #  - workloads: log append (`>>` x200), editor-style save (temp file, fsync, rename over), `sed -i`,
+#    rsync -a (first copy, update with --delete, --inplace),
 #    `tar -x` of a tree (subdirs, symlinks, a few MiB) compared with `diff -r`, a `dd conv=notrunc`
 #    4 KiB edit in the middle of a 16 MiB file, ftruncate shrink/grow;
 #  - read-your-writes across handles; copy-on-write of normal files (named tree) and EPERM by id; slave files created by id;
@@ -135,6 +136,23 @@ drop_caches
 check "tar -x: diff -r against a local extraction" diff -r --no-dereference "$WORK/x-local/tree" "$MNT/x/tree"
 listing() { (cd "$1" && find . -printf '%y %m %s %l %p\n' | sed 's/^d [0-7]* [0-9]*/d/' | sort); }
 check_eq "tar -x: same types, modes, sizes and link targets" "$(listing "$WORK/x-local/tree")" "$(listing "$MNT/x/tree" 2>&1)"
+
+# rsync -a of the same tree (temp file + rename per file, then times and modes), an update after
+# local changes (rsync's delta: a new temp file renamed over), and --inplace (writes into the
+# existing files)
+check "rsync -a of a tree into the mount" rsync -a "$T/" "$MNT/rs/"
+check "rsync -a: diff -r against the source" diff -r --no-dereference "$T" "$MNT/rs"
+mtimes() { (cd "$1" && find . ! -type l -printf '%T@ %p\n' | sed 's/\.[0-9]* / /' | sort); }
+check_eq "rsync -a: modification times kept" "$(mtimes "$T")" "$(mtimes "$MNT/rs" 2>&1)"
+head -c 4096 /dev/urandom | dd of="$T/a/big1.bin" bs=4096 seek=100 conv=notrunc status=none
+echo "more" >>"$T/README"; rm "$T/d/small-7.dat"; head -c 5000 /dev/urandom >"$T/d/new.dat"
+check "rsync -a --delete: an update after local changes" rsync -a --delete "$T/" "$MNT/rs/"
+check "rsync update: diff -r against the source" diff -r --no-dereference "$T" "$MNT/rs"
+head -c 4096 /dev/urandom | dd of="$T/a/b/big2.bin" bs=4096 seek=7 conv=notrunc status=none
+check "rsync -a --inplace: an update written into the existing files" rsync -a --inplace --no-whole-file "$T/" "$MNT/rs/"
+drop_caches
+check "rsync --inplace: diff -r against the source" diff -r --no-dereference "$T" "$MNT/rs"
+check_eq "rsync --inplace: contents in FastDFS" "$(sha "$T/a/b/big2.bin")" "$(dl_sha "$(fid "$MNT/rs/a/b/big2.bin")")"
 
 # dd conv=notrunc: a 4 KiB edit in the middle of a 16 MiB file
 head -c $((16 << 20)) /dev/urandom >"$L/dd.bin"; cp "$L/dd.bin" "$W/dd.bin"
