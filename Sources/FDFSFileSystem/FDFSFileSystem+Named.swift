@@ -132,16 +132,7 @@ extension FDFSFileSystem {
                     throw FSError(EPERM, "\(path) is an immutable FastDFS file")
                 }
                 fileInfoCache.remove(path)
-                let w = try retainWriter(ino: ino, fileID: path, size: try await fileInfo(path).size, named: false)
-                do {
-                    try await w.resize(to: size)
-                    invalidateReaders(ino)
-                    try await syncWriter(w, ino: ino)
-                } catch {
-                    await releaseWriter(ino: ino)
-                    throw error
-                }
-                await releaseWriter(ino: ino)
+                try await resizeNow(ino: ino, fileID: path, size: try await fileInfo(path).size, named: false, to: size)
                 fileInfoCache.remove(path)
                 return (try await byIDAttr(ino), options.attrTimeout)
             }
@@ -163,8 +154,12 @@ extension FDFSFileSystem {
     /// Size changes of a named file, through the inode's writer (see `FileWriter`): staged,
     /// then made durable at once (truncate(2) has no close to report errors at).
     func resize(_ n: Node, to size: Int64) async throws(FSError) {
-        let ino = UInt64(n.id)
-        let w = try retainWriter(ino: ino, fileID: n.fileID, size: n.size, named: true)
+        try await resizeNow(ino: UInt64(n.id), fileID: n.fileID, size: n.size, named: true, to: size)
+    }
+
+    /// Staged through the inode's writer, then synced before returning.
+    func resizeNow(ino: UInt64, fileID: String?, size current: Int64, named: Bool, to size: Int64) async throws(FSError) {
+        let w = try retainWriter(ino: ino, fileID: fileID, size: current, named: named)
         do {
             try await w.resize(to: size)
             invalidateReaders(ino)

@@ -6,28 +6,16 @@ import ProtocolVectorSupport
 import Testing
 @testable import FastDFSProtocol
 
-struct ProtocolVector: CustomStringConvertible {
-    var op: String
-    var server: String
-    var cmd: Int
-    var request_hex: String
-    var response_hex: String
-    var notes: String
-    var server_addr: String
-    var status: Int?
-    /// "6.16.1", "6.06" or "5.12".
-    var version: String
+/// The codec tests' name for a captured exchange, with the field spellings of the capture files.
+typealias ProtocolVector = CapturedExchange
 
-    init(_ e: CapturedExchange) {
-        op = e.op; server = e.server; cmd = e.cmd; request_hex = e.requestHex; response_hex = e.responseHex
-        notes = e.notes; server_addr = e.serverAddress; status = e.status; version = e.version
-    }
-
-    var description: String { "\(version) \(op)" }
+extension CapturedExchange {
+    var request_hex: String { requestHex }
+    var response_hex: String { responseHex }
+    var server_addr: String { serverAddress }
     var isOld: Bool { version != "6.16.1" }
-
-    var requestBytes: [UInt8] { hexBytes(request_hex) }
-    var responseBytes: [UInt8] { hexBytes(response_hex) }
+    var requestBytes: [UInt8] { request }
+    var responseBytes: [UInt8] { response }
 
     /// The request split into header and body.
     func request() throws -> (FDFSHeader, ByteBuffer) {
@@ -130,11 +118,9 @@ enum VectorStore {
     static let versions = ProtocolVectorFiles.versions
 
     /// Every record of all three files (throws, failing the test, when they are missing).
-    static func all() throws -> [ProtocolVector] { try ProtocolVectorFiles.all().map(ProtocolVector.init) }
+    static func all() throws -> [ProtocolVector] { try ProtocolVectorFiles.all() }
 
-    static func load(version: String) throws -> [ProtocolVector] {
-        try ProtocolVectorFiles.load(version: version).map(ProtocolVector.init)
-    }
+    static func load(version: String) throws -> [ProtocolVector] { try ProtocolVectorFiles.load(version: version) }
 
     /// Records of the given commands in all versions.
     static func records(cmds: Set<Int>) throws -> [ProtocolVector] {

@@ -6,7 +6,7 @@
 import Foundation
 
 /// One captured request/response pair.
-public struct CapturedExchange: Sendable, Hashable {
+public struct CapturedExchange: Sendable, Hashable, CustomStringConvertible {
     /// "6.16.1", "6.06" or "5.12".
     public var version: String
     public var op: String
@@ -24,6 +24,8 @@ public struct CapturedExchange: Sendable, Hashable {
 
     public var request: [UInt8] { ProtocolVectorFiles.bytes(hex: requestHex) }
     public var response: [UInt8] { ProtocolVectorFiles.bytes(hex: responseHex) }
+    /// "6.16.1 storage_upload_file".
+    public var description: String { "\(version) \(op)" }
 }
 
 public enum ProtocolVectorFiles {
