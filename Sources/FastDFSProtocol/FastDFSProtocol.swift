@@ -12,7 +12,7 @@
 //   builder how many content bytes follow the head.
 // * Version tolerance: IP fields (15/45, 16/46), group stats (105/113), storage stats
 //   (600/612/642/644/509/517/487) and both QUERY_FETCH_ALL layouts are recognised from lengths
-//   (and port validation), per /work/shared/docs/fastdfs-protocol.md.
+//   (and port validation), per the FastDFS protocol reference (read from the C sources).
 // * `FDFSFrameDecoder` cuts a byte stream into header / body chunks / end without ever
 //   buffering a whole body.
 // * File-id helpers (`FileID`, `FileIDInfo`, `FDFSFilename`, `FDFSBase64`, `CRC32`) follow §5

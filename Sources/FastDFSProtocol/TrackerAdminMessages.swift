@@ -1,6 +1,6 @@
 // Tracker commands outside the core client set: GET_LEADER (95), VOLUME_STAT (98, 6.15.5+),
 // PARAMETER_REQ (75) and FETCH_STORAGE_IDS (69) (§2.2, §3.8 of the reference; layouts of 95/98
-// as captured from 6.16.1 in /work/shared/protocol-vectors).
+// as captured from 6.16.1 in Tests/ProtocolVectors).
 import NIOCore
 
 /// GET_LEADER (95): empty body; the reply is the leader's "ip:port" as plain text.

@@ -1,5 +1,5 @@
 // ProtocolVectorSupport: the one loader of the captured FastDFS exchanges in
-// ../shared/protocol-vectors (request and reply bytes of real V6.16.1, V6.06 and V5.12
+// Tests/ProtocolVectors (request and reply bytes of real V6.16.1, V6.06 and V5.12
 // servers, with notes), used by the codec, client and dev server tests. A missing directory or
 // file throws (the test fails with what to do): the vectors are required, never skipped.
 
@@ -37,13 +37,13 @@ public enum ProtocolVectorFiles {
         public var description: String
     }
 
-    /// `<package root>/../shared/protocol-vectors`, found from this file's path.
+    /// `<package root>/Tests/ProtocolVectors`, found from this file's path (test data of the
+    /// package: nothing outside the repository is read).
     public static var directory: URL {
         URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent()  // ProtocolVectorSupport
             .deletingLastPathComponent()  // Tests
-            .deletingLastPathComponent()  // package root
-            .appendingPathComponent("../shared/protocol-vectors")
+            .appendingPathComponent("ProtocolVectors")
             .standardizedFileURL
     }
 
@@ -63,7 +63,7 @@ public enum ProtocolVectorFiles {
         let dir = directory
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
-            throw Missing(description: "protocol vectors directory \(dir.path) is missing; check out the shared repository next to the package so that ../shared/protocol-vectors exists")
+            throw Missing(description: "protocol vectors directory \(dir.path) is missing; it is part of the repository (restore it with git checkout -- Tests/ProtocolVectors)")
         }
         let file = dir.appendingPathComponent("fastdfs-\(version).jsonl")
         guard let data = FileManager.default.contents(atPath: file.path) else {
