@@ -159,6 +159,7 @@ extension FDFSFileSystem {
 
     /// Staged through the inode's writer, then synced before returning.
     func resizeNow(ino: UInt64, fileID: String?, size current: Int64, named: Bool, to size: Int64) async throws(FSError) {
+        try Self.checkFileSize(size)
         let w = try retainWriter(ino: ino, fileID: fileID, size: current, named: named)
         do {
             try await w.resize(to: size)

@@ -23,11 +23,15 @@ import Darwin
 
 extension FastDFSClient {
     /// Downloads into memory. `length` nil or 0 = to the end of the file. `storage` reads from
-    /// that storage instead of asking the tracker (read-your-writes, see `sourceStorage(of:)`).
-    public func download(_ fileID: FileID, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil)
-        async throws(FastDFSError) -> ByteBuffer
-    {
-        guard let session = try await openDownload(fileID, offset: offset, length: length, storage: storage) else {
+    /// that storage first instead of asking the tracker (read-your-writes, see
+    /// `sourceStorage(of:)`). Storages that fail before the first byte are replaced by others
+    /// that have the file (see FastDFSClient+Routing.swift); an appender file is read from its
+    /// source, or from a storage matching `expecting`.
+    public func download(
+        _ fileID: FileID, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil,
+        expecting: FileVersion? = nil
+    ) async throws(FastDFSError) -> ByteBuffer {
+        guard let session = try await openDownload(fileID, offset: offset, length: length, storage: storage, expecting: expecting) else {
             return ByteBuffer()
         }
         guard session.expectedLength <= Int64(Int32.max) else {
@@ -45,25 +49,35 @@ extension FastDFSClient {
 
     /// Downloads into a byte array: each chunk is copied once, from the socket's buffer into the
     /// array (the filesystem's read path hands the array straight to the kernel). Same ranges,
-    /// routing and errors as `download(_:offset:length:storage:)`.
-    public func downloadBytes(_ fileID: FileID, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil)
-        async throws(FastDFSError) -> [UInt8]
-    {
-        guard let session = try await openDownload(fileID, offset: offset, length: length, storage: storage) else {
-            return []
+    /// routing and errors as `download(_:offset:length:storage:expecting:)`, and more: a storage
+    /// that fails or stalls part way is replaced by the next one that has the file, and the
+    /// range is read again from there.
+    public func downloadBytes(
+        _ fileID: FileID, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil,
+        expecting: FileVersion? = nil
+    ) async throws(FastDFSError) -> [UInt8] {
+        let command = FDFSCommand.storageDownloadFile
+        try Self.validateRange(offset: offset, length: length)
+        return try await withReadFailover(fileID, storage: storage, expecting: expecting, command: command) {
+            (target, progress) async throws(FastDFSError) -> [UInt8] in
+            guard let session = try await self.openDownload(fileID, offset: offset, length: length ?? 0, on: target) else {
+                return []
+            }
+            progress.touch()
+            guard session.expectedLength <= Int64(Int32.max) else {
+                session.finish(reusable: false)
+                throw .invalidArgument(
+                    "\(session.expectedLength) bytes do not fit in memory here; use download(_:toFile:) or downloadStream",
+                    command: command)
+            }
+            var result: [UInt8] = []
+            result.reserveCapacity(Int(session.expectedLength))
+            while let chunk = try await session.next() {
+                chunk.withUnsafeReadableBytes { result.append(contentsOf: $0) }
+                progress.add(chunk.readableBytes)
+            }
+            return result
         }
-        guard session.expectedLength <= Int64(Int32.max) else {
-            session.finish(reusable: false)
-            throw .invalidArgument(
-                "\(session.expectedLength) bytes do not fit in memory here; use download(_:toFile:) or downloadStream",
-                command: .storageDownloadFile)
-        }
-        var result: [UInt8] = []
-        result.reserveCapacity(Int(session.expectedLength))
-        while let chunk = try await session.next() {
-            chunk.withUnsafeReadableBytes { result.append(contentsOf: $0) }
-        }
-        return result
     }
 
     /// Downloads into a local file (created or truncated), streamed chunk by chunk through NIO's
@@ -71,9 +85,10 @@ extension FastDFSClient {
     /// has answered, so a download that fails at once (unknown file, dead server) leaves an
     /// existing file untouched.
     public func download(
-        _ fileID: FileID, toFile path: String, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil
+        _ fileID: FileID, toFile path: String, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil,
+        expecting: FileVersion? = nil
     ) async throws(FastDFSError) -> Int64 {
-        let session = try await openDownload(fileID, offset: offset, length: length, storage: storage)
+        let session = try await openDownload(fileID, offset: offset, length: length, storage: storage, expecting: expecting)
         do {
             return try await fileIO.withFileHandle(
                 _deprecatedPath: path, mode: .write, flags: .posix(flags: O_CREAT | O_TRUNC, mode: 0o644)
@@ -92,9 +107,9 @@ extension FastDFSClient {
     /// Downloads into an open file handle (e.g. standard output), streamed. Returns the byte count.
     public func download(
         _ fileID: FileID, to handle: NIOFileHandle, path: String = "output", offset: Int64 = 0, length: Int64? = nil,
-        storage: StorageAddress? = nil
+        storage: StorageAddress? = nil, expecting: FileVersion? = nil
     ) async throws(FastDFSError) -> Int64 {
-        guard let session = try await openDownload(fileID, offset: offset, length: length, storage: storage) else {
+        guard let session = try await openDownload(fileID, offset: offset, length: length, storage: storage, expecting: expecting) else {
             return 0
         }
         return try await copy(session, to: handle, path: path)
@@ -119,28 +134,49 @@ extension FastDFSClient {
     /// A lazily started download whose chunks are read from the socket as the sequence is
     /// iterated (at most a few chunks buffered), for files of any size. Abandoning the iteration
     /// closes the connection.
-    public func downloadStream(_ fileID: FileID, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil)
-        -> FileDownloadStream
-    {
+    /// `onlyFrom` reads from that storage and no other (to check what one storage holds).
+    public func downloadStream(
+        _ fileID: FileID, offset: Int64 = 0, length: Int64? = nil, storage: StorageAddress? = nil,
+        expecting: FileVersion? = nil, onlyFrom: StorageAddress? = nil
+    ) -> FileDownloadStream {
         FileDownloadStream { () async throws(FastDFSError) -> DownloadSession? in
-            try await self.openDownload(fileID, offset: offset, length: length, storage: storage)
+            if let onlyFrom {
+                try Self.validateRange(offset: offset, length: length)
+                return try await self.openDownload(fileID, offset: offset, length: length ?? 0, on: onlyFrom)
+            }
+            return try await self.openDownload(fileID, offset: offset, length: length, storage: storage, expecting: expecting)
         }
     }
 
     // MARK: - Core
 
-    /// Sends the download request and reads the reply header; nil when there is nothing to read
-    /// (range at or after EOF of an existing file).
-    func openDownload(_ fileID: FileID, offset: Int64, length: Int64?, storage: StorageAddress?)
-        async throws(FastDFSError) -> DownloadSession?
-    {
+    static func validateRange(offset: Int64, length: Int64?) throws(FastDFSError) {
         let command = FDFSCommand.storageDownloadFile
         guard offset >= 0 else { throw .invalidArgument("download offset \(offset) is negative", command: command) }
-        let length = length ?? 0
-        guard length >= 0 else { throw .invalidArgument("download length \(length) is negative", command: command) }
+        guard (length ?? 0) >= 0 else { throw .invalidArgument("download length \(length ?? 0) is negative", command: command) }
+    }
+
+    /// Sends the download request to a storage that can serve it (failing over before the first
+    /// byte, see `withReadFailover`) and reads the reply header; nil when there is nothing to
+    /// read (range at or after EOF of an existing file).
+    func openDownload(_ fileID: FileID, offset: Int64, length: Int64?, storage: StorageAddress?, expecting: FileVersion?)
+        async throws(FastDFSError) -> DownloadSession?
+    {
+        try Self.validateRange(offset: offset, length: length)
+        let box = try await withReadFailover(fileID, storage: storage, expecting: expecting, command: .storageDownloadFile) {
+            (target, progress) async throws(FastDFSError) -> SessionBox in
+            let session = try await self.openDownload(fileID, offset: offset, length: length ?? 0, on: target)
+            progress.touch()
+            return SessionBox(session: session)
+        }
+        return box.session
+    }
+
+    /// `openDownload` on one storage.
+    func openDownload(_ fileID: FileID, offset: Int64, length: Int64, on target: StorageAddress)
+        async throws(FastDFSError) -> DownloadSession?
+    {
         let knownSize = (try? FileIDInfo.decode(filename: fileID.filename))?.size
-        let target: StorageAddress
-        if let storage { target = storage } else { target = try await queryFetch(fileID) }
 
         if let size = knownSize {
             guard let range = Self.clamp(offset: offset, length: length, size: size) else {
@@ -186,6 +222,11 @@ extension FastDFSClient {
             return DownloadSession(client: self, lease: lease, expectedLength: header.bodyLength)
         }
     }
+}
+
+/// A session (or none) handed out of a failover attempt.
+struct SessionBox: Sendable {
+    var session: DownloadSession?
 }
 
 /// An open download: owns the leased connection until the reply has been read to its end

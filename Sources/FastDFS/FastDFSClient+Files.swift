@@ -1,6 +1,7 @@
 // Per-file storage operations: delete, metadata (get/set, both routed with 103 so they hit the
-// source storage), QUERY_FILE_INFO (routed with 102), and the appender operations (append,
-// modify, truncate, regenerate; 103).
+// source storage), QUERY_FILE_INFO (routed with 102; appender files: their source only), and the
+// appender operations (append, modify, truncate, regenerate: 103, accepted only when the tracker
+// names the file's source storage — see FastDFSClient+Routing.swift).
 
 import FastDFSProtocol
 import NIOCore
@@ -64,15 +65,23 @@ extension FastDFSClient {
 
     // MARK: - File info
 
-    /// QUERY_FILE_INFO on a storage that has the file (102), or on `storage`. With
-    /// `calculateCRC32: false` servers ≥ 6.15.1 skip computing the CRC of appender and slave files
-    /// (then 0); normal files always report the CRC from their name.
+    /// QUERY_FILE_INFO on a storage that has the file (102, failing over to the others), or on
+    /// `storage` exactly. An appender file is
+    /// asked on its source storage only (a replica's size may lag): `.sourceUnavailable` when the
+    /// tracker offers another one. With `calculateCRC32: false` servers ≥ 6.15.1 skip computing
+    /// the CRC of appender and slave files (then 0); normal files always report the CRC from their
+    /// name. Older servers compute it anyway, which takes a while for large files.
     public func fileInfo(_ fileID: FileID, calculateCRC32: Bool = false, storage: StorageAddress? = nil)
         async throws(FastDFSError) -> FileInfo
     {
-        let target: StorageAddress
-        if let storage { target = storage } else { target = try await queryFetch(fileID) }
-        return try await queryFileInfo(fileID, on: target, calculateCRC32: calculateCRC32)
+        if let storage { return try await queryFileInfo(fileID, on: storage, calculateCRC32: calculateCRC32) }
+        let command = FDFSCommand.storageQueryFileInfo
+        return try await withReadFailover(fileID, storage: nil, expecting: nil, command: command) {
+            (target, progress) async throws(FastDFSError) -> FileInfo in
+            let info = try await self.queryFileInfo(fileID, on: target, calculateCRC32: calculateCRC32)
+            progress.touch()
+            return info
+        }
     }
 
     func queryFileInfo(_ fileID: FileID, on target: StorageAddress, calculateCRC32: Bool) async throws(FastDFSError)
@@ -148,7 +157,7 @@ extension FastDFSClient {
     public func truncate(_ fileID: FileID, to size: Int64) async throws(FastDFSError) {
         guard size >= 0 else { throw .invalidArgument("truncate size \(size) is negative", command: .storageTruncateFile) }
         try Self.requireAppender(fileID, command: .storageTruncateFile)
-        let target = try await queryUpdate(fileID)
+        let target = try await changeTarget(for: fileID, command: .storageTruncateFile)
         let req = TruncateRequest(filename: fileID.filename, newSize: size)
         try await withConnection(to: target, command: req.command, policy: .idempotent) {
             (lease) async throws(FastDFSError) in
@@ -162,7 +171,7 @@ extension FastDFSClient {
     public func regenerateAppenderFilename(_ fileID: FileID) async throws(FastDFSError) -> FileID {
         let command = FDFSCommand.storageRegenerateAppenderFilename
         try Self.requireAppender(fileID, command: command)
-        let target = try await queryUpdate(fileID)
+        let target = try await changeTarget(for: fileID, command: command)
         let req = RegenerateAppenderRequest(filename: fileID.filename)
         let newID: FileID
         do {
@@ -188,7 +197,7 @@ extension FastDFSClient {
     {
         let command = FDFSCommand.storageAppendFile
         try Self.requireAppender(fileID, command: command)
-        let target = try await queryUpdate(fileID)
+        let target = try await changeTarget(for: fileID, command: command)
         let head = AppendRequestHead(filename: fileID.filename, length: size)
         try await sendWithContent(head, to: target, policy: policy, content: content)
         rememberSource(target, for: fileID)
@@ -200,7 +209,7 @@ extension FastDFSClient {
         let command = FDFSCommand.storageModifyFile
         guard offset >= 0 else { throw .invalidArgument("modify offset \(offset) is negative", command: command) }
         try Self.requireAppender(fileID, command: command)
-        let target = try await queryUpdate(fileID)
+        let target = try await changeTarget(for: fileID, command: command)
         let head = ModifyRequestHead(filename: fileID.filename, offset: offset, length: size)
         try await sendWithContent(head, to: target, policy: policy, content: content)
         rememberSource(target, for: fileID)

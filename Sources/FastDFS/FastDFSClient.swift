@@ -54,6 +54,10 @@ public final class FastDFSClient: Sendable {
     private let sources = Mutex<SourceStorageMap>(SourceStorageMap(capacity: 16384))
     /// IP field width learned from tracker query replies (0 = not yet known).
     let learnedIPWidth = Atomic<Int>(0)
+    /// Storages that failed recently (tried last by reads).
+    let storageHealth: Mutex<StorageHealth<ContinuousClock.Instant>>
+    /// Each group's storage list (LIST_STORAGE) and when it was read, to find source storages.
+    let groupStorageLists = Mutex<[String: (readAt: ContinuousClock.Instant, storages: [ListedStorage])]>([:])
     private let isShutdown = Atomic<Bool>(false)
 
     struct PoolKey: Hashable, Sendable {
@@ -69,6 +73,7 @@ public final class FastDFSClient: Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.fileIO = NonBlockingFileIO(threadPool: .singleton)
         self.selector = Mutex(TrackerSelector(trackers: configuration.trackers))
+        self.storageHealth = Mutex(StorageHealth(avoidFor: configuration.failedStorageAvoidTime))
     }
 
     deinit {

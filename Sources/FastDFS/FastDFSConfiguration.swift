@@ -30,6 +30,16 @@ public struct FastDFSConfiguration: Sendable {
     /// Storage connect retries on ECONNREFUSED/ETIMEDOUT/EAGAIN/EADDRINUSE (FastDFS 6.15.3+ client:
     /// 3 retries, 100 ms doubling, capped at 5 s). Set to 0 to fail on the first error.
     public var storageConnectRetries: Int = 3
+    /// A storage that failed to connect, timed out or stalled is tried last for this long, so
+    /// reads that moved to a replica stop waiting on it for every request. Default 30 s.
+    public var failedStorageAvoidTime: Duration = .seconds(30)
+    /// A read that has another storage to try moves on after this long without receiving a
+    /// byte (a stalled server must not hold it for the whole network_timeout). Default 2 s.
+    public var readStallTimeout: Duration = .seconds(2)
+    /// How long a group's storage list (LIST_STORAGE, used to find a file's source storage) is
+    /// reused before it is read again; it is also read again whenever it does not explain an
+    /// answer of the tracker. Default 60 s.
+    public var storageListCacheTime: Duration = .seconds(60)
     /// client.conf `load_fdfs_parameters_from_tracker` (parsed, not acted upon: this client does
     /// not fetch parameters or storage ids from the tracker).
     public var loadParametersFromTracker: Bool = false

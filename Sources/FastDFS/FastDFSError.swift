@@ -12,7 +12,7 @@ public struct FastDFSError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: Hashable, Sendable {
             case serverStatus, connectFailed, connectionClosed, timeout, protocolViolation
-            case invalidArgument, configuration, noTracker, ioError, cancelled
+            case invalidArgument, configuration, noTracker, ioError, cancelled, sourceUnavailable, readStalled
         }
         let base: Base
         /// The server answered with a non-zero status byte (see `status`).
@@ -35,6 +35,13 @@ public struct FastDFSError: Error, Sendable, CustomStringConvertible {
         public static let ioError = Code(base: .ioError)
         /// The task was cancelled (or the client shut down) while the operation ran.
         public static let cancelled = Code(base: .cancelled)
+        /// An appender file's source storage cannot be reached (or is not ACTIVE), and no other
+        /// storage is proven to hold the same bytes. Changes to appender files go to the source
+        /// only: a replica's copy may lag, and an APPEND there lands at the wrong offset.
+        public static let sourceUnavailable = Code(base: .sourceUnavailable)
+        /// A read received nothing for `readStallTimeout` while another storage could serve it
+        /// (the read moved on; seen only when every storage failed).
+        public static let readStalled = Code(base: .readStalled)
 
         public var description: String {
             switch base {
@@ -48,6 +55,8 @@ public struct FastDFSError: Error, Sendable, CustomStringConvertible {
             case .noTracker: "noTracker"
             case .ioError: "ioError"
             case .cancelled: "cancelled"
+            case .sourceUnavailable: "sourceUnavailable"
+            case .readStalled: "readStalled"
             }
         }
     }
@@ -93,6 +102,8 @@ public struct FastDFSError: Error, Sendable, CustomStringConvertible {
         case .noTracker: return LinuxErrno.EINVAL
         case .ioError: return LinuxErrno.EIO
         case .cancelled: return LinuxErrno.EINTR
+        case .sourceUnavailable: return LinuxErrno.EIO
+        case .readStalled: return LinuxErrno.ETIMEDOUT
         }
     }
 

@@ -63,16 +63,45 @@ struct Info: AsyncParsableCommand {
             The first lines are what fdfs_file_info prints (source, create time, size, crc32), taken
             from the file id like the C client does, or from the storage for appender and slave files
             (whose ids cannot tell them). The storage_* lines are always asked of the storage.
+
+            The storage computes the CRC32 of an appender or slave file by reading all of it, which
+            takes minutes for large files, so it is asked only with --crc (otherwise crc32 shows - for
+            them). Servers older than 6.15.1 always compute it; if they take longer than
+            network_timeout, raise it in client.conf.
             """)
     @Argument(help: "The file id.") var fileID: String
+    @Flag(help: "Have the storage compute the CRC32 of an appender or slave file (reads the whole file there).")
+    var crc = false
+    @Option(help: ArgumentHelp("Ask this storage (HOST:PORT) instead of the one the tracker names.", valueName: "host:port"))
+    var storage: String?
     @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let storage, FastDFSConfiguration.parseAddress(storage, defaultPort: 23000) == nil {
+            throw ValidationError("--storage must be HOST:PORT, got \(storage)")
+        }
+    }
 
     func run() async throws {
         let id = try parseFileID(fileID)
         // Ids too short to decode (a slave uploaded without an extension) are still asked about.
         let decoded = try? FastDFSClient.decode(id)
+        let only = storage.flatMap { FastDFSConfiguration.parseAddress($0, defaultPort: 23000) }
+        let crcFromStorage = crc && decoded?.kind != .normal && decoded?.kind != .trunk
         try await global.withClient { client in
-            let server = try await client.fileInfo(id, calculateCRC32: true)
+            var server: FileInfo
+            do {
+                server = try await client.fileInfo(id, calculateCRC32: false, storage: only)
+                if crcFromStorage {
+                    FileHandle.standardError.write(Data("fdfs: asking the storage for the CRC32 of \(server.size) bytes (it reads the whole file)\n".utf8))
+                    server = try await client.fileInfo(id, calculateCRC32: true, storage: only)
+                }
+            } catch let error as FastDFSError where error.code == .timeout {
+                var e = error
+                e.message += "; servers older than 6.15.1 compute the CRC32 of the whole file for every QUERY_FILE_INFO: for large files raise network_timeout in client.conf"
+                throw e
+            }
+            let crcKnown = crcFromStorage || decoded?.kind == .normal || decoded?.kind == .trunk
             let kind: String
             switch decoded?.kind {
             case .normal: kind = "normal"
@@ -119,10 +148,10 @@ struct Info: AsyncParsableCommand {
                 ("source", source),
                 ("create_time", "\(Output.time(createTime)) (\(createTime))"),
                 ("size", "\(size)"),
-                ("crc32", "\(crc32) (\(Output.crc(crc32)))"),
+                ("crc32", crcKnown ? "\(crc32) (\(Output.crc(crc32)))" : "- (not computed; --crc asks the storage)"),
                 ("storage_size", "\(server.size)"),
                 ("storage_modify_time", "\(Output.time(server.modifyTime)) (\(server.modifyTime))"),
-                ("storage_crc32", "\(server.crc32) (\(Output.crc(server.crc32)))"),
+                ("storage_crc32", crcKnown || server.crc32 != 0 ? "\(server.crc32) (\(Output.crc(server.crc32)))" : "- (not computed)"),
                 ("storage_source_ip", server.sourceIP.isEmpty ? "-" : server.sourceIP),
             ]
             for (key, value) in lines { print("\(key): \(value)") }

@@ -148,9 +148,14 @@ struct Download: AsyncParsableCommand {
     @Argument(help: "Local file to write, or - for standard output.") var output: String?
     @Option(help: "First byte to read (at or past the end: no bytes, like tail -c).") var offset: Int64 = 0
     @Option(help: "Number of bytes to read (default: to the end; a range past the end is cut at the end).") var length: Int64?
+    @Option(help: ArgumentHelp("Read from this storage only (HOST:PORT), e.g. to check what each replica holds; without it any storage that has the file serves it.", valueName: "host:port"))
+    var storage: String?
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        if let storage, FastDFSConfiguration.parseAddress(storage, defaultPort: 23000) == nil {
+            throw ValidationError("--storage must be HOST:PORT, got \(storage)")
+        }
         guard offset >= 0 else { throw ValidationError("--offset must not be negative") }
         if let length, length < 0 { throw ValidationError("--length must not be negative") }
     }
@@ -164,15 +169,17 @@ struct Download: AsyncParsableCommand {
         if output == nil && isatty(STDOUT_FILENO) == 1 {
             throw UsageError(message: "standard output is a terminal: give OUTPUT, or - to write the bytes there anyway")
         }
+        let only = storage.flatMap { FastDFSConfiguration.parseAddress($0, defaultPort: 23000) }
         try await global.withClient { client in
             let progress = try await progressBar(client: client, id: id)
+            let stream = client.downloadStream(id, offset: offset, length: length, onlyFrom: only)
             let written: Int64
             if toStdout {
                 let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: dup(STDOUT_FILENO))
                 defer { try? handle.close() }
-                written = try await copy(client.downloadStream(id, offset: offset, length: length), to: handle, name: "standard output", progress: progress)
+                written = try await copy(stream, to: handle, name: "standard output", progress: progress)
             } else {
-                written = try await download(client.downloadStream(id, offset: offset, length: length), to: output!, progress: progress)
+                written = try await download(stream, to: output!, progress: progress)
             }
             progress?.finish()
             if global.json {

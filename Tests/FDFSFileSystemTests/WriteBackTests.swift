@@ -156,7 +156,7 @@ struct WriteBackTests {
             _ = try await fx.fs.write(ino: ino, fh: fh, offset: Int64(off), data: Array(data[off..<off + (32 << 10)]))
         }
         // Before close: all whole chunks are on the server, the name records nothing yet.
-        #expect(fx.faulty.bytes("upload") + fx.faulty.bytes("append") >= Int64(data.count) - WriteFixture.chunk)
+        #expect(fx.faulty.bytes("upload") + fx.faulty.bytes("modify") >= Int64(data.count) - WriteFixture.chunk)
         #expect(try await fx.naming.node(Int64(ino))?.fileID == nil)
         var st = stat()
         let stagingFile = try #require(await fx.fs.writer(of: ino)?.state.stagingFile)
@@ -279,6 +279,65 @@ struct WriteBackTests {
     }
 }
 
+@Suite("Write-back: holes and huge sizes (issue 9)")
+struct WriteBackHoleTests {
+    @Test func aWriteFarPastTheEndSendsOnlyItsBytesAndGrowsTheFileWithTruncate() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("sparse.bin")
+        let at: Int64 = 64 << 20
+        let data = pattern(4096, seed: 9)
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: at, data: data)
+        try await fx.close(ino, fh)
+        #expect(fx.faulty.bytes("upload") == 0, "an empty appender file, then a sparse grow")
+        #expect(fx.faulty.bytes("modify") == 4096, "only the written bytes cross the network")
+        #expect(fx.faulty.bytes("append") == 0)
+        let content = try await fx.content(ino)
+        #expect(content.count == Int(at) + 4096)
+        #expect(content[..<Int(at)].allSatisfy { $0 == 0 } && Array(content[Int(at)...]) == data)
+        #expect(try await fx.naming.stagedFiles().isEmpty)
+    }
+
+    @Test func growingAFileIsOneTruncateAndAPetabyteIsEFBIGAtOnce() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("grow.bin")
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(100))
+        try await fx.close(ino, fh)
+        var grow = SetAttr(); grow.size = 32 << 20
+        #expect(try await fx.fs.setattr(ino: ino, changes: grow, ctx: fx.ctx).0.size == 32 << 20)
+        #expect(fx.faulty.bytes("modify") + fx.faulty.bytes("upload") == 100, "no zero is sent")
+        #expect(try await fx.content(ino).count == 32 << 20)
+        var huge = SetAttr(); huge.size = 1 << 50
+        await expectErrno(EFBIG) { _ = try await fx.fs.setattr(ino: ino, changes: huge, ctx: fx.ctx) }
+        #expect(try await fx.fs.getattr(ino: ino, fh: nil).0.size == 32 << 20, "nothing changed")
+        #expect(try await fx.naming.stagedFiles().isEmpty, "nothing staged: the next mount has nothing to replay")
+        let o = try await fx.fs.open(ino: ino, flags: O_WRONLY, ctx: fx.ctx)
+        await expectErrno(EFBIG) { _ = try await fx.fs.write(ino: ino, fh: o.fh, offset: FDFSFileSystem.maxFileSize, data: [1]) }
+        try await fx.close(ino, o.fh)
+    }
+
+    /// A MODIFY that extends the file and fails part way may leave more bytes on the server than
+    /// recorded; the next ship cuts them back before going on, and the durability point checks
+    /// the size on the source.
+    @Test func aFailedExtendIsSettledAndVerifiedBeforeTheFileIsDeclaredDurable() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("x.bin")
+        let first = pattern(100_000, seed: 3)
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: first)
+        try await fx.fs.fsync(ino: ino, fh: fh, dataOnly: false)
+        let fid = try #require(try await fx.naming.node(Int64(ino))?.fileID)
+        // The server got 10 stray bytes past the recorded end (a request cut off half way),
+        // then the next request fails.
+        try await fx.mem.modify(pattern(10, seed: 77), in: fid, at: 100_000)
+        fx.faulty.inject("modify", EIO)
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 100_000, data: pattern(50, seed: 4))
+        await expectErrno(EIO) { try await fx.fs.fsync(ino: ino, fh: fh, dataOnly: false) }
+        fx.faulty.inject("modify", nil)
+        try await fx.close(ino, fh)
+        let content = try await fx.content(ino)
+        #expect(content == first + pattern(50, seed: 4))
+    }
+}
+
 @Suite("Write-back faults")
 struct WriteBackFaultTests {
     @Test func aFailedCloseKeepsTheDataStagedAndARetryCompletesIt() async throws {
@@ -286,7 +345,7 @@ struct WriteBackFaultTests {
         let (ino, fh) = try await fx.create("f.bin")
         let data = pattern(200_000)
         _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: data)
-        fx.faulty.inject("append", EIO)
+        fx.faulty.inject("modify", EIO)
         fx.faulty.inject("upload", EIO)
         await expectErrno(EIO) { try await fx.fs.flush(ino: ino, fh: fh) }
         try await fx.fs.release(ino: ino, fh: fh)
@@ -294,7 +353,7 @@ struct WriteBackFaultTests {
         #expect(staged.count == 1 && staged.first?.status == "failed" && staged.first?.path == "/f.bin")
         #expect(try await fx.naming.node(Int64(ino))?.fileID == nil, "no half-written file is recorded")
         #expect(try await fx.fs.getattr(ino: ino, fh: nil).0.size == Int64(data.count), "the staged size stays visible")
-        fx.faulty.inject("append", nil)
+        fx.faulty.inject("modify", nil)
         fx.faulty.inject("upload", nil)
         await fx.fs.retryStagedWrites()
         #expect(try await fx.content(ino) == data)
@@ -378,7 +437,8 @@ struct WriteBackFaultTests {
 
     /// Killed while a ship request was done on the server but not yet recorded: the next start
     /// finds the file exactly as written (no bytes twice, no zeros), whichever request it was.
-    @Test(arguments: ["upload", "append", "modify"])
+    /// "extend": a MODIFY at the server's end that grows the file (what replaced APPEND).
+    @Test(arguments: ["upload", "extend", "modify"])
     func killedBetweenAShipAndItsRecord(op: String) async throws {
         let naming = try NamingStore(path: nil)
         let mem = MemoryFileStore()
@@ -392,14 +452,15 @@ struct WriteBackFaultTests {
         } else {
             let (i, fh) = try await first.create("k.bin")
             ino = i
-            if op == "append" {
+            if op == "extend" {
                 _ = try await first.fs.write(ino: ino, fh: fh, offset: 0, data: Array(expected[..<chunk]))
                 try await first.fs.fsync(ino: ino, fh: fh, dataOnly: false)
             }
         }
-        first.faulty.hangAfter(op)
+        let storeOp = op == "extend" ? "modify" : op
+        first.faulty.hangAfter(storeOp)
         let fh = try await first.fs.open(ino: ino, flags: O_WRONLY, ctx: first.ctx).fh
-        let start = op == "append" ? chunk : 0
+        let start = op == "extend" ? chunk : 0
         let edit = noise(op == "modify" ? 2 * chunk : 3 * chunk + 1000 - start, seed: 5)
         expected.replaceSubrange(start..<(start + edit.count), with: edit)
         // Written (the first chunk of it shipped and hung, or staged until fsync), then fsync
@@ -408,7 +469,7 @@ struct WriteBackFaultTests {
             _ = try await first.fs.write(ino: ino, fh: fh, offset: Int64(start), data: edit)
             try await first.fs.fsync(ino: ino, fh: fh, dataOnly: false)
         }
-        #expect(await eventuallyAsync { first.faulty.bytes(op) > 0 }, "the \(op) reached the server")
+        #expect(await eventuallyAsync { first.faulty.bytes(storeOp) > 0 }, "the \(op) reached the server")
         let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
         await second.fs.retryStagedWrites()
         _ = writer   // left hanging: the first mount is "dead" (its task would otherwise ship again)

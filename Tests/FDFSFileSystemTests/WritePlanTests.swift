@@ -37,8 +37,8 @@ struct WritePlanTests {
     @Test func sequentialWritesOfANewFileShipInWholeChunksThenTheTailAtClose() {
         var s = WriteState(fileID: nil, size: 0, appender: false)
         s.wrote(0, 10 * mib)
-        #expect(s.plan(chunk: 4 * mib, final: false) == [.upload(4 * mib), .append(4 * mib, 8 * mib)])
-        #expect(s.plan(chunk: 4 * mib, final: true) == [.upload(4 * mib), .append(4 * mib, 8 * mib), .append(8 * mib, 10 * mib)])
+        #expect(s.plan(chunk: 4 * mib, final: false) == [.upload(4 * mib), .modify(4 * mib, 8 * mib)])
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.upload(4 * mib), .modify(4 * mib, 8 * mib), .modify(8 * mib, 10 * mib)])
     }
 
     @Test func anEditInsideAnAppenderIsOneModifyOfItsSize() {
@@ -48,19 +48,39 @@ struct WritePlanTests {
         #expect(s.plan(chunk: 4 * mib, final: false) == [.modify(50 * mib, 50 * mib + 4096)])
     }
 
-    @Test func writesPastEOFAppendTheGapAndTheData() {
+    @Test func writesPastEOFAreModifiesAtExplicitOffsetsWithShortHolesSentAsZeros() {
         var s = WriteState(fileID: "g/M00/00/00/x", size: 100, appender: true)
         s.wrote(90, 20)     // straddles EOF
-        s.wrote(200, 10)    // leaves a hole
-        #expect(s.plan(chunk: 4 * mib, final: true) == [.modify(90, 100), .append(100, 210)])
+        s.wrote(200, 10)    // leaves a short hole
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.modify(90, 100), .modify(100, 110), .modify(110, 210)])
     }
 
-    @Test func shrinkThenGrowTruncatesOnTheServerThenAppendsZeros() {
+    @Test func shrinkThenGrowTruncatesOnTheServerThenGrowsWithTruncate() {
         var s = WriteState(fileID: "g/M00/00/00/x", size: 100, appender: true)
         s.resize(50)
         s.resize(80)
         #expect(s.truncateTo == 50)
-        #expect(s.plan(chunk: 4 * mib, final: true) == [.truncate(50), .append(50, 80)])
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.truncate(50), .truncate(80)])
+    }
+
+    @Test func growingToAPetabyteIsOneTruncateNotOneStepPerChunk() {
+        var s = WriteState(fileID: "g/M00/00/00/x", size: 100, appender: true)
+        s.resize(1 << 50)
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.truncate(1 << 50)])
+        var fresh = WriteState(fileID: nil, size: 0, appender: false)
+        fresh.resize(1 << 50)
+        #expect(fresh.plan(chunk: 4 * mib, final: true) == [.upload(0), .truncate(1 << 50)])
+    }
+
+    @Test func aWriteAtATerabyteSendsOnlyItsBytesAfterASparseGrow() {
+        let tib: Int64 = 1 << 40
+        var s = WriteState(fileID: nil, size: 0, appender: false)
+        s.wrote(tib, 4096)
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.upload(0), .truncate(tib), .modify(tib, tib + 4096)])
+        // While writing, whole chunks past the hole stream out too.
+        var a = WriteState(fileID: "g/M00/00/00/x", size: 0, appender: true)
+        a.wrote(tib, 8 * mib + 5)
+        #expect(a.plan(chunk: 4 * mib, final: false) == [.truncate(tib), .modify(tib, tib + 4 * mib), .modify(tib + 4 * mib, tib + 8 * mib)])
     }
 
     @Test func aNormalFileIsCopiedOnWrite() {
@@ -70,7 +90,7 @@ struct WritePlanTests {
         s.wrote(100, 10)
         #expect(!s.isClean)
         // The copy streams out as soon as whole chunks of the source are known.
-        #expect(s.plan(chunk: 4 * mib, final: false) == [.upload(4 * mib), .append(4 * mib, 8 * mib)])
+        #expect(s.plan(chunk: 4 * mib, final: false) == [.upload(4 * mib), .modify(4 * mib, 8 * mib)])
         #expect(s.plan(chunk: 4 * mib, final: true).count == 3)
     }
 

@@ -440,8 +440,9 @@ struct ClientEndToEndTests {
         let old = try ProtocolVectors.load("6.16.1")
         var body = ByteBuffer(bytes: old["storage_upload_appender_file"].response.dropFirst(FDFSHeader.size))
         let appenderID = try UploadResponse.decode(body: &body).fileID
+        guard case .ipv4(let sourceIP) = try FastDFSClient.decode(appenderID).source else { Issue.record("not an IP source"); return }
         let server = try await FakeFDFSServer.start(
-            script: TrackerReplies.routing { request in
+            script: TrackerReplies.routing(storageID: sourceIP) { request in
                 switch request.command {
                 case .storageAppendFile, .storageModifyFile, .storageTruncateFile: .ok()
                 case .storageRegenerateAppenderFilename: .canned(old["storage_regenerate_appender_filename"].response)
@@ -454,7 +455,9 @@ struct ClientEndToEndTests {
         try await client.truncate(appenderID, to: 8)
         let newID = try await client.regenerateAppenderFilename(appenderID)
         #expect(newID != appenderID)
-        #expect(server.commands == [103, 24, 103, 34, 103, 36, 103, 38])
+        // Each change is checked against the source named in the id: the group's storage list is
+        // read once (LIST_STORAGE, cached), and lists this server as that source.
+        #expect(server.commands == [103, 92, 24, 103, 34, 103, 36, 103, 38])
         for op in ["storage_append_file", "storage_modify_file", "storage_truncate_file", "storage_regenerate_appender_filename"] {
             let cmd = old[op].request[8]
             let request = try #require(server.requests.first { $0.header.command == cmd })

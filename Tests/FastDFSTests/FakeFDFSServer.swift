@@ -174,10 +174,26 @@ enum TrackerReplies {
         return FDFSPacket.response(status: 0, body: body)
     }
 
+    /// A LIST_STORAGE reply naming one ACTIVE storage: id `id`, reachable at `storage`.
+    static func listStorage(id: String, at storage: StorageAddress) -> ByteBuffer {
+        var stat = StorageStat()
+        stat.status = 7
+        stat.rwMode = 6
+        stat.id = id
+        stat.ipAddress = storage.host
+        stat.port = Int64(storage.port)
+        stat.version = "6.16.1"
+        var body = ByteBuffer()
+        stat.encode(into: &body, layout: .v487)
+        return FDFSPacket.response(status: 0, body: body)
+    }
+
     /// Answers tracker queries with this server's own address, and passes storage commands to `storageScript`.
     /// `dropSecondRequest`: every connection (tracker or storage) is closed unanswered at its second
     /// request, as if the server had restarted while the connection sat in the client's pool.
-    static func routing(split: Bool = false, dropSecondRequest: Bool = false,
+    /// `storageID`: LIST_STORAGE lists this server under that id (the source of the appender
+    /// files a test changes, so the client accepts this server as their source).
+    static func routing(split: Bool = false, dropSecondRequest: Bool = false, storageID: String? = nil,
                         storageScript: @escaping @Sendable (FakeFDFSServer.Request) -> FakeFDFSServer.Reply)
         -> @Sendable (FakeFDFSServer.Request) -> FakeFDFSServer.Reply
     {
@@ -189,6 +205,8 @@ enum TrackerReplies {
                 reply = queryStore(request.server)
             case .trackerQueryFetchOne, .trackerQueryUpdate:
                 reply = queryFetch(request.server)
+            case .trackerListStorage where storageID != nil:
+                reply = listStorage(id: storageID!, at: request.server)
             default:
                 return storageScript(request)
             }

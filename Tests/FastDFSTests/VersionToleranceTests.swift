@@ -123,8 +123,9 @@ struct VersionToleranceTests {
         let vectors = try ProtocolVectors.load("5.12")
         var body = ByteBuffer(bytes: vectors["storage_upload_appender_file"].response.dropFirst(FDFSHeader.size))
         let appender = try UploadResponse.decode(body: &body).fileID
+        guard case .ipv4(let sourceIP) = try FastDFSClient.decode(appender).source else { Issue.record("not an IP source"); return }
         let server = try await FakeFDFSServer.start(
-            script: TrackerReplies.routing { _ in .sendThenClose(ByteBuffer(bytes: vectors["storage_regenerate_appender_filename_unsupported"].response)) })
+            script: TrackerReplies.routing(storageID: sourceIP) { _ in .sendThenClose(ByteBuffer(bytes: vectors["storage_regenerate_appender_filename_unsupported"].response)) })
         let client = makeClient(server)
         let error = await #expect(throws: FastDFSError.self) { _ = try await client.regenerateAppenderFilename(appender) }
         #expect(error?.status == .einval)

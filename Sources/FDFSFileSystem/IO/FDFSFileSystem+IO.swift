@@ -96,9 +96,20 @@ extension FDFSFileSystem {
         guard let h = handles.withLock({ $0.get(fh) }) else { throw FSError(EBADF, "unknown file handle \(fh)") }
         guard let w = h.writer else { throw FSError(EBADF, "file handle \(fh) is not open for writing") }
         try requireWritable()
+        try Self.checkFileSize(offset + Int64(data.count))
         let n = try await w.write(offset: offset, data: data)
         invalidateReaders(ino)
         return n
+    }
+
+    /// The largest file fdfsfs writes: 16 TiB, what ext4 (the usual storage filesystem) can hold.
+    /// Larger sizes are refused at once with EFBIG, before anything is staged or sent.
+    public static let maxFileSize: Int64 = 1 << 44
+
+    static func checkFileSize(_ size: Int64) throws(FSError) {
+        guard size <= maxFileSize else {
+            throw FSError(EFBIG, "\(size) bytes is more than the largest file fdfsfs writes (\(maxFileSize) bytes, 16 TiB)")
+        }
     }
 
     /// Read-only handles of `ino` drop their read-ahead: the file changed.

@@ -61,6 +61,11 @@ actor FileWriter {
         self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
         staging = try StagingFile(path: stagingPath)
         self.state.stagingFile = stagingPath
+        if recorded {
+            // Recovered after a restart or crash: a request may have been cut off mid-way.
+            if self.state.fileID != nil { self.state.remoteUncertain = true }
+            mustVerify = true
+        }
     }
 
     var size: Int64 { state.size }
@@ -173,6 +178,7 @@ actor FileWriter {
         }
         do {
             try await ship(final: true)
+            try await verifyOnSource()
             try await commit()
         } catch {
             lastError = error
@@ -247,7 +253,8 @@ actor FileWriter {
         return buf
     }
 
-    /// After a failed append or upload the server may hold part of it: cut it back.
+    /// After a failed request, or a restart, the server may hold part of a step: cut it back to
+    /// the recorded size (asked of the file's source storage, the only one changed).
     private func settleRemote() async throws(FSError) {
         guard state.remoteUncertain else { return }
         if let fid = state.fileID {
@@ -255,6 +262,7 @@ actor FileWriter {
             if info.size > state.remoteSize {
                 try await store.truncate(fid, to: state.remoteSize)
             } else if info.size < state.remoteSize {
+                Log.error("inode \(ino): \(fid) holds \(info.size) bytes on its source storage, \(state.remoteSize) were acknowledged")
                 throw FSError(EIO, "\(fid) holds \(info.size) bytes on the server, \(state.remoteSize) were acknowledged; the file is damaged")
             }
         }
@@ -310,9 +318,10 @@ actor FileWriter {
 
     /// Sends the planned steps. After each one, what the server now holds is recorded before the
     /// staged copy of those bytes is dropped, so a crash at any point leaves a record that is
-    /// safe to replay: MODIFY and TRUNCATE are idempotent, an UPLOAD made again only leaves an
-    /// orphan, and an APPEND is announced first (`remoteUncertain`), so the next attempt cuts the
-    /// server's file back to the recorded size before appending again.
+    /// safe to replay: every step says where its bytes go (MODIFY at an offset, TRUNCATE to a
+    /// size), so sending it again has the same effect, and an UPLOAD made again only leaves an
+    /// orphan. A step that may have reached the server only in part makes the server's size
+    /// uncertain; `settleRemote` cuts the file back to the recorded size before going on.
     private func ship(final: Bool) async throws(FSError) {
         if let slave {
             if final { try await shipSlave(slave) }
@@ -322,55 +331,63 @@ actor FileWriter {
         let steps = state.plan(chunk: chunk, final: final)
         for step in steps {
             var shipped: (lo: Int64, hi: Int64)?
-            switch step {
-            case .truncate(let t):
-                guard let fid = state.fileID else { continue }
-                try await store.truncate(fid, to: t)
-                state.remoteSize = t
-                state.truncateTo = nil
-            case .modify(let a, let b):
-                guard let fid = state.fileID else { continue }
-                try await sending { () async throws(FSError) in
-                    let data = try await staging.read(a, Int(b - a))
-                    try await store.modify(data, in: fid, at: a)
+            do {
+                switch step {
+                case .truncate(let t):
+                    guard let fid = state.fileID else { continue }
+                    try await store.truncate(fid, to: t)
+                    state.remoteSize = t
+                    state.truncateTo = nil
+                case .modify(let a, let b):
+                    guard let fid = state.fileID else { continue }
+                    try await sending { () async throws(FSError) in
+                        let data = try await content(a, b)
+                        try await store.modify(data, in: fid, at: a)
+                    }
+                    bytesSent += b - a
+                    state.remoteSize = max(state.remoteSize, b)
+                    state.dirty.remove(a, b)
+                    shipped = (a, b)
+                case .upload(let b):
+                    let name = named ? try await naming.anyName(of: ino) : nil
+                    let id = try await sending { () async throws(FSError) -> String in
+                        let data = try await content(0, b)
+                        return try await store.upload(data, ext: Self.ext(of: name), group: group, appender: true)
+                    }
+                    bytesSent += b
+                    state.fileID = id
+                    state.remoteSize = b
+                    state.truncateTo = nil
+                    state.dirty.remove(0, b)
+                    shipped = (0, b)
+                    Log.info("inode \(ino): created appender file \(id)")
                 }
-                bytesSent += b - a
-                state.dirty.remove(a, b)
-                shipped = (a, b)
-            case .upload(let b):
-                let name = named ? try await naming.anyName(of: ino) : nil
-                let id = try await sending { () async throws(FSError) -> String in
-                    let data = try await content(0, b)
-                    return try await store.upload(data, ext: Self.ext(of: name), group: group, appender: true)
-                }
-                bytesSent += b
-                state.fileID = id
-                state.remoteSize = b
-                state.truncateTo = nil
-                state.dirty.remove(0, b)
-                shipped = (0, b)
-                Log.info("inode \(ino): created appender file \(id)")
-            case .append(let a, let b):
-                guard let fid = state.fileID else { continue }
-                if !state.remoteUncertain {
-                    state.remoteUncertain = true
-                    try await record(status: "pending")
-                }
-                try await sending { () async throws(FSError) in
-                    let data = try await content(a, b)
-                    try await store.append(data, to: fid)   // on failure remoteUncertain stays set
-                }
-                state.remoteUncertain = false
-                bytesSent += b - a
-                state.remoteSize = b
-                state.dirty.remove(a, b)
-                shipped = (a, b)
+            } catch {
+                // The request may have been applied in part (a MODIFY that extends the file, a grow).
+                if state.fileID != nil { state.remoteUncertain = true }
+                mustVerify = true
+                throw error
             }
             // Copy on write is complete once the new file holds every byte of the old one.
             if state.baseID != nil, state.fileID != nil, state.remoteSize >= state.baseSize { state.baseID = nil; state.baseSize = 0 }
             try await record(status: "pending")
             if let shipped { await staging.punch(shipped.lo, shipped.hi) }
         }
+    }
+
+    /// After a failure (or a restart) the durability point checks the source storage's copy:
+    /// its size must be the one recorded, or the file is not declared durable.
+    private var mustVerify = false
+
+    private func verifyOnSource() async throws(FSError) {
+        guard mustVerify, slave == nil, let fid = state.fileID else { return }
+        let info = try await store.fileInfo(fid)
+        guard info.size == state.size else {
+            Log.error("inode \(ino): \(fid) holds \(info.size) bytes on its source storage after shipping, \(state.size) expected; not recording it as durable")
+            state.remoteUncertain = true
+            throw FSError(EIO, "\(fid) holds \(info.size) bytes on its source storage, \(state.size) expected")
+        }
+        mustVerify = false
     }
 
     private func commit() async throws(FSError) {

@@ -131,7 +131,7 @@ public final class FastDFSFileStore: FileStore {
 
     public func replicas(of fileID: String) async throws(FSError) -> [StorageHint] {
         let id = try Self.fileID(fileID)
-        do { return try await client.queryFetchAll(id).map { StorageHint(host: $0.host, port: $0.port) } }
+        do { return try await client.readableStorages(of: id).map { StorageHint(host: $0.host, port: $0.port) } }
         catch { throw Self.fsError(error) }
     }
 

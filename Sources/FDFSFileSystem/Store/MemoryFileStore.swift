@@ -117,11 +117,17 @@ public final class MemoryFileStore: FileStore {
         }
     }
 
+    static let maxGrowSize: Int64 = 1 << 30
+
     public func truncate(_ fileID: String, to size: Int64) async throws(FSError) {
         count("truncate")
         try mutateAppender(fileID) { f in
-            guard size >= 0, size <= Int64(f.data.count) else { return FSError(EINVAL, "truncate can only shrink") }
-            f.data.removeLast(f.data.count - Int(size))
+            guard size >= 0 else { return FSError(EINVAL, "negative size") }
+            // Like the real storage, a larger size extends the file with zeros (held in memory
+            // here, so the memory store caps it).
+            guard size <= Self.maxGrowSize else { return FSError(ENOSPC, "the memory store holds at most \(Self.maxGrowSize) bytes per file") }
+            if size <= Int64(f.data.count) { f.data.removeLast(f.data.count - Int(size)) }
+            else { f.data += [UInt8](repeating: 0, count: Int(size) - f.data.count) }
             return nil
         }
     }

@@ -69,18 +69,26 @@ public struct WriteState: Sendable, Hashable, Codable {
     }
 
     public enum Step: Sendable, Hashable {
+        /// TRUNCATE `fileID` to this size: a pending shrink, or a grow over a hole (the storage
+        /// extends the file sparsely with zeros, so no zero byte crosses the network).
         case truncate(Int64)
-        /// MODIFY bytes `[lo, hi)` of `fileID` (inside the server's file).
+        /// MODIFY bytes `[lo, hi)` at offset `lo`, which is at most the server's size: inside the
+        /// server's file it overwrites, at its end it extends the file. Never APPEND: an APPEND
+        /// has no offset, so it lands wherever the receiving storage's copy ends.
         case modify(Int64, Int64)
         /// UPLOAD_APPENDER of `[0, hi)` (creates `fileID`).
         case upload(Int64)
-        /// APPEND of `[lo, hi)`, `lo` being the server's size.
-        case append(Int64, Int64)
     }
 
-    /// The requests that bring the server up to date. `final` ships everything (fsync/close);
-    /// otherwise only whole `chunk`s of the run contiguous with the server's end (sequential
-    /// writes stream out while the file is written) and dirty ranges inside the server's file.
+    /// Holes past the server's end at least this long are made with a TRUNCATE; shorter ones are
+    /// sent as zeros with the bytes after them.
+    public static let holeThreshold: Int64 = 64 << 10
+
+    /// The requests that bring the server up to date, in order. `final` ships everything
+    /// (fsync/close); otherwise dirty ranges inside the server's file and whole `chunk`s of the
+    /// known content past its end (sequential writes stream out while the file is written).
+    /// The plan's length depends on the dirty ranges and the bytes to send, never on the size
+    /// alone: a file grown to a petabyte costs one TRUNCATE.
     public func plan(chunk: Int64, final: Bool) -> [Step] {
         var steps: [Step] = []
         if fileID != nil, let t = truncateTo, t < remoteSize { steps.append(.truncate(t)) }
@@ -89,24 +97,37 @@ public struct WriteState: Sendable, Hashable, Codable {
             var a = r.lo
             while a < r.hi { let b = min(r.hi, a + chunk); steps.append(.modify(a, b)); a = b }
         }
-        var end: Int64
-        if final {
-            end = size
-        } else {
-            // Known content past the server's end: dirty bytes, or the copy-on-write source.
-            var avail = dirty
-            if baseID != nil { avail.insert(0, baseSize) }
-            let run = min(avail.contiguousEnd(from: remote), size)
-            end = remote + (run - remote) / chunk * chunk
-        }
-        if final, size == 0, fileID == nil, wantsFile { return steps + [.upload(0)] }
-        var a = remote
+        // Known content past the server's end: dirty bytes, and the copy-on-write source.
+        var avail = dirty
+        if baseID != nil { avail.insert(0, min(baseSize, size)) }
         var hasFile = fileID != nil
-        while a < end {
-            let b = min(end, a + chunk)
-            steps.append(hasFile ? .append(a, b) : .upload(b))
-            hasFile = true
-            a = b
+        var cursor = remote  // the server's size once the steps so far are done
+        for r in avail.intersection(remote, size) {
+            // A short gap before the run is sent as zeros; a long one is grown with TRUNCATE.
+            let start = r.lo - cursor < Self.holeThreshold ? cursor : r.lo
+            let end = final ? r.hi : start + (r.hi - start) / chunk * chunk
+            if end <= start { break }  // less than a chunk: waits for more bytes (or the sync)
+            if !hasFile && start > 0 {
+                steps.append(.upload(0))  // an empty appender file, grown below
+                hasFile = true
+            }
+            if start > cursor { steps.append(.truncate(start)) }
+            var a = start
+            while a < end {
+                let b = min(end, a + chunk)
+                steps.append(hasFile ? .modify(a, b) : .upload(b))
+                hasFile = true
+                a = b
+            }
+            cursor = end
+            if end < r.hi { break }
+        }
+        if final {
+            if !hasFile && (wantsFile || size > 0) {
+                steps.append(.upload(0))
+                hasFile = true
+            }
+            if cursor < size { steps.append(.truncate(size)) }  // the tail is a hole
         }
         return steps
     }
