@@ -297,6 +297,12 @@ kill -9 "$(fs_pid)"
 wait_gone $kw 300 || kill -9 $kw
 acked=$(cat "$WORK/k4.acked" 2>/dev/null || echo 0)
 fusermount3 -uz "$MNT" 2>/dev/null
+# Before recovery runs, status reports what recovery will find: the recorded map plus the
+# writes logged after it (every acknowledged byte of k4.bin).
+"$FDFSFS" status "$STATE" >"$WORK/status-killed.out" 2>&1
+k4_status_size=$(awk -F'\t' '$2=="/kill/k4.bin"{sub("size ","",$4); print $4}' "$WORK/status-killed.out")
+if [ -n "$k4_status_size" ] && [ "$k4_status_size" -ge "$acked" ]; then pass "SIGKILL: fdfsfs status before the remount counts every acknowledged byte of the file being written ($k4_status_size >= $acked)"
+else fail "SIGKILL: fdfsfs status before the remount reports size '${k4_status_size}' for k4.bin, $acked bytes were acknowledged: $(cat "$WORK/status-killed.out")"; fi
 check "remount after SIGKILL" mount_it
 track_pid
 check_eq "SIGKILL: the fsynced file is complete" "$(sha "$WORK/k1.src")" "$(sha "$K/k1.bin" 2>/dev/null)"

@@ -23,12 +23,33 @@ public enum Log {
         gmtime_r(&t, &tmv)
         let stamp = String(format4: Int(tmv.tm_year) + 1900) + "-" + pad(Int(tmv.tm_mon) + 1) + "-" + pad(Int(tmv.tm_mday))
             + "T" + pad(Int(tmv.tm_hour)) + ":" + pad(Int(tmv.tm_min)) + ":" + pad(Int(tmv.tm_sec)) + "Z"
-        let line = "\(stamp) fdfsfs[\(getpid())] \(level.tag): \(message())\n"
+        let line = "\(stamp) fdfsfs[\(getpid())] \(level.tag): \(escaped(message()))\n"
         // write(2) on fd 2: one syscall per line keeps lines whole across threads.
         var bytes = Array(line.utf8)
         _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
     private static func pad(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+
+    /// One record per line whatever a message quotes: control characters (a file name may hold
+    /// a newline) are written as `\n`, `\r`, `\t` or `\xHH`, and backslashes doubled.
+    static func escaped(_ message: String) -> String {
+        guard message.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }) else { return message }
+        var out = ""
+        out.reserveCapacity(message.utf8.count + 8)
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count < 2 ? "0" + hex : hex)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
     public static func debug(_ m: @autoclosure () -> String) { write(.debug, m()) }
     public static func info(_ m: @autoclosure () -> String) { write(.info, m()) }
     public static func warning(_ m: @autoclosure () -> String) { write(.warning, m()) }

@@ -19,7 +19,14 @@ enum StatusCommand {
         }
         print("\(records.count) file(s) with staged writes in \(stateDir):")
         for r in records {
-            var line = "\(r.status)\t\(r.path)\tinode \(r.ino)\tsize \(r.state.size)\tstaged \(r.state.dirty.byteCount)"
+            // What recovery will find: the recorded map plus the writes logged after it (a
+            // daemon killed between two records).
+            var state = r.state
+            if let file = state.stagingFile {
+                let u = StagingFile.unrecordedWrites(stagingPath: file, generation: state.logGeneration ?? 0)
+                _ = state.adoptUnrecorded(logged: u.logged, extents: u.extents, stagingSize: u.size)
+            }
+            var line = "\(r.status)\t\(r.path)\tinode \(r.ino)\tsize \(state.size)\tstaged \(state.dirty.byteCount)"
             if let id = r.state.fileID ?? r.state.committedID { line += "\tfile \(id)" }
             if let e = r.lastError { line += "\terror: \(e)" }
             print(line)

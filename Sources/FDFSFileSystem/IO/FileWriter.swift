@@ -120,29 +120,12 @@ actor FileWriter {
         return data.count
     }
 
-    /// After a crash: staged bytes the recorded map does not know yet (written after it was last
-    /// saved) are listed in the write log; without a log (older state), the staging file's data
-    /// extents past the server's end show them.
+    /// After a crash: adds what the write log and the staging file hold beyond the recorded map
+    /// (see `WriteState.adoptUnrecorded`).
     func adoptUnrecordedExtents() async {
-        var added: Int64 = 0
-        for (offset, count) in await staging.loggedWrites(generation: state.logGeneration ?? 0) where count > 0 {
-            let before = state.dirty.byteCount
-            state.dirty.insert(offset, offset + count)
-            added += state.dirty.byteCount - before
-            state.size = max(state.size, offset + count)
-        }
+        let logged = await staging.loggedWrites(generation: state.logGeneration ?? 0)
         let (extents, fileSize) = await staging.dataExtents()
-        // Extents are block-granular: below the server's end (or the copy source's) a block may
-        // mix staged and real bytes, so only the recorded map counts there; past it unwritten
-        // bytes are zeros anyway.
-        let floor = max(state.effectiveRemote, state.baseID == nil ? 0 : state.baseSize)
-        for (a, hi) in extents where hi > floor {
-            let lo = max(a, floor)
-            let before = state.dirty.byteCount
-            state.dirty.insert(lo, hi)
-            added += state.dirty.byteCount - before
-        }
-        if fileSize > state.size { state.size = fileSize }
+        let added = state.adoptUnrecorded(logged: logged, extents: extents, stagingSize: fileSize)
         if added > 0 {
             Log.warning("inode \(ino): \(added) staged bytes written after the last record found in \(staging.path)")
             try? await record(status: "pending")

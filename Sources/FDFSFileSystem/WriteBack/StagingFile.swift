@@ -13,7 +13,7 @@ import Glibc
 /// killed between two records loses no acknowledged write: the page cache keeps both files.
 /// Entries carry the generation of the record they follow; a record bumps the generation and
 /// then empties the log, so entries a record already covers are never applied twice.
-final class StagingFile: Sendable {
+public final class StagingFile: Sendable {
     let path: String
     /// The open descriptors; owned by this object, closed in deinit (immutable after init).
     let fd: Int32
@@ -84,24 +84,68 @@ final class StagingFile: Sendable {
     func loggedWrites(generation: UInt64) async -> [(offset: Int64, count: Int64)] {
         let logFD = logFD
         return (try? await run { () -> Result<[(offset: Int64, count: Int64)], FSError> in
-            let size = Int(lseek(logFD, 0, SEEK_END))
-            guard size >= 24 else { return .success([]) }
-            var buf = [UInt8](repeating: 0, count: size)
-            let n = buf.withUnsafeMutableBytes { pread(logFD, $0.baseAddress!, size, 0) }
-            guard n > 0 else { return .success([]) }
-            func word(_ at: Int) -> UInt64 {
-                var v: UInt64 = 0
-                for i in 0..<8 { v |= UInt64(buf[at + i]) << (8 * UInt64(i)) }
-                return v
-            }
-            var out: [(offset: Int64, count: Int64)] = []
-            var at = 0
-            while at + 24 <= n {   // a torn last entry (killed mid-write) is ignored: its write was not acknowledged
-                if word(at) == generation { out.append((Int64(bitPattern: word(at + 8)), Int64(bitPattern: word(at + 16)))) }
-                at += 24
-            }
-            return .success(out)
+            .success(Self.parseLog(Self.readAll(logFD), generation: generation))
         }) ?? []
+    }
+
+    /// The entries of a write log under `generation`. A torn last entry (killed mid-write) is
+    /// ignored: its write was not acknowledged.
+    static func parseLog(_ buf: [UInt8], generation: UInt64) -> [(offset: Int64, count: Int64)] {
+        func word(_ at: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for i in 0..<8 { v |= UInt64(buf[at + i]) << (8 * UInt64(i)) }
+            return v
+        }
+        var out: [(offset: Int64, count: Int64)] = []
+        var at = 0
+        while at + 24 <= buf.count {
+            if word(at) == generation { out.append((Int64(bitPattern: word(at + 8)), Int64(bitPattern: word(at + 16)))) }
+            at += 24
+        }
+        return out
+    }
+
+    /// The whole content of an open file (blocking).
+    static func readAll(_ fd: Int32) -> [UInt8] {
+        let size = Int(lseek(fd, 0, SEEK_END))
+        guard size > 0 else { return [] }
+        var buf = [UInt8](repeating: 0, count: size)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, size, 0) }
+        return n > 0 ? Array(buf[..<n]) : []
+    }
+
+    /// Data extents (SEEK_DATA/SEEK_HOLE) and size of an open file (blocking).
+    static func extents(_ fd: Int32) -> (extents: [(Int64, Int64)], size: Int64) {
+        let end = Int64(lseek(fd, 0, SEEK_END))
+        var out: [(Int64, Int64)] = []
+        var pos: Int64 = 0
+        while pos < end {
+            let data = Int64(lseek(fd, off_t(pos), 3 /* SEEK_DATA */))
+            if data < 0 { break }
+            var hole = Int64(lseek(fd, off_t(data), 4 /* SEEK_HOLE */))
+            if hole < 0 { hole = end }
+            if hole > data { out.append((data, hole)) }
+            pos = hole
+        }
+        return (out, max(end, 0))
+    }
+
+    /// What a staging file and its log add to a recorded state, read without opening it for
+    /// writing (blocking; for `fdfsfs status`, which must report what recovery will find).
+    public static func unrecordedWrites(stagingPath: String, generation: UInt64)
+        -> (logged: [(offset: Int64, count: Int64)], extents: [(Int64, Int64)], size: Int64)
+    {
+        var logged: [(offset: Int64, count: Int64)] = []
+        let logFD = Glibc.open(stagingPath + ".log", O_RDONLY | O_CLOEXEC)
+        if logFD >= 0 {
+            logged = parseLog(readAll(logFD), generation: generation)
+            Glibc.close(logFD)
+        }
+        let fd = Glibc.open(stagingPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return (logged, [], 0) }
+        defer { Glibc.close(fd) }
+        let (e, size) = extents(fd)
+        return (logged, e, size)
     }
 
     /// Empties the log (its ranges are in the recorded dirty map now).
@@ -154,18 +198,8 @@ final class StagingFile: Sendable {
     func dataExtents() async -> (extents: [(Int64, Int64)], size: Int64) {
         let fd = fd
         return (try? await run { () -> Result<([(Int64, Int64)], Int64), FSError> in
-            let end = Int64(lseek(fd, 0, SEEK_END))
-            var out: [(Int64, Int64)] = []
-            var pos: Int64 = 0
-            while pos < end {
-                let data = Int64(lseek(fd, off_t(pos), 3 /* SEEK_DATA */))
-                if data < 0 { break }
-                var hole = Int64(lseek(fd, off_t(data), 4 /* SEEK_HOLE */))
-                if hole < 0 { hole = end }
-                if hole > data { out.append((data, hole)) }
-                pos = hole
-            }
-            return .success((out, max(end, 0)))
+            let r = Self.extents(fd)
+            return .success((r.extents, r.size))
         }) ?? ([], 0)
     }
 

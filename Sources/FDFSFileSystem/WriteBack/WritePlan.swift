@@ -68,6 +68,33 @@ public struct WriteState: Sendable, Hashable, Codable {
         if size == 0 { wantsFile = true }
     }
 
+    /// After a crash: staged bytes the recorded map does not know yet (written after it was last
+    /// saved) are listed in the write log; without a log (older state), the staging file's data
+    /// extents past the server's end show them. Returns the bytes added to the dirty map.
+    public mutating func adoptUnrecorded(
+        logged: [(offset: Int64, count: Int64)], extents: [(Int64, Int64)], stagingSize: Int64
+    ) -> Int64 {
+        var added: Int64 = 0
+        for (offset, count) in logged where count > 0 {
+            let before = dirty.byteCount
+            dirty.insert(offset, offset + count)
+            added += dirty.byteCount - before
+            size = max(size, offset + count)
+        }
+        // Extents are block-granular: below the server's end (or the copy source's) a block may
+        // mix staged and real bytes, so only the recorded map counts there; past it unwritten
+        // bytes are zeros anyway.
+        let floor = max(effectiveRemote, baseID == nil ? 0 : baseSize)
+        for (a, hi) in extents where hi > floor {
+            let lo = max(a, floor)
+            let before = dirty.byteCount
+            dirty.insert(lo, hi)
+            added += dirty.byteCount - before
+        }
+        if stagingSize > size { size = stagingSize }
+        return added
+    }
+
     public enum Step: Sendable, Hashable {
         /// TRUNCATE `fileID` to this size: a pending shrink, or a grow over a hole (the storage
         /// extends the file sparsely with zeros, so no zero byte crosses the network).
