@@ -69,7 +69,10 @@ extension FDFSFileSystem {
             }
             throw FSError(ENOTSUP, "only user.* attributes are supported", quiet: true)
         }
-        let (fid, node) = try await fileIDForXattr(ino)
+        var (fid, node) = try await fileIDForXattr(ino)
+        // A new file being written has no recorded id yet; user.fdfs.* describe the appender file
+        // its bytes are streamed to (user.* metadata stays pending until the close).
+        if fid == nil, name.hasPrefix("user.fdfs."), let w = writer(of: ino) { fid = await w.fileID }
         guard let fid else {
             guard let node, node.isRegular, !name.hasPrefix("user.fdfs.") else { throw FSError(ENODATA, "no FastDFS file behind this name", quiet: true) }
             guard let v = try await naming.pendingMetadata(node.id)[try Self.userKey(name)] else { throw FSError(ENODATA, "", quiet: true) }

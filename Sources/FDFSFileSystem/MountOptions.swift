@@ -17,6 +17,9 @@ public struct MountCommand: Sendable {
     public var stateDir: String?
     public var logFile: String?
     public var connectTimeout: Double = 10
+    /// Seconds without network progress before a request fails (client.conf network_timeout);
+    /// nil keeps the client.conf value (30 s by default).
+    public var networkTimeout: Double?
     public var fs = FDFSOptions()
     public var readOnly = false
     public var kernelPermissions = true
@@ -54,7 +57,7 @@ public struct MountCommand: Sendable {
                       read_ahead_kb=N (kernel read-ahead of the mount, default 1024, 0 = kernel default),
                       max_staged=BYTES (per file, after a failed upload; default 256 MiB),
                       max_uploads=N (requests sending written data at once, all files; default 4),
-                      connect_timeout=S, log=FILE, no_default_permissions (default_permissions is on
+                      connect_timeout=S, network_timeout=S, log=FILE, no_default_permissions (default_permissions is on
                       by default); fstab-only options are ignored
         """
 
@@ -132,6 +135,7 @@ public struct MountCommand: Sendable {
             case "groups_cache": fs.groupCacheTTL = try num(value)
             case "statfs_cache": fs.statfsCacheTTL = try num(value)
             case "connect_timeout": connectTimeout = try num(value)
+            case "network_timeout": networkTimeout = try num(value)
             case "readahead_max": fs.readAhead.maxWindow = max(fs.readAhead.initialWindow, try int(value))
             case "readahead_memory": fs.readAheadMemoryLimit = try int(value)
             case "max_staged": fs.maxStaged = max(fs.writeChunk, try int(value))

@@ -7,7 +7,8 @@ import Glibc
 
 /// The FastDFS-backed store for SOURCE (client.conf path or HOST:PORT list, or conf=).
 func makeFastDFSStore(_ command: MountCommand) async throws(FSError) -> any FileStore {
-    let config = try FastDFSFileStore.configuration(source: command.source, conf: command.conf, connectTimeout: command.connectTimeout)
+    var config = try FastDFSFileStore.configuration(source: command.source, conf: command.conf, connectTimeout: command.connectTimeout)
+    if let t = command.networkTimeout { config.networkTimeout = .milliseconds(Int64(t * 1000)) }
     Log.info("trackers: \(config.trackers.map(\.description).joined(separator: ", "))")
     return FastDFSFileStore(client: FastDFSClient(configuration: config))
 }
