@@ -172,6 +172,19 @@ check_eq "--json delete" "True" "$(f --json delete "$id3" | json 'd["deleted"]')
 check_eq "--json servers" "${STORAGES[0]}" "$(f --json servers group1 | json 'd["servers"][0]["ip"]+":"+str(d["servers"][0]["port"])')"
 check_status "--json download to stdout is a usage error" 2 f --json download "$id" -
 check_contains "info shows create time and crc32 like fdfs_file_info" "crc32: " "$(f info "$id")"
+# info of a large appender file: the storage is not asked for a CRC (it would read all of it)
+bigapp=$(f upload "$WORK/small.txt" --appender --ext log)
+f truncate "$bigapp" $((10 << 30)) >/dev/null
+check_eq "info of a 10 GiB appender file: size from the storage, no CRC computed" "10737418240 - (not computed; --crc asks the storage)" \
+    "$(timeout 20 "$FDFS" --tracker "$TRACKER" info "$bigapp" | awk -F': ' '$1=="size"{s=$2} $1=="crc32"{c=$2} END{print s" "c}')"
+f delete "$bigapp" >/dev/null
+smallapp=$(f upload "$WORK/small.txt" --appender --ext log)
+want_crc=$(python3 -c "import zlib,sys; print(zlib.crc32(open(sys.argv[1],'rb').read()))" "$WORK/small.txt")
+check_eq "info --crc of an appender file: the storage's CRC32 of its content" "$want_crc" "$(f --json info "$smallapp" --crc 2>/dev/null | json 'd["crc32"]')"
+# download --storage reads that storage only (no fallback to another)
+check_eq "download --storage HOST:PORT" "$(sha "$WORK/small.txt")" "$(f download "$smallapp" - --storage "${STORAGES[0]}" | sha256sum | cut -d' ' -f1)"
+check_status "download --storage of a storage that is not there fails (no fallback)" 1 f download "$smallapp" - --storage 127.0.0.1:1
+check_status "download --storage with a malformed address is a usage error" 2 f download "$smallapp" - --storage "host:notaport"
 
 # local files: missing input, directories, unwritable output
 check_status "upload of a missing file exits 1" 1 f upload "$WORK/no-such-file"

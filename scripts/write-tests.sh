@@ -5,7 +5,8 @@
 #  - workloads: log append (`>>` x200), editor-style save (temp file, fsync, rename over), `sed -i`,
 #    rsync -a (first copy, update with --delete, --inplace),
 #    `tar -x` of a tree (subdirs, symlinks, a few MiB) compared with `diff -r`, a `dd conv=notrunc`
-#    4 KiB edit in the middle of a 16 MiB file, ftruncate shrink/grow;
+#    4 KiB edit in the middle of a 16 MiB file, ftruncate shrink/grow; truncate -s 1P (EFBIG at
+#    once, no memory growth) and dd seek=1T (sparse on the server: only the written bytes sent);
 #  - read-your-writes across handles; copy-on-write of normal files (named tree) and EPERM by id; slave files created by id;
 #  - a model-based random test (scripts/write-model.py, seeded; WRITE_MODEL_OPS, WRITE_MODEL_SEED)
 #    compared step by step, at the end and after an unmount + remount;
@@ -266,6 +267,35 @@ out=$(python3 "$root/scripts/write-model.py" verify "$MNT/model" "$WORK/model" 2
 if [ $? -eq 0 ]; then pass "model after remount: $(echo "$out" | tail -1)"; else fail "model after remount: $out"; fi
 check_eq "workload files after remount (dd.bin)" "$(sha "$L/dd.bin")" "$(sha "$W/dd.bin" 2>/dev/null)"
 check "tar tree after remount" diff -r --no-dereference "$WORK/x-local/tree" "$MNT/x/tree"
+
+# --- sizes: sparse growth, the 16 TiB limit (issue 9) ----------------------------------------------
+section "sizes: sparse growth and EFBIG"
+Z="$MNT/sizes"; mkdir -p "$Z"
+rss_kb() { awk '/VmRSS/{print $2}' "/proc/$(fs_pid)/status" 2>/dev/null || echo 0; }
+data_kb() { du -sk "$DEVSERVER_DATA" | cut -f1; }
+echo hi >"$Z/peta.bin"
+rss0=$(rss_kb)
+t=$(date +%s.%N)
+out=$(timeout 20 truncate -s 1P "$Z/peta.bin" 2>&1); rc=$?
+secs=$(python3 -c "print(f'{$(date +%s.%N)-$t:.2f}')")
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q "File too large"; then pass "truncate -s 1P: EFBIG at once (${secs} s): $out"
+else fail "truncate -s 1P: exit $rc after ${secs} s: $out"; fi
+check_eq "truncate -s 1P: the file is unchanged" 3 "$(stat -c %s "$Z/peta.bin" 2>&1)"
+rss1=$(rss_kb)
+check "truncate -s 1P: fdfsfs memory did not grow (RSS $rss0 -> $rss1 KiB)" test "$rss1" -lt $((rss0 + 65536))
+"$FDFSFS" status "$STATE" >"$WORK/status-peta.out" 2>&1
+check "truncate -s 1P: nothing left staged for the next mount to replay" grep -q '^no staged writes' "$WORK/status-peta.out"
+d0=$(data_kb)
+t=$(date +%s.%N)
+check "dd seek=1T of 4 KiB into a new file" sh -c "head -c 4096 /dev/urandom >'$WORK/tail.src' && timeout 60 dd if='$WORK/tail.src' of='$Z/tera.bin' bs=4096 seek=\$((1 << 28)) conv=fsync status=none"
+secs=$(python3 -c "print(f'{$(date +%s.%N)-$t:.2f}')")
+check_eq "dd seek=1T: size 1 TiB + 4 KiB (${secs} s)" $(((1 << 40) + 4096)) "$(stat -c %s "$Z/tera.bin" 2>&1)"
+d1=$(data_kb)
+check "dd seek=1T: the storage's disk grew by less than 16 MiB ($d0 -> $d1 KiB): the hole is sparse on the server" test $((d1 - d0)) -lt 16384
+check_eq "dd seek=1T: the last 4 KiB read back" "$(sha "$WORK/tail.src")" "$(tail -c 4096 "$Z/tera.bin" | sha256sum | cut -d' ' -f1)"
+check_eq "dd seek=1T: FastDFS has the size" $(((1 << 40) + 4096)) "$(f --json info "$(fid "$Z/tera.bin")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["storage"]["size"])')"
+check_eq "dd seek=1T: a hole reads as zeros" "$(head -c 65536 /dev/zero | sha256sum | cut -d' ' -f1)" "$(dd if="$Z/tera.bin" bs=65536 skip=$((1 << 20)) count=1 status=none | sha256sum | cut -d' ' -f1)"
+rm -f "$Z/tera.bin"
 
 # --- fault: fdfsfs killed with SIGKILL during writes, remounted ----------------------------------
 section "fault: fdfsfs killed with SIGKILL during writes, remounted"

@@ -1,5 +1,5 @@
 import Testing
-import FuseTypes
+@testable import FuseTypes
 @testable import FDFSFileSystem
 #if canImport(Glibc)
 import Glibc
@@ -142,5 +142,15 @@ struct ParsingTests {
         let d = try MountCommand.parse(["/etc/fdfs/client.conf", "/m", "-d"])
         #expect(d.debug && d.foreground && d.resolvedStateDir.hasPrefix("/var/lib/fdfsfs/"))
         #expect(try MountCommand.parse(["memory:", "/m"]).memoryStore)
+    }
+}
+
+@Suite("Log lines")
+struct LogLineTests {
+    @Test func controlCharactersInAMessageStayOnOneLine() {
+        #expect(Log.escaped("plain name.jpg") == "plain name.jpg")
+        #expect(Log.escaped("refused bad\nname\r\t\u{1}x") == "refused bad\\nname\\r\\t\\x01x")
+        #expect(Log.escaped("a\\b") == "a\\\\b")
+        #expect(!Log.escaped("x\ny\u{7f}").contains("\n"))
     }
 }
