@@ -208,6 +208,33 @@ struct SourceRoutingTests {
     }
 }
 
+extension SourceRoutingTests {
+    /// The source is down and the replica has not received the file yet: that is "unavailable",
+    /// not "no such file".
+    @Test func aDeadStoragePlusAnENOENTIsNotENOENT() async throws {
+        let dead = try BoundButNotListening()
+        defer { dead.close() }
+        let deadAddress = dead.address
+        let lagging = try await FakeFDFSServer.start { _ in .status(.enoent) }
+        let laggingAddress = lagging.address
+        let tracker = try await FakeFDFSServer.start { request in
+            switch request.command {
+            case .trackerQueryFetchOne: .send(TrackerReplies.queryFetch(deadAddress))
+            case .trackerQueryFetchAll: .send(Self.fetchAll([deadAddress, laggingAddress]))
+            case .trackerListStorage: .send(Self.storageList([("127.0.0.98", deadAddress, 7), ("127.0.0.99", laggingAddress, 7)]))
+            default: .status(.einval)
+            }
+        }
+        let client = client(tracker.address)
+        let error = await #expect(throws: FastDFSError.self) { _ = try await client.download(normalID) }
+        #expect(error?.status != .enoent && error?.errno != LinuxErrno.ENOENT, "\(error?.description ?? "")")
+        #expect(error?.code == .connectFailed)
+        await client.shutdown()
+        await lagging.stop()
+        await tracker.stop()
+    }
+}
+
 @Suite("Source matching and storage health (pure)")
 struct SourceMatcherTests {
     let a = StorageAddress(host: "10.0.0.1", port: 23000)

@@ -346,16 +346,16 @@ struct ReadRoute {
         if error.code == .readStalled { stalled.append(address) }
     }
 
-    /// What to report when every storage failed: ENOENT when a storage said so and none was
-    /// merely unreachable... otherwise the last error, naming how many storages were tried.
+    /// What to report when every storage failed: ENOENT only when every storage tried said so
+    /// (a storage that could not be reached may have the file: that is EIO, not "no such
+    /// file"); otherwise the last error that was not ENOENT, naming how many storages were tried.
     var finalError: FastDFSError {
-        guard var last = errors.last else {
+        guard let lastAny = errors.last else {
             return FastDFSError(code: .connectFailed, command: command, message: "no storage can serve \(fileID)",
                 errno: LinuxErrno.EIO)
         }
-        if let notFound = errors.last(where: { $0.status == .enoent }), errors.allSatisfy({ $0.status == .enoent || $0.code == .readStalled }) {
-            return notFound
-        }
+        if errors.allSatisfy({ $0.status == .enoent }) { return lastAny }
+        var last = errors.last(where: { $0.status != .enoent }) ?? lastAny
         let servers = Set(errors.compactMap(\.server)).count
         if servers > 1 { last.message += " (every storage that could serve the file failed: \(servers) tried)" }
         return last
