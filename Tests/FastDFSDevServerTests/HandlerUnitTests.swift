@@ -97,9 +97,14 @@ struct HandlerUnitTests {
         #expect(del.status == 0)
         let again = reply(h.handle(command: 12, status: 0, body: ByteBuffer(bytes: Req.fixed("group1", 16) + Req.bytes(id.filename))))!
         #expect(again.status == Errno.enoent && !again.closeAfterSending)
-        // The binlog recorded create, metadata, truncate and delete for replication.
+        // The binlog recorded what the real one records: the upload, the new `-m` file, the
+        // truncate with its sizes, the delete of the file and of its metadata.
         let ops = h.log.records(from: 0).map(\.op)
-        #expect(ops == [.content(id.filename), .metadata(id.filename), .content(id.filename), .delete(id.filename)])
+        #expect(
+            ops == [
+                .create(id.filename), .create(id.filename + "-m"), .truncate(id.filename, oldSize: 10, newSize: 3),
+                .delete(id.filename), .delete(id.filename + "-m"),
+            ])
     }
 
     @Test("upload head checks: bad length closes at once, bad extension is drained first")
