@@ -9,10 +9,13 @@ import Testing
 @testable import FastDFSDevServer
 
 /// A cluster whose nodes are "active" on made-up ports, with prepared disks, and no listeners.
-func makeCluster(compat: CompatLevel = .v6_16, storagesPerGroup: Int = 1) throws -> (ClusterState, String) {
+func makeCluster(
+    compat: CompatLevel = .v6_16, storagesPerGroup: Int = 1, configure: (inout DevServerConfiguration) -> Void = { _ in }
+) throws -> (ClusterState, String) {
     let dir = makeTemporaryDirectory("unit")
     var config = DevServerConfiguration.ephemeral(dataDirectory: dir, storagesPerGroup: storagesPerGroup, compat: compat)
     config.reservedSpaceMB = 0
+    configure(&config)
     let cluster = ClusterState(configuration: config, now: 1_700_000_000)
     for (i, node) in cluster.allNodes.enumerated() {
         try node.disk.prepare()
