@@ -7,7 +7,7 @@
 //   5  file_size   int32 BE
 //   9  crc32       int32 BE
 //  13  mtime       int32 BE: the timestamp in the file name
-//  17  ext name    the last 7 characters of the file name + NUL
+//  17  ext name    the last 7 characters of the file name (no NUL: the header is 24 bytes)
 //
 // A trunk file name (60 characters) carries the slot (trunk id, offset, size) after the usual 27
 // base64 characters, and its `XX/YY` are the trunk file's directories. A name is found when the
@@ -43,7 +43,7 @@ struct TrunkHeader: Sendable, Equatable {
         var out: [UInt8] = [fileType]
         for v in [allocSize, fileSize, crc32, mtime] { withUnsafeBytes(of: v.bigEndian) { out += $0 } }
         var ext = Array(ext7.utf8.prefix(7))
-        ext += [UInt8](repeating: 0, count: 8 - ext.count)
+        ext += [UInt8](repeating: 0, count: 7 - ext.count)
         return out + ext
     }
 
