@@ -4,11 +4,17 @@
 public struct DevServerConfiguration: Sendable {
     /// Root of the on-disk state: `<dataDirectory>/<group>/storage<n>/data/XX/YY/<name>`.
     public var dataDirectory: String
-    /// IP every listener binds to, and the IP the tracker hands out and file ids embed.
+    /// IPv4 address of the tracker. With 127.0.0.1 (the default) every storage gets its own
+    /// loopback address (127.0.0.2, 127.0.0.3, ... in group, then index order), so the source IP in
+    /// a file id names one storage, as on a real cluster. With any other address every storage
+    /// listens on that same address and file ids cannot tell the storages apart (unless
+    /// `useStorageIDs` is on).
     public var listenHost: String
     /// Tracker port; 0 picks a free port.
     public var trackerPort: Int
-    /// First storage port (the others follow consecutively); 0 gives every storage a free port.
+    /// Storage port. With one address per storage, every storage listens on this port (like a
+    /// real cluster where every storage uses 23000); with a shared address the storages use this
+    /// port and the following ones. 0 gives every storage a free port.
     public var storagePort: Int
     /// Number of groups (`group1`, `group2`, ...).
     public var groups: Int
@@ -16,6 +22,14 @@ public struct DevServerConfiguration: Sendable {
     public var storagesPerGroup: Int
     /// Seconds before an operation on one storage is applied to the other storages of its group.
     public var replicationLag: Double
+    /// Seconds after a storage is started again before replication towards it and from it resumes
+    /// (the real storage resumes syncing at its next heartbeat, 30 s by default).
+    public var syncResumeDelay: Double
+    /// tracker.conf `storage_sync_file_max_delay` (seconds): files older than this are assumed
+    /// to be on every storage.
+    public var syncFileMaxDelay: Int64
+    /// tracker.conf `storage_sync_file_max_time` (seconds): how long syncing one file may take.
+    public var syncFileMaxTime: Int64
     /// Uploads fail with ENOSPC when the data directory's filesystem would keep less than this
     /// many MiB free; the tracker's query-store answers ENOSPC below it too.
     public var reservedSpaceMB: Int64
@@ -27,6 +41,11 @@ public struct DevServerConfiguration: Sendable {
     public var maxRequestBody: Int
     /// Subdirectories per level below `data/` (the real default is 256, giving 00..FF).
     public var subdirCount: Int
+    /// tracker.conf `use_storage_id = true` with `id_type_in_filename = id`: storages get numeric
+    /// ids 100001, 100002, ... (group, then index order) and new file ids carry the id.
+    public var useStorageIDs: Bool
+    /// tracker.conf `use_trunk_file = true` with these parameters; nil keeps trunk files off.
+    public var trunk: TrunkParameters?
 
     public init(
         dataDirectory: String,
@@ -40,7 +59,12 @@ public struct DevServerConfiguration: Sendable {
         compat: CompatLevel = .v6_16,
         faults: [Fault] = [],
         maxRequestBody: Int = 256 * 1024,
-        subdirCount: Int = 256
+        subdirCount: Int = 256,
+        syncResumeDelay: Double = 30,
+        syncFileMaxDelay: Int64 = 86400,
+        syncFileMaxTime: Int64 = 300,
+        useStorageIDs: Bool = false,
+        trunk: TrunkParameters? = nil
     ) {
         self.dataDirectory = dataDirectory
         self.listenHost = listenHost
@@ -54,9 +78,14 @@ public struct DevServerConfiguration: Sendable {
         self.faults = faults
         self.maxRequestBody = maxRequestBody
         self.subdirCount = subdirCount
+        self.syncResumeDelay = syncResumeDelay
+        self.syncFileMaxDelay = syncFileMaxDelay
+        self.syncFileMaxTime = syncFileMaxTime
+        self.useStorageIDs = useStorageIDs
+        self.trunk = trunk
     }
 
-    /// A configuration for tests: ephemeral ports on 127.0.0.1.
+    /// A configuration for tests: ephemeral ports on 127.0.0.1 (one loopback address per storage).
     public static func ephemeral(
         dataDirectory: String, groups: Int = 1, storagesPerGroup: Int = 1,
         replicationLag: Double = 0, compat: CompatLevel = .v6_16
@@ -66,6 +95,9 @@ public struct DevServerConfiguration: Sendable {
             storagesPerGroup: storagesPerGroup, replicationLag: replicationLag, compat: compat)
     }
 
+    /// True when every storage has its own address (listen host 127.0.0.1).
+    public var storagesHaveOwnAddresses: Bool { listenHost == "127.0.0.1" }
+
     /// Checks ranges; the message says which option is wrong.
     public func validate() throws(DevServerError) {
         guard !dataDirectory.isEmpty else { throw .configuration("--data must name a directory") }
@@ -74,10 +106,17 @@ public struct DevServerConfiguration: Sendable {
             throw .configuration("--storages-per-group must be 1...32, got \(storagesPerGroup)")
         }
         guard (0...65535).contains(trackerPort) else { throw .configuration("--tracker-port must be 0...65535") }
-        guard storagePort == 0 || storagePort + groups * storagesPerGroup - 1 <= 65535, storagePort >= 0 else {
-            throw .configuration("--storage-port leaves no room for \(groups * storagesPerGroup) consecutive ports")
+        guard (0...65535).contains(storagePort) else { throw .configuration("--storage-port must be 0...65535") }
+        if !storagesHaveOwnAddresses {
+            guard storagePort == 0 || storagePort + groups * storagesPerGroup - 1 <= 65535 else {
+                throw .configuration("--storage-port leaves no room for \(groups * storagesPerGroup) consecutive ports")
+            }
         }
         guard replicationLag >= 0 else { throw .configuration("--replication-lag must be >= 0") }
+        guard syncResumeDelay >= 0 else { throw .configuration("--sync-resume-delay must be >= 0") }
+        guard syncFileMaxDelay > 0, syncFileMaxTime > 0 else {
+            throw .configuration("storage_sync_file_max_delay and storage_sync_file_max_time must be > 0")
+        }
         guard reservedSpaceMB >= 0 else { throw .configuration("--reserved-space must be >= 0") }
         guard (1...256).contains(subdirCount) else { throw .configuration("subdirCount must be 1...256") }
         guard let octets = IPv4.parse(listenHost) else {
@@ -85,6 +124,40 @@ public struct DevServerConfiguration: Sendable {
         }
         guard octets != [0, 0, 0, 0] else {
             throw .configuration("--listen 0.0.0.0 is not usable: the tracker hands this address to clients; give a concrete IPv4 address")
+        }
+        if let trunk { try trunk.validate() }
+    }
+}
+
+/// The trunk parameters the tracker hands to its storages (tracker.conf). The defaults are the
+/// values of the tracker.conf shipped with FastDFS 6.16.1 (the code's own defaults differ:
+/// slot_max_size 16 MB and no alignment).
+public struct TrunkParameters: Sendable, Equatable {
+    /// `slot_min_size`: the smallest slot (header included).
+    public var slotMinSize: Int64
+    /// `slot_max_size`: uploads whose size plus the 24-byte header is at most this go into a trunk.
+    public var slotMaxSize: Int64
+    /// `trunk_alloc_alignment_size`: slots above the minimum are rounded up to this.
+    public var allocationAlignment: Int64
+    /// `trunk_file_size`: the size of each trunk file (created sparse).
+    public var trunkFileSize: Int64
+
+    public init(
+        slotMinSize: Int64 = 256, slotMaxSize: Int64 = 1 << 20, allocationAlignment: Int64 = 256,
+        trunkFileSize: Int64 = 64 << 20
+    ) {
+        self.slotMinSize = slotMinSize
+        self.slotMaxSize = slotMaxSize
+        self.allocationAlignment = allocationAlignment
+        self.trunkFileSize = trunkFileSize
+    }
+
+    func validate() throws(DevServerError) {
+        guard slotMinSize > TrunkHeader.size, slotMaxSize > slotMinSize, allocationAlignment >= 0,
+            trunkFileSize >= slotMaxSize, trunkFileSize <= Int64(Int32.max)
+        else {
+            throw .configuration(
+                "trunk parameters need \(TrunkHeader.size) < slot_min_size < slot_max_size <= trunk_file_size < 2 GiB")
         }
     }
 }
@@ -120,4 +193,7 @@ enum IPv4 {
         return octets
     }
 
+    static func format(_ v: UInt32) -> String {
+        "\(v >> 24 & 0xFF).\(v >> 16 & 0xFF).\(v >> 8 & 0xFF).\(v & 0xFF)"
+    }
 }

@@ -3,8 +3,9 @@
 //   <root>/data/XX/YY/<name>      file content (store path M00 is <root>)
 //   <root>/data/XX/YY/<name>-m    metadata, packed and sorted (reference §6)
 //   <root>/tmp/                   uploads in progress (same filesystem, renamed into place)
-//   <root>/sync/binlog            operations to replicate (see Replication.swift)
-//   <root>/sync/<peer>.mark       how far the peer has applied this storage's binlog
+//   <root>/data/XX/YY/000001      a trunk file (trunk mode, see TrunkFiles.swift)
+//   <root>/sync/binlog.000        operations to replicate (see Binlog.swift)
+//   <root>/sync/storage<n>.mark   how far storage<n> of the group has applied this binlog
 //
 // Every method here blocks; callers run them on the NIO thread pool (`BlockingIO`), never on an
 // event loop or the cooperative pool.
@@ -56,9 +57,12 @@ final class DiskStore: Sendable {
     let dataDirectory: String
     let tmpDirectory: String
     let syncDirectory: String
+    /// `trunk_file_size`: the size new trunk files are created with.
+    let trunkFileSize: Int64
 
-    init(root: String) {
+    init(root: String, trunkFileSize: Int64 = 64 << 20) {
         self.root = root
+        self.trunkFileSize = trunkFileSize
         self.dataDirectory = root + "/data"
         self.tmpDirectory = root + "/tmp"
         self.syncDirectory = root + "/sync"
@@ -91,7 +95,12 @@ final class DiskStore: Sendable {
     func path(of name: StoredFilename) -> String { dataDirectory + "/" + name.relativePath }
     func metadataPath(of name: StoredFilename) -> String { path(of: name) + "-m" }
 
-    func status(of name: StoredFilename) -> FileStatus? { Self.status(path(of: name)) }
+    /// The status of a stored file: a trunk name is looked up in its trunk file, any other name
+    /// on disk.
+    func status(of name: StoredFilename) -> FileStatus? {
+        if let trunk = TrunkLocation(name) { return trunkStatus(trunk) }
+        return Self.status(path(of: name))
+    }
 
     static func status(_ path: String) -> FileStatus? {
         var st = stat()
@@ -200,10 +209,40 @@ final class DiskStore: Sendable {
 
     // MARK: whole-file operations
 
+    /// Deletes a file and its `-m` metadata; a trunk name frees its slot on this storage's copy of
+    /// the trunk file (the allocator is told by the caller).
     func removeFile(_ name: StoredFilename) throws(DiskError) {
         let p = path(of: name)
-        guard unlink(p) == 0 else { throw DiskError(errno: errno, operation: "unlink", path: p) }
+        if let trunk = TrunkLocation(name) {
+            guard trunkStatus(trunk) != nil else { throw DiskError(errno: ENOENT, operation: "unlink", path: p) }
+            try clearTrunkSlot(trunk)
+        } else {
+            guard unlink(p) == 0 else { throw DiskError(errno: errno, operation: "unlink", path: p) }
+        }
         unlink(p + "-m")
+    }
+
+    /// Opens a stored file's content: the descriptor and where the content starts in it.
+    func openContent(_ name: StoredFilename) throws(DiskError) -> (fd: Int32, base: Int64) {
+        if let trunk = TrunkLocation(name) {
+            guard trunkStatus(trunk) != nil else { throw DiskError(errno: ENOENT, operation: "open", path: path(of: name)) }
+            return (try Self.openForReading(path(of: trunk.trunkFile)), trunk.dataOffset)
+        }
+        return (try Self.openForReading(path(of: name)), 0)
+    }
+
+    /// CRC-32 of a stored file's content.
+    func crc32(of name: StoredFilename) throws(DiskError) -> UInt32 {
+        guard let st = status(of: name) else { throw DiskError(errno: ENOENT, operation: "open", path: path(of: name)) }
+        let (fd, base) = try openContent(name)
+        defer { close(fd) }
+        return try Self.crc32(fd: fd, from: base, length: st.size, path: path(of: name))
+    }
+
+    /// Sets a file's modification time (replicated writes carry the source's timestamp).
+    static func setModificationTime(_ path: String, seconds: Int64) {
+        var times = [timespec(tv_sec: time_t(seconds), tv_nsec: 0), timespec(tv_sec: time_t(seconds), tv_nsec: 0)]
+        _ = utimensat(AT_FDCWD, path, &times, 0)
     }
 
     func truncateFile(_ name: StoredFilename, to size: Int64) throws(DiskError) {
@@ -281,18 +320,56 @@ final class DiskStore: Sendable {
     static func crc32(ofFile path: String) throws(DiskError) -> UInt32 {
         let fd = try openForReading(path)
         defer { close(fd) }
+        return try crc32(fd: fd, from: 0, length: nil, path: path)
+    }
+
+    /// CRC-32 of `length` bytes from `offset` (to the end when nil).
+    static func crc32(fd: Int32, from offset: Int64, length: Int64?, path: String) throws(DiskError) -> UInt32 {
         var crc = CRC32()
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        var position = offset
+        var remaining = length ?? Int64.max
+        while remaining > 0 {
+            let want = Int(min(Int64(chunk.count), remaining))
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(position)) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw DiskError(errno: errno, operation: "read", path: path)
             }
             if n == 0 { break }
             chunk.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            position += Int64(n)
+            remaining -= Int64(n)
         }
         return crc.value
+    }
+
+    /// Copies `length` bytes from `input` at `from` to `output` at `to`, in 1 MiB chunks; fails with
+    /// EIO when the input ends early.
+    static func copyRange(from input: Int32, at from: Int64, length: Int64, to output: Int32, at to: Int64)
+        throws(DiskError)
+    {
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var done: Int64 = 0
+        while done < length {
+            let want = Int(min(Int64(chunk.count), length - done))
+            let n = chunk.withUnsafeMutableBytes { pread(input, $0.baseAddress!, want, off_t(from + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw DiskError(errno: errno, operation: "read", path: "fd \(input)")
+            }
+            if n == 0 { throw DiskError(errno: EIO, operation: "read (short)", path: "fd \(input)") }
+            var written = 0
+            while written < n {
+                let w = chunk.withUnsafeBytes { pwrite(output, $0.baseAddress! + written, n - written, off_t(to + done + Int64(written))) }
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    throw DiskError(errno: errno, operation: "write", path: "fd \(output)")
+                }
+                written += w
+            }
+            done += Int64(n)
+        }
     }
 
     /// Copies `source` to `target` through a temp file in `temporaryDirectory` (replication).

@@ -204,6 +204,10 @@ public final class FaultInjector: Sendable {
         state.withLockedValue { s in s.entries.removeAll { $0.id == handle.id } }
     }
 
+    func contains(_ handle: FaultHandle) -> Bool {
+        state.withLockedValue { s in s.entries.contains { $0.id == handle.id } }
+    }
+
     func removeAll() {
         state.withLockedValue { $0.entries.removeAll() }
     }

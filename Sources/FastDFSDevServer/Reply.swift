@@ -33,6 +33,7 @@ enum HandlerResult: Sendable, Equatable {
 enum Errno {
     static let enoent: UInt8 = 2
     static let eio: UInt8 = 5
+    static let eagain: UInt8 = 11
     static let ebusy: UInt8 = 16
     static let eexist: UInt8 = 17
     static let eisdir: UInt8 = 21

@@ -61,10 +61,14 @@ struct StorageHandler: Sendable {
         return .success(st)
     }
 
-    func record(_ op: ReplicationOp) {
+    /// Appends a client's operation to this storage's binlog (upper case).
+    func record(_ op: SyncOperation) {
         log.append(op)
         node.setCounter(.lastSourceUpdate, WallClock.seconds())
     }
+
+    /// The `-m` file of a stored file as a stored name of its own (it replicates like a file).
+    func metadataName(_ name: StoredFilename) -> String { name.remote + "-m" }
 
     // MARK: commands
 
@@ -78,14 +82,18 @@ struct StorageHandler: Sendable {
             node.count(total: .totalDelete, success: .successDelete, ok: false)
             return e.reply
         }
+        let hadMetadata = disk.readMetadata(name) != nil
         do {
             try disk.removeFile(name)
         } catch {
             node.count(total: .totalDelete, success: .successDelete, ok: false)
             return .error(error.status)
         }
-        cluster.recordDeleted(group: group, filename: name.remote)
+        // A trunk file's slot goes back to the trunk server's free space.
+        if let trunk = TrunkLocation(name) { cluster.group(named: group)?.trunk?.release(trunk) }
+        // storage_server_delete_file: the data file, then its metadata file.
         record(.delete(name.remote))
+        if hadMetadata { record(.delete(metadataName(name))) }
         node.count(total: .totalDelete, success: .successDelete, ok: true)
         return .ok()
     }
@@ -110,6 +118,7 @@ struct StorageHandler: Sendable {
             return e.reply
         }
         let incoming = MetadataRecords.sorted(MetadataRecords.unpack(meta))
+        let old = disk.readMetadata(name)
         let newContent: [UInt8]?
         if flag == MetadataMode.overwrite.rawValue {
             newContent = incoming.isEmpty ? nil : MetadataRecords.pack(incoming)
@@ -118,7 +127,7 @@ struct StorageHandler: Sendable {
                 node.count(total: .totalSetMeta, success: .successSetMeta, ok: true)
                 return .ok()
             }
-            if let old = disk.readMetadata(name) {
+            if let old {
                 newContent = MetadataRecords.pack(
                     MetadataRecords.merge(old: MetadataRecords.unpack(old), new: incoming))
             } else {
@@ -131,7 +140,13 @@ struct StorageHandler: Sendable {
             node.count(total: .totalSetMeta, success: .successSetMeta, ok: false)
             return .error(error.status)
         }
-        record(.metadata(name.remote))
+        // The `-m` file replicates as a file: created, replaced or deleted.
+        switch (old, newContent) {
+        case (nil, nil): break
+        case (_?, nil): record(.delete(metadataName(name)))
+        case (nil, _?): record(.create(metadataName(name)))
+        case (_?, _?): record(.update(metadataName(name)))
+        }
         node.count(total: .totalSetMeta, success: .successSetMeta, ok: true)
         return .ok()
     }
@@ -174,11 +189,16 @@ struct StorageHandler: Sendable {
             if profile.honoursNoCRCFlag && flags & FDFSQueryFileInfoFlags.noCRC32.rawValue != 0 {
                 crc = 0
             } else {
-                do { crc = try DiskStore.crc32(ofFile: disk.path(of: name)) } catch { return .error(error.status) }
+                do { crc = try disk.crc32(of: name) } catch { return .error(error.status) }
             }
         }
+        // The source's IP; a storage id is mapped through the id table (empty when unknown).
         var sourceIP = ""
-        if case .ipv4(let ip)? = info?.source { sourceIP = ip }
+        switch info?.source {
+        case .ipv4(let ip)?: sourceIP = ip
+        case .storageID(let id)?: sourceIP = cluster.ip(ofServerID: String(id)) ?? ""
+        case nil: break
+        }
         var out = ByteBuffer()
         QueryFileInfoResponse(size: st.size, modifyTime: st.mtime, crc32: crc, sourceIP: sourceIP)
             .encode(into: &out, ipFieldWidth: profile.fileInfoIPWidth)
@@ -205,17 +225,23 @@ struct StorageHandler: Sendable {
             return Self.invalid
         }
         let name: StoredFilename
+        let st: FileStatus
         switch appenderTarget(nameText) {
         case .failure(let e):
             node.count(total: .totalTruncate, success: .successTruncate, ok: false)
             return e.reply
-        case .success(let (n, _)): name = n
+        case .success(let (n, s)): (name, st) = (n, s)
+        }
+        // storage_do_truncate_file: the same size is a no-op (nothing logged); growing is allowed.
+        if newSize == st.size {
+            node.count(total: .totalTruncate, success: .successTruncate, ok: true)
+            return .ok()
         }
         do { try disk.truncateFile(name, to: newSize) } catch {
             node.count(total: .totalTruncate, success: .successTruncate, ok: false)
             return .error(error.status)
         }
-        record(.content(name.remote))
+        record(.truncate(name.remote, oldSize: st.size, newSize: newSize))
         node.count(total: .totalTruncate, success: .successTruncate, ok: true)
         return .ok()
     }
@@ -230,19 +256,18 @@ struct StorageHandler: Sendable {
         case .success(let (n, s)): (old, st) = (n, s)
         }
         let crc: UInt32
-        do { crc = try DiskStore.crc32(ofFile: disk.path(of: old)) } catch { return .error(error.status) }
+        do { crc = try disk.crc32(of: old) } catch { return .error(error.status) }
         let ext7 = String(old.basename.suffix(7))
         let parts = old.directory.split(separator: "/")
         for _ in 0..<10 {
             let remote = FileNaming.makeName(
-                source: cluster.configuration.listenHost, timestamp: WallClock.seconds(), size: st.size,
+                source: node.sourceField, timestamp: WallClock.seconds(), size: st.size,
                 appender: false, crc32: crc, storePathIndex: old.storePathIndex,
                 sub1: Int(parts[0], radix: 16) ?? 0, sub2: Int(parts[1], radix: 16) ?? 0, ext7: ext7)
             guard let new = StoredFilename.validate(remote) else { return .error(Errno.eio) }
             if disk.status(of: new) != nil { continue }
             do { try disk.renameFile(old, to: new) } catch { return .error(error.status) }
-            cluster.recordRenamed(group: group, from: old.remote, to: new.remote)
-            record(.rename(from: old.remote, to: new.remote))
+            record(.rename(new: new.remote, old: old.remote))
             return fileIDReply(new.remote)
         }
         return .error(Errno.ebusy)
@@ -253,6 +278,7 @@ struct StorageHandler: Sendable {
     /// What to stream for a DOWNLOAD_FILE request: an open descriptor and a byte range.
     struct DownloadPlan: Sendable {
         var fd: Int32
+        /// Where to start in `fd` (a trunk file's content starts inside its trunk file).
         var offset: Int64
         var length: Int64
     }
@@ -291,8 +317,8 @@ struct StorageHandler: Sendable {
             length = count
         }
         do {
-            let fd = try DiskStore.openForReading(disk.path(of: name))
-            return .success(DownloadPlan(fd: fd, offset: offset, length: length))
+            let (fd, base) = try disk.openContent(name)
+            return .success(DownloadPlan(fd: fd, offset: base + offset, length: length))
         } catch {
             return .failure(ReplyError(.error(error.status)))
         }

@@ -5,7 +5,9 @@
 // returns a `ContentSink`. The connection layer feeds the content to the sink chunk by chunk (each
 // write on the thread pool, so memory stays bounded by the channel's backpressure), then calls
 // `finish`. New files go to tmp/ first, their CRC-32 is computed as the bytes pass, and they are
-// linked into place under the generated name only when complete.
+// linked into place under the generated name only when complete (or, in trunk mode, copied into
+// the trunk slot allocated when the upload started [storage_service.c `storage_upload_file`:
+// `trunk_client_trunk_alloc_space` before any content is read]).
 
 #if canImport(Glibc)
 import Glibc
@@ -18,8 +20,11 @@ import NIOCore
 /// Where the content of a streamed request goes.
 struct ContentSink: Sendable {
     enum Target: Sendable {
-        /// Upload or appender upload (slaveName nil), or slave upload.
-        case newFile(temporaryPath: String, appender: Bool, ext7: String, slaveName: StoredFilename?)
+        /// Upload or appender upload (slaveName nil), or slave upload; `trunk` is the slot of a
+        /// small upload in trunk mode.
+        case newFile(
+            temporaryPath: String, appender: Bool, ext7: String, slaveName: StoredFilename?,
+            trunk: TrunkAllocator.Slot?)
         /// Append (offset = size at start) or modify (offset from the request).
         case existing(name: StoredFilename, offset: Int64, isAppend: Bool)
     }
@@ -31,6 +36,8 @@ struct ContentSink: Sendable {
     var expected: Int64
     var received: Int64 = 0
     var crc = CRC32()
+    /// When the request arrived (a trunk file's name carries the upload start time, §5.3).
+    var startTime: Int64 = WallClock.seconds()
 
     var isComplete: Bool { received == expected }
 
@@ -79,9 +86,29 @@ extension StorageHandler {
                 return .reject(Self.invalid, drain: true)
             }
             if let full = spaceCheck(size) { return full }
-            return openNewFile(
+            let appender = command == FDFSCommand.storageUploadAppenderFile.rawValue
+            // Trunk mode: small normal uploads (never appenders, §5.7) get a trunk slot first.
+            var slot: TrunkAllocator.Slot? = nil
+            if !appender, let groupState = cluster.group(named: group), let trunk = groupState.trunk, trunk.fits(size) {
+                guard let server = groupState.trunkServer, server.isRunning else {
+                    return .reject(.error(Errno.eagain), drain: true)
+                }
+                do {
+                    slot = try trunk.allocate(size: size) {
+                        server.nextSubdirectories(subdirCount: cluster.configuration.subdirCount)
+                    }
+                } catch {
+                    return .reject(.error(error.status), drain: true)
+                }
+            }
+            let trunkSlot = slot
+            let started = openNewFile(
                 command: command, size: size,
-                target: { .newFile(temporaryPath: $0, appender: command == FDFSCommand.storageUploadAppenderFile.rawValue, ext7: FileNaming.ext7(ext), slaveName: nil) })
+                target: {
+                    .newFile(temporaryPath: $0, appender: appender, ext7: FileNaming.ext7(ext), slaveName: nil, trunk: trunkSlot)
+                })
+            if case .reject = started, let trunkSlot { cluster.group(named: group)?.trunk?.release(trunkSlot) }
+            return started
 
         case FDFSCommand.storageUploadSlaveFile.rawValue:
             guard bodyLength >= 38 else { return invalidNow }
@@ -107,7 +134,7 @@ extension StorageHandler {
             if let full = spaceCheck(size) { return full }
             return openNewFile(
                 command: command, size: size,
-                target: { .newFile(temporaryPath: $0, appender: false, ext7: "", slaveName: slave) })
+                target: { .newFile(temporaryPath: $0, appender: false, ext7: "", slaveName: slave, trunk: nil) })
 
         case FDFSCommand.storageAppendFile.rawValue, FDFSCommand.storageModifyFile.rawValue:
             let isAppend = command == FDFSCommand.storageAppendFile.rawValue
@@ -181,24 +208,35 @@ extension StorageHandler {
                 node.count(.totalModifyBytes, sink.received)
                 node.count(.successModifyBytes, sink.received)
             }
-            if sink.expected > 0 { record(.content(name.remote)) }
+            // The offset and length the real storage logs [storage_append_file /
+            // storage_modify_file: `set_fname2log_for_modify`].
+            if sink.expected > 0 {
+                if case .existing(_, let offset, _) = sink.target {
+                    record(
+                        isAppend
+                            ? .append(name.remote, offset: offset, length: sink.received)
+                            : .modify(name.remote, offset: offset, length: sink.received))
+                }
+            }
             return .ok()
 
-        case .newFile(let temporary, let appender, let ext7, let slaveName):
+        case .newFile(let temporary, let appender, let ext7, let slaveName, let trunkSlot):
             defer { unlink(temporary) }
             if let slave = slaveName {
                 do { try disk.commit(temporary: temporary, to: slave) } catch {
                     return countUpload(.error(error.errno == EEXIST ? Errno.eexist : error.status), sink)
                 }
-                cluster.recordCreated(group: group, filename: slave.remote, on: node.id.index)
-                record(.content(slave.remote))
+                record(.create(slave.remote))
                 return countUpload(fileIDReply(slave.remote), sink)
             }
-            let (sub1, sub2) = node.nextSubdirectories(subdirCount: cluster.configuration.subdirCount)
             let crc = sink.crc.value
+            if let slot = trunkSlot {
+                return countUpload(finishTrunkUpload(temporary: temporary, slot: slot, ext7: ext7, sink: sink), sink)
+            }
+            let (sub1, sub2) = node.nextSubdirectories(subdirCount: cluster.configuration.subdirCount)
             for _ in 0..<10 {
                 let remote = FileNaming.makeName(
-                    source: cluster.configuration.listenHost, timestamp: WallClock.seconds(), size: sink.received,
+                    source: node.sourceField, timestamp: WallClock.seconds(), size: sink.received,
                     appender: appender, crc32: crc, storePathIndex: 0, sub1: sub1, sub2: sub2, ext7: ext7)
                 guard let name = StoredFilename.validate(remote) else { return countUpload(.error(Errno.eio), sink) }
                 do {
@@ -207,12 +245,33 @@ extension StorageHandler {
                     if error.errno == EEXIST { continue }
                     return countUpload(.error(error.status), sink)
                 }
-                cluster.recordCreated(group: group, filename: name.remote, on: node.id.index)
-                record(.content(name.remote))
+                record(.create(name.remote))
                 return countUpload(fileIDReply(name.remote), sink)
             }
             return countUpload(.error(Errno.ebusy), sink)
         }
+    }
+
+    /// Copies a finished small upload into its trunk slot and names it.
+    private func finishTrunkUpload(temporary: String, slot: TrunkAllocator.Slot, ext7: String, sink: ContentSink) -> Reply {
+        let trunk = cluster.group(named: group)?.trunk
+        let remote = FileNaming.makeTrunkName(
+            source: node.sourceField, timestamp: sink.startTime, size: sink.received, crc32: sink.crc.value,
+            storePathIndex: 0, slot: slot, ext7: ext7)
+        guard let name = StoredFilename.validate(remote), let location = TrunkLocation(name) else {
+            trunk?.release(slot)
+            return .error(Errno.eio)
+        }
+        do {
+            let input = try DiskStore.openForReading(temporary)
+            defer { close(input) }
+            try disk.writeTrunkEntry(location, from: input, at: 0, length: sink.received)
+        } catch {
+            trunk?.release(slot)
+            return .error(error.status)
+        }
+        record(.create(name.remote))
+        return fileIDReply(name.remote)
     }
 
     private func countUpload(_ reply: Reply, _ sink: ContentSink) -> Reply {
@@ -222,10 +281,18 @@ extension StorageHandler {
         return reply
     }
 
-    /// Cleans up after a connection lost mid-content (blocking).
+    /// Cleans up after a connection lost mid-content (blocking): a partial new file is removed
+    /// (its trunk slot freed), a partial append is cut back to the size before it
+    /// [storage_dio.c `dio_append_finish_clean_up`], a partial modify stays as written. Nothing is
+    /// logged, so nothing of it replicates.
     func abort(_ sink: ContentSink) {
+        if case .existing(_, let offset, let isAppend) = sink.target, isAppend, sink.received > 0 {
+            _ = ftruncate(sink.fd, off_t(offset))
+        }
         close(sink.fd)
-        if case .newFile(let temporary, _, _, _) = sink.target { unlink(temporary) }
-        if case .existing(let name, _, _) = sink.target, sink.received > 0 { record(.content(name.remote)) }
+        if case .newFile(let temporary, _, _, _, let slot) = sink.target {
+            unlink(temporary)
+            if let slot { cluster.group(named: group)?.trunk?.release(slot) }
+        }
     }
 }

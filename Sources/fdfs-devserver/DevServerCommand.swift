@@ -1,6 +1,6 @@
 // fdfs-devserver: command-line front end of FastDFSDevServer. Parses flags into a
 // DevServerConfiguration, starts the server, prints its addresses and `ready`, and stops cleanly
-// on SIGTERM/SIGINT.
+// on SIGTERM/SIGINT. `fdfs-devserver control PATH COMMAND...` talks to a running one.
 
 import ArgumentParser
 import Dispatch
@@ -23,16 +23,47 @@ struct DevServerCommand: AsyncParsableCommand {
             (FastDFS 6.16.1 by default, or 6.11 / 5.12 layouts with --compat), so FastDFS clients, \
             SDKs and the fdfsfs mount can be tested against it without installing FastDFS.
 
-            It is NOT a FastDFS replacement: everything runs in a single process, there are no trunk \
-            files, no real clustering or heartbeats, and no HTTP server. Data lives under --data laid \
-            out like a real storage (DIR/<group>/storage<n>/data/XX/YY/<name>, metadata in '<name>-m', \
-            replication binlogs in DIR/<group>/storage<n>/sync), and survives restarts.
+            It behaves like a real cluster where the copies of a group differ, and is never kinder: \
+            the tracker picks servers like tracker_mem.c (the source named in the file id, round \
+            robin, the replicas' sync timestamps), so a lagging replica or a stale answer is handed \
+            out when a real tracker would hand it out; replication sends each append, modify and \
+            truncate with its offset and the other storages apply it only where their copy agrees, \
+            so copies that diverged stay different; a stopped storage is OFFLINE, a restarted one \
+            ACTIVE at once but synced only after --sync-resume-delay.
+
+            It is NOT a FastDFS replacement: everything runs in a single process, there is no real \
+            clustering (no heartbeats between processes, no leader election, no new storage joining \
+            a group) and no HTTP server. Data lives under --data laid out like a real storage \
+            (DIR/<group>/storage<n>/data/XX/YY/<name>, metadata in '<name>-m', trunk files \
+            data/XX/YY/000001 with --trunk, binlogs in DIR/<group>/storage<n>/sync), and survives \
+            restarts.
+
+            Addresses: with --listen 127.0.0.1 (the default) the tracker listens there and every \
+            storage gets its own loopback address, 127.0.0.2, 127.0.0.3, ... in group then index \
+            order, so the source IP in a file id names one storage as on a real cluster; \
+            --storage-port N then gives every storage port N (0: a free port each). With any other \
+            --listen address all storages share it on consecutive ports, and the source of a file \
+            cannot be told apart from its id unless --storage-ids is used.
 
             On start it prints one line per listener, then 'ready':
               tracker 127.0.0.1:22122
-              storage group1 127.0.0.1:23000
+              storage group1 127.0.0.2:23000
+              storage group1 127.0.0.3:23000
+              storage-id 100001 group1 127.0.0.2:23000     (with --storage-ids, after the storage lines)
               ready
             SIGTERM or SIGINT stops it cleanly.
+
+            Storage ids: --storage-ids is tracker.conf use_storage_id = true with \
+            id_type_in_filename = id: storages get ids 100001, 100002, ... and new file ids carry \
+            them. --write-storage-ids FILE writes the storage_ids.conf a client needs \
+            (client.conf: use_storage_id = true, storage_ids_filename = FILE); clients with \
+            load_fdfs_parameters_from_tracker = true fetch it from the tracker instead.
+
+            Trunk files: --trunk is use_trunk_file = true with the shipped tracker.conf values \
+            (slot_min_size 256, slot_max_size 1 MB, trunk_alloc_alignment_size 256, trunk_file_size \
+            64 MB): uploads up to 1 MB minus the 24-byte slot header get 60-character trunk names \
+            and are packed into trunk files; appender files never are. storage1 of each group is the \
+            trunk server: while it is down, small uploads to the group fail with EAGAIN.
 
             Fault specs (--fault, repeatable): TARGET:ACTION[,times=N]
               TARGET: tracker | storage (all storages) | GROUP | GROUP/storageN
@@ -43,33 +74,53 @@ struct DevServerCommand: AsyncParsableCommand {
                 --fault group1/storage2:stall
                 --fault storage:fail=UPLOAD_FILE:ENOSPC,times=1
                 --fault storage:drop-after=65536
-            Scripts: start it with --tracker-port 0 --storage-port 0, read lines until 'ready', and use the printed addresses (scripts/devserver.sh does exactly this).
+
+            Control (--control PATH): the server listens on a unix socket for one-line commands; \
+            send them with 'fdfs-devserver control PATH COMMAND...' (exit 0 and the output on \
+            success, non-zero and a message on failure):
+              stop-storage GROUP/storageN [--crash]    --crash: the tracker still lists it ACTIVE
+              start-storage GROUP/storageN | restart-storage GROUP/storageN
+              stop-tracker | start-tracker
+              fault SPEC (prints a handle) | clear-fault HANDLE | clear-faults
+              wait-replication [TIMEOUT_S]             until every storage applied its peers' records
+              status                                   ID ADDRESS STATUS running|stopped pending=PEER:BYTES,...
+            Scripts: start it with --tracker-port 0 --storage-port 0, read lines until 'ready', and use \
+            the printed addresses (scripts/devserver.sh does exactly this; 'scripts/devserver.sh ctl \
+            DATA_DIR COMMAND...' sends control commands to a server it started).
             """,
-        version: "fdfs-devserver \(FDFSPackageVersion.string)")
+        version: "fdfs-devserver \(FDFSPackageVersion.string)",
+        subcommands: [ControlCommand.self])
 
     @Option(name: .long, help: "Data directory (created if missing).")
-    var data: String
+    var data: String?
 
     @Option(name: .customLong("tracker-port"), help: "Tracker port; 0 picks a free port.")
     var trackerPort: Int = 22122
 
     @Option(
         name: .customLong("storage-port"),
-        help: "First storage port; further storages use the following ports. 0 gives each a free port.")
+        help: "Storage port: every storage's (each has its own address) or the first of consecutive ports (shared --listen address). 0 gives each a free port.")
     var storagePort: Int = 23000
 
     @Option(name: .long, help: "Number of groups (group1, group2, ...).")
     var groups: Int = 1
 
-    @Option(name: .customLong("storages-per-group"), help: "Storage servers per group (each with its own port).")
+    @Option(name: .customLong("storages-per-group"), help: "Storage servers per group (each with its own address or port).")
     var storagesPerGroup: Int = 1
 
     @Option(
         name: .customLong("replication-lag"),
-        help: "Seconds before an operation reaches the other storages of the group (fetch-all lists a replica only once it has the file).")
+        help: "Seconds before an operation reaches the other storages of the group.")
     var replicationLag: Double = 0
 
-    @Option(name: .long, help: "IPv4 address to listen on; the tracker hands it out and file ids embed it.")
+    @Option(
+        name: .customLong("sync-resume-delay"),
+        help: "Seconds after a storage is started again before replication to and from it resumes (the real heartbeat interval).")
+    var syncResumeDelay: Double = 30
+
+    @Option(
+        name: .long,
+        help: "Tracker address (IPv4). 127.0.0.1 gives every storage its own loopback address; any other address is shared by all storages.")
     var listen: String = "127.0.0.1"
 
     @Option(
@@ -82,12 +133,30 @@ struct DevServerCommand: AsyncParsableCommand {
         help: "Release to emulate: 6.16 (default; 6.16.1), 6.11 (45-byte IP fields, 642-byte storage stats), 5 (5.12: 105/612-byte stats, old fetch-all and download edge cases, no command 38).")
     var compat: String = "6.16"
 
+    @Flag(name: .customLong("storage-ids"), help: "Numeric storage ids (use_storage_id = true, id_type_in_filename = id).")
+    var storageIDs = false
+
+    @Option(
+        name: .customLong("write-storage-ids"),
+        help: "With --storage-ids: write a storage_ids.conf for clients to this file once listening.")
+    var writeStorageIDs: String?
+
+    @Flag(name: .long, help: "Trunk files for small uploads (use_trunk_file = true).")
+    var trunk = false
+
+    @Option(name: .long, help: "Listen for control commands on this unix socket path.")
+    var control: String?
+
     @Option(name: .long, help: "Inject a fault (repeatable); syntax above.")
     var fault: [String] = []
 
     func validate() throws {
+        // (--data is checked in run(): validate() also runs when the control subcommand is used.)
         guard CompatLevel(parsing: compat) != nil else {
             throw ValidationError("--compat must be 5, 6.11 or 6.16 (got \(compat))")
+        }
+        if writeStorageIDs != nil && !storageIDs {
+            throw ValidationError("--write-storage-ids needs --storage-ids")
         }
         for spec in fault {
             do { _ = try Fault(parsing: spec) } catch { throw ValidationError(error.description) }
@@ -95,16 +164,20 @@ struct DevServerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard let data else { throw ValidationError("Missing expected argument '--data <data>'") }
         var faults: [Fault] = []
         for spec in fault { faults.append(try Fault(parsing: spec)) }
         let config = DevServerConfiguration(
             dataDirectory: data, listenHost: listen, trackerPort: trackerPort, storagePort: storagePort,
             groups: groups, storagesPerGroup: storagesPerGroup, replicationLag: replicationLag,
-            reservedSpaceMB: reservedSpace, compat: CompatLevel(parsing: compat)!, faults: faults)
+            reservedSpaceMB: reservedSpace, compat: CompatLevel(parsing: compat)!, faults: faults,
+            syncResumeDelay: syncResumeDelay, useStorageIDs: storageIDs, trunk: trunk ? TrunkParameters() : nil)
         let server: DevServer
         do {
             server = try DevServer(configuration: config)
             try await server.start()
+            if let control { try await server.startControlSocket(path: control) }
+            if let writeStorageIDs { try writeFile(writeStorageIDs, server.storageIDsFile) }
         } catch {
             printError("fdfs-devserver: \(error)")
             throw ExitCode(1)
@@ -116,6 +189,55 @@ struct DevServerCommand: AsyncParsableCommand {
         await server.stop()
         emit("stopped")
     }
+}
+
+/// `fdfs-devserver control PATH COMMAND...`
+struct ControlCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "control",
+        abstract: "Send one command to a running fdfs-devserver started with --control PATH.",
+        discussion: """
+            Commands: stop-storage GROUP/storageN [--crash], start-storage GROUP/storageN, \
+            restart-storage GROUP/storageN, stop-tracker, start-tracker, fault SPEC, clear-fault \
+            HANDLE, clear-faults, wait-replication [TIMEOUT_S], status, help. Prints the output and \
+            exits 0, or prints the error on stderr and exits 1.
+            """)
+
+    @Argument(help: "The control socket (--control PATH of the server).")
+    var path: String
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
+    var command: [String] = []
+
+    func run() async throws {
+        guard !command.isEmpty else {
+            printError("fdfs-devserver control: no command (try: help)")
+            throw ExitCode(2)
+        }
+        let reply: ControlReply
+        do {
+            reply = try await DevServerControl.send(path: path, command: command.joined(separator: " "))
+        } catch {
+            printError("fdfs-devserver control: cannot reach \(path): \(error)")
+            throw ExitCode(1)
+        }
+        if reply.ok {
+            for line in reply.lines { emit(line) }
+        } else {
+            printError("fdfs-devserver control: \(command.joined(separator: " ")): \(reply.lines.joined(separator: " "))")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Writes `text` to `path` (replacing it).
+func writeFile(_ path: String, _ text: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw DevServerError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var text = text
+    let ok = text.withUTF8 { buf in write(fd, buf.baseAddress, buf.count) == buf.count }
+    guard ok else { throw DevServerError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
 }
 
 func printError(_ message: String) { writeLine(message, to: 2) }
@@ -158,4 +280,3 @@ final class SignalLatch: @unchecked Sendable {
         continuation = nil
     }
 }
-

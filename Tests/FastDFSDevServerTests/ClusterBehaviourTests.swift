@@ -15,7 +15,7 @@ func decode<T>(_ reply: RawReply, _ f: (inout ByteBuffer) throws -> T) throws ->
 
 @Suite("Tracker, replication, restarts and layouts")
 struct ClusterBehaviourTests {
-    @Test("replication lag: fetch-one and fetch-all give the source until the replica has the file")
+    @Test("replication lag: fetch-one and fetch-all give the source until the replica's sync timestamp passes the file's")
     func replicationLag() async throws {
         // A lag far longer than the test needs, so the replica cannot have the file yet.
         try await withDevServer(storagesPerGroup: 2, replicationLag: 3600) { (server: DevServer) async throws in
@@ -45,6 +45,18 @@ struct ClusterBehaviourTests {
             #expect(try await rawReply(replica, Req.download(g, n)).bodyString == "012345")
             #expect(try await rawReply(replica, Req.groupAndName(15, g, n)).bodyString == "k\u{02}v")
             let (_, normal) = try await rawUpload(server, Req.bytes("normal"))
+            try await server.waitForReplication()
+            #expect(try await rawReply(replica, Req.download(g, normal)).bodyString == "normal")
+            // The replica has the file, but the timestamp of the last record it got is not later
+            // than the file's: the real tracker lists only the source.
+            let before = try decode(try await rawReply(t, Req.queryFetch(105, g, normal))) {
+                try QueryFetchAllResponse.decode(body: &$0)
+            }
+            #expect(before.servers == [server.firstStorage])
+            // A record from a later second reaches the replica: now it is listed too.
+            let fileSecond = try FileIDInfo.decode(filename: normal).createTime
+            while WallClock.seconds() <= fileSecond { try await Task.sleep(for: .milliseconds(50)) }
+            _ = try await rawUpload(server, Req.bytes("later"))
             try await server.waitForReplication()
             let all = try decode(try await rawReply(t, Req.queryFetch(105, g, normal))) {
                 try QueryFetchAllResponse.decode(body: &$0)
@@ -184,7 +196,10 @@ struct ClusterBehaviourTests {
             let servers = try await rawReply(t, Req.packet(92, Req.fixed("group1", 16)))
             #expect(servers.body.count == 2 * p.storageStatLayout.recordSize)
             let storageStats = try decode(servers) { try StorageStat.decodeList(body: &$0) }
-            #expect(storageStats.allSatisfy { $0.status == 7 && $0.ipAddress == "127.0.0.1" })
+            // IP mode: the id field is the storage's own address.
+            let group1 = server.storageIDs.filter { $0.group == "group1" }.compactMap(server.storageAddress).map(\.host)
+            #expect(storageStats.map(\.ipAddress) == group1 && storageStats.map(\.id) == group1)
+            #expect(storageStats.allSatisfy { $0.status == 7 })
             #expect(try await rawReply(t, Req.packet(92, Req.fixed("group1", 16) + Req.bytes("nope"))).status == Errno.enoent)
             // EINVAL for a bad body; the 5.x tracker closes afterwards, later ones don't.
             try await RawConnection.with(t) { c in

@@ -76,7 +76,10 @@ struct CommandLineTests {
         let first = try Running(arguments: args)
         #expect(try await first.wait(for: "ready"))
         let lines = first.lines
-        #expect(lines.count >= 4 && lines[0].hasPrefix("tracker 127.0.0.1:") && lines[1].hasPrefix("storage group1 127.0.0.1:"))
+        // The tracker on 127.0.0.1, each storage on its own loopback address.
+        #expect(
+            lines.count >= 4 && lines[0].hasPrefix("tracker 127.0.0.1:") && lines[1].hasPrefix("storage group1 127.0.0.2:")
+                && lines[2].hasPrefix("storage group1 127.0.0.3:"))
         let tracker = try #require(StorageAddress(line: lines[0], field: 1))
         let storage = try #require(StorageAddress(line: lines[1], field: 2))
         #expect(try await rawReply(tracker, Req.packet(101)).status == 0)

@@ -9,10 +9,13 @@ import Testing
 @testable import FastDFSDevServer
 
 /// A cluster whose nodes are "active" on made-up ports, with prepared disks, and no listeners.
-func makeCluster(compat: CompatLevel = .v6_16, storagesPerGroup: Int = 1) throws -> (ClusterState, String) {
+func makeCluster(
+    compat: CompatLevel = .v6_16, storagesPerGroup: Int = 1, configure: (inout DevServerConfiguration) -> Void = { _ in }
+) throws -> (ClusterState, String) {
     let dir = makeTemporaryDirectory("unit")
     var config = DevServerConfiguration.ephemeral(dataDirectory: dir, storagesPerGroup: storagesPerGroup, compat: compat)
     config.reservedSpaceMB = 0
+    configure(&config)
     let cluster = ClusterState(configuration: config, now: 1_700_000_000)
     for (i, node) in cluster.allNodes.enumerated() {
         try node.disk.prepare()
@@ -97,9 +100,14 @@ struct HandlerUnitTests {
         #expect(del.status == 0)
         let again = reply(h.handle(command: 12, status: 0, body: ByteBuffer(bytes: Req.fixed("group1", 16) + Req.bytes(id.filename))))!
         #expect(again.status == Errno.enoent && !again.closeAfterSending)
-        // The binlog recorded create, metadata, truncate and delete for replication.
+        // The binlog recorded what the real one records: the upload, the new `-m` file, the
+        // truncate with its sizes, the delete of the file and of its metadata.
         let ops = h.log.records(from: 0).map(\.op)
-        #expect(ops == [.content(id.filename), .metadata(id.filename), .content(id.filename), .delete(id.filename)])
+        #expect(
+            ops == [
+                .create(id.filename), .create(id.filename + "-m"), .truncate(id.filename, oldSize: 10, newSize: 3),
+                .delete(id.filename), .delete(id.filename + "-m"),
+            ])
     }
 
     @Test("upload head checks: bad length closes at once, bad extension is drained first")

@@ -63,7 +63,17 @@ struct ReplayTests {
                     let id = TrackerHandler(cluster: server.cluster).storageID(server.cluster.allNodes[1])
                     request = Req.packet(92, Req.fixed("group1", 16) + Req.bytes(id))
                 }
-                if v.op == "tracker_query_fetch_all_replicated" { try await server.waitForReplication() }
+                if v.op == "tracker_query_fetch_all_replicated" {
+                    // The real tracker lists a replica for a new file once the replica's synced
+                    // timestamp is later than the file's (tracker_mem.c): the capture had later
+                    // operations reach the replica before this query. Do the same: a record from
+                    // a later second (the clock is waited for, not slept on blindly).
+                    let name = String(decoding: request.dropFirst(10 + 16), as: UTF8.self)
+                    let fileSecond = try FileIDInfo.decode(filename: name).createTime
+                    while WallClock.seconds() <= fileSecond { try await Task.sleep(for: .milliseconds(50)) }
+                    _ = try await rawUpload(server, Req.bytes("a later record"))
+                    try await server.waitForReplication()
+                }
                 let address = v.server == "tracker" ? server.trackerAddress : server.firstStorage
                 let outcome = try await RawConnection.with(address) { conn -> RawOutcome in
                     try await conn.send(request)

@@ -17,10 +17,13 @@ func makeTemporaryDirectory(_ tag: String = "devserver") -> String {
     return path
 }
 
-/// Starts a server on 127.0.0.1 with ephemeral ports and a temp data dir, runs `body`, stops it.
+/// Starts a server on 127.0.0.1 (one loopback address per storage) with ephemeral ports and a
+/// temp data dir, runs `body`, stops it. A restarted storage syncs again after `syncResumeDelay`
+/// (short here; the real default is 30 s). `configure` changes anything else.
 func withDevServer<T>(
     groups: Int = 1, storagesPerGroup: Int = 1, replicationLag: Double = 0, compat: CompatLevel = .v6_16,
-    reservedSpaceMB: Int64 = 0, faults: [Fault] = [], dataDirectory: String? = nil,
+    reservedSpaceMB: Int64 = 0, faults: [Fault] = [], dataDirectory: String? = nil, syncResumeDelay: Double = 0.3,
+    configure: (inout DevServerConfiguration) -> Void = { _ in },
     _ body: (DevServer) async throws -> T
 ) async throws -> T {
     let dir = dataDirectory ?? makeTemporaryDirectory()
@@ -29,6 +32,8 @@ func withDevServer<T>(
         compat: compat)
     config.reservedSpaceMB = reservedSpaceMB
     config.faults = faults
+    config.syncResumeDelay = syncResumeDelay
+    configure(&config)
     let server = try DevServer(configuration: config)
     try await server.start()
     do {
