@@ -60,7 +60,7 @@ extension FastDFSClient {
         try Self.validateRange(offset: offset, length: length)
         return try await withReadFailover(fileID, storage: storage, expecting: expecting, command: command) {
             (target, progress) async throws(FastDFSError) -> [UInt8] in
-            guard let session = try await self.openDownload(fileID, offset: offset, length: length ?? 0, on: target) else {
+            guard let session = try await self.openDownload(fileID, offset: offset, length: length ?? 0, on: target, progress: progress) else {
                 return []
             }
             progress.touch()
@@ -165,35 +165,36 @@ extension FastDFSClient {
         try Self.validateRange(offset: offset, length: length)
         let box = try await withReadFailover(fileID, storage: storage, expecting: expecting, command: .storageDownloadFile) {
             (target, progress) async throws(FastDFSError) -> SessionBox in
-            let session = try await self.openDownload(fileID, offset: offset, length: length ?? 0, on: target)
+            let session = try await self.openDownload(fileID, offset: offset, length: length ?? 0, on: target, progress: progress)
             progress.touch()
             return SessionBox(session: session)
         }
         return box.session
     }
 
-    /// `openDownload` on one storage.
-    func openDownload(_ fileID: FileID, offset: Int64, length: Int64, on target: StorageAddress)
+    /// `openDownload` on one storage (`progress` hears when the request went out).
+    func openDownload(_ fileID: FileID, offset: Int64, length: Int64, on target: StorageAddress, progress: ReadProgress? = nil)
         async throws(FastDFSError) -> DownloadSession?
     {
         let knownSize = (try? FileIDInfo.decode(filename: fileID.filename))?.size
 
         if let size = knownSize {
             guard let range = Self.clamp(offset: offset, length: length, size: size) else {
+                progress?.began()
                 _ = try await queryFileInfo(fileID, on: target, calculateCRC32: false)  // exists?
                 return nil
             }
-            return try await startDownload(fileID, range: range, on: target)
+            return try await startDownload(fileID, range: range, on: target, progress: progress)
         }
         do {
-            return try await startDownload(fileID, range: (offset, length), on: target)
+            return try await startDownload(fileID, range: (offset, length), on: target, progress: progress)
         } catch where error.status == .einval {
             // Old servers: range past EOF; new servers: offset ≥ size. Ask the size and clamp.
             let info = try await queryFileInfo(fileID, on: target, calculateCRC32: false)
             guard let range = Self.clamp(offset: offset, length: length, size: info.size) else { return nil }
             // Clamping changed nothing: the EINVAL was not about the range.
             if range.offset == offset && range.length == length { throw error }
-            return try await startDownload(fileID, range: range, on: target)
+            return try await startDownload(fileID, range: range, on: target, progress: progress)
         }
     }
 
@@ -204,7 +205,9 @@ extension FastDFSClient {
         return (offset, length == 0 ? 0 : min(length, size - offset))
     }
 
-    private func startDownload(_ fileID: FileID, range: (offset: Int64, length: Int64), on target: StorageAddress)
+    private func startDownload(
+        _ fileID: FileID, range: (offset: Int64, length: Int64), on target: StorageAddress, progress: ReadProgress?
+    )
         async throws(FastDFSError) -> DownloadSession
     {
         let req = DownloadRequest(fileID: fileID, offset: range.offset, length: range.length)
@@ -213,6 +216,7 @@ extension FastDFSClient {
             let conn = lease.connection
             try await conn.write(FDFSPacket.encode(req, allocator: conn.channel.allocator), command: req.command)
             conn.requestWritten()
+            progress?.began()
             let header = try await conn.readHead(command: req.command)
             if range.length > 0 && header.bodyLength > range.length {
                 throw .protocolViolation(

@@ -78,6 +78,7 @@ extension FastDFSClient {
         let command = FDFSCommand.storageQueryFileInfo
         return try await withReadFailover(fileID, storage: nil, expecting: nil, command: command) {
             (target, progress) async throws(FastDFSError) -> FileInfo in
+            progress.began()
             let info = try await self.queryFileInfo(fileID, on: target, calculateCRC32: calculateCRC32)
             progress.touch()
             return info

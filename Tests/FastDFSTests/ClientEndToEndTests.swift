@@ -24,6 +24,7 @@ struct ClientEndToEndTests {
         -> FastDFSClient
     {
         var config = FastDFSConfiguration(trackers: trackers)
+        config.readStallTimeout = .seconds(3600)  // these tests count requests: no hedging on a loaded machine
         config.networkTimeout = networkTimeout
         config.connectTimeout = .seconds(5)
         config.maxConnectionsPerServer = maxConnections

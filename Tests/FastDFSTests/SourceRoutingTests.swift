@@ -22,7 +22,7 @@ struct SourceRoutingTests {
         appenderID = try UploadResponse.decode(body: &body2).fileID
     }
 
-    func client(_ tracker: StorageAddress, stall: Duration = .seconds(2)) -> FastDFSClient {
+    func client(_ tracker: StorageAddress, stall: Duration = .seconds(3600)) -> FastDFSClient {
         var config = FastDFSConfiguration(trackers: [tracker])
         config.storageConnectRetries = 0
         config.networkTimeout = .seconds(30)

@@ -190,7 +190,9 @@ extension FastDFSClient {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: limit / 4)
                         let now = progress.bytes
-                        if now != seen {
+                        if !progress.hasSent {
+                            since = clock.now  // still waiting for a connection: not the storage's fault
+                        } else if now != seen {
                             seen = now
                             since = clock.now
                         } else if since.duration(to: clock.now) >= limit {
@@ -253,10 +255,16 @@ enum ReadEvent<T: Sendable>: Sendable {
     case stalled
 }
 
-/// Bytes an attempt has received so far (read by the stall watchdog).
+/// What the attempts of one read have done so far (read by the stall watchdog): whether a
+/// request went out (time spent waiting for a pooled connection is not a stall), and how many
+/// bytes came back.
 final class ReadProgress: Sendable {
     private let counter = Atomic<Int64>(0)
+    private let sent = Atomic<Bool>(false)
     var bytes: Int64 { counter.load(ordering: .relaxed) }
+    var hasSent: Bool { sent.load(ordering: .relaxed) }
+    /// A request was written to a storage: from now on silence counts.
+    func began() { sent.store(true, ordering: .relaxed) }
     func add(_ n: Int) { counter.add(Int64(n), ordering: .relaxed) }
     /// Something arrived (a reply header).
     func touch() { counter.add(1, ordering: .relaxed) }
