@@ -43,7 +43,9 @@ struct DevServerCommand: AsyncParsableCommand {
             order, so the source IP in a file id names one storage as on a real cluster; \
             --storage-port N then gives every storage port N (0: a free port each). With any other \
             --listen address all storages share it on consecutive ports, and the source of a file \
-            cannot be told apart from its id unless --storage-ids is used.
+            cannot be told apart from its id unless --storage-ids is used. (Linux routes all of \
+            127.0.0.0/8 to the loopback interface; elsewhere add the addresses as loopback aliases \
+            or use another --listen address.)
 
             On start it prints one line per listener, then 'ready':
               tracker 127.0.0.1:22122
