@@ -121,6 +121,28 @@ struct DivergenceTests {
         }
     }
 
+    @Test("a truncate the peer cannot apply (no copy: ENOENT) blocks that peer's sync until it can, as the real sync thread retries")
+    func truncateRetried() async throws {
+        try await withDevServer(storagesPerGroup: 2, syncResumeDelay: 0.1) { (server: DevServer) async throws in
+            let (s1, s2) = (server.storageIDs[0], server.storageIDs[1])
+            let a1 = server.storageAddress(s1)!
+            let (_, n) = try await rawUpload(server, Req.bytes("01234"), appender: true, storage: a1)
+            try await server.waitForReplication()
+            try await server.stopStorage(s2)
+            #expect(try await rawReply(a1, Req.truncate(n, to: 2)).status == 0)
+            // storage2's copy is lost while it is down.
+            let copy = server.storageDirectory(s2)! + "/data/" + n.dropFirst(4)
+            try FileManager.default.removeItem(atPath: copy)
+            try await server.startStorage(s2)
+            #expect(try await server.waitForReplication(timeout: 1.5) == false)
+            #expect((server.pendingReplicationBytes(from: s1, to: s2) ?? 0) > 0)
+            // Once the copy is back with the size before the truncate, the retry succeeds.
+            try Data("01234".utf8).write(to: URL(fileURLWithPath: copy))
+            #expect(try await server.waitForReplication(timeout: 10))
+            #expect(server.bytesOnDisk(s2, n) == "01")
+        }
+    }
+
     @Test("a restarted storage is ACTIVE at once but receives nothing before the sync-resume delay")
     func syncResumeDelay() async throws {
         try await withDevServer(storagesPerGroup: 2, syncResumeDelay: 1.0) { (server: DevServer) async throws in
