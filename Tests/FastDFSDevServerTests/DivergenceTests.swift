@@ -143,6 +143,25 @@ struct DivergenceTests {
         }
     }
 
+    @Test("an append cut off mid-content is rolled back and nothing of it replicates")
+    func brokenAppend() async throws {
+        try await withDevServer(storagesPerGroup: 2) { (server: DevServer) async throws in
+            let (s1, s2) = (server.storageIDs[0], server.storageIDs[1])
+            let a1 = server.storageAddress(s1)!
+            let (_, n) = try await rawUpload(server, Req.bytes("abc"), appender: true, storage: a1)
+            try await server.waitForReplication()
+            let before = server.logs[s1]!.currentSize
+            await server.inject(Fault(target: .storage(group: "group1", index: 1), kind: .dropAfter(bytes: 3), times: 1))
+            let outcome = try await rawRequest(a1, Req.append(n, Req.bytes("0123456789")))
+            #expect(outcome == .closed(partial: []))
+            // dio_append_finish_clean_up: the file is cut back to its size before the append.
+            #expect(server.bytesOnDisk(s1, n) == "abc")
+            #expect(server.logs[s1]!.currentSize == before)
+            try await server.waitForReplication()
+            #expect(server.bytesOnDisk(s2, n) == "abc")
+        }
+    }
+
     @Test("a restarted storage is ACTIVE at once but receives nothing before the sync-resume delay")
     func syncResumeDelay() async throws {
         try await withDevServer(storagesPerGroup: 2, syncResumeDelay: 1.0) { (server: DevServer) async throws in
