@@ -25,12 +25,17 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # start_devserver [extra args...]: starts fdfs-devserver on ephemeral ports with a fresh data dir
 # and sets TRACKER (host:port), STORAGES (array of host:port), DEVSERVER_PID, DEVSERVER_DATA.
+# Each storage has its own loopback address (127.0.0.2, ...). The server listens for control
+# commands on $DEVSERVER_CONTROL (exported), e.g. to stop a storage in the middle of a test:
+#   "$DEVSERVER" control "$DEVSERVER_CONTROL" stop-storage group1/storage1
 start_devserver() {
     DEVSERVER_DATA=${DEVSERVER_DATA:-$WORK/devserver-data}
     mkdir -p "$DEVSERVER_DATA"
     local out="$WORK/devserver.out"
     rm -f "$out"  # a previous start's "ready" line must not be mistaken for this one's
-    "$DEVSERVER" --data "$DEVSERVER_DATA" --tracker-port 0 --storage-port 0 "$@" >"$out" 2>"$WORK/devserver.err" &
+    export DEVSERVER_CONTROL="$WORK/devserver.sock"
+    "$DEVSERVER" --data "$DEVSERVER_DATA" --tracker-port 0 --storage-port 0 --control "$DEVSERVER_CONTROL" "$@" \
+        >"$out" 2>"$WORK/devserver.err" &
     DEVSERVER_PID=$!
     CLEANUP_PIDS+=("$DEVSERVER_PID")
     for _ in $(seq 1 600); do  # up to 60 s: the machine may be busy compiling

@@ -272,10 +272,13 @@ final class ClusterState: Sendable {
 
     // MARK: sync timestamps
 
-    /// `dest` applied (or deliberately skipped) a record of `source` written at `timestamp`.
+    /// `dest` applied (or deliberately skipped) a record of `source` written at `timestamp`; like
+    /// the real storage, it reports to the tracker right away, which recomputes its
+    /// last_synced_timestamp (queries recompute it too, standing in for the periodic reports).
     func recordSynced(source: StorageNodeID, dest: StorageNodeID, timestamp: Int64) {
         guard timestamp > 0 else { return }
         syncTimestamps.withLockedValue { $0[dest, default: [:]][source] = timestamp }
+        if let node = node(dest) { _ = lastSyncedTimestamp(node) }
     }
 
     func syncedTimestamp(source: StorageNodeID, dest: StorageNodeID) -> Int64 {

@@ -86,17 +86,15 @@ final class Replicator: Sendable {
                         do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
                     }
                     let outcome = (try? await io.run { self.apply(record) }) ?? .retry
-                    switch outcome {
-                    case .retry:
+                    if outcome == .retry {
+                        // The real sync thread rewinds to this record and tries again later.
                         do { try await Task.sleep(for: .milliseconds(500)) } catch { return }
                         break
-                    case .delivered:
+                    }
+                    if outcome == .delivered {
                         next.syncedTimestamp = record.seconds
                         cluster.recordSynced(source: source.id, dest: peer.id, timestamp: record.seconds)
-                    case .notSent:
-                        break
                     }
-                    if outcome == .retry { break }
                 }
                 let persisted = next
                 guard (try? await io.run { try persisted.write(self.markPath, temporaryDirectory: self.source.disk.tmpDirectory) }) != nil

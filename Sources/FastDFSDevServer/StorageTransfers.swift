@@ -198,7 +198,7 @@ extension StorageHandler {
     func finish(_ sink: ContentSink) -> Reply {
         close(sink.fd)
         switch sink.target {
-        case .existing(let name, _, let isAppend):
+        case .existing(let name, let offset, let isAppend):
             if isAppend {
                 node.count(total: .totalAppend, success: .successAppend, ok: true)
                 node.count(.totalAppendBytes, sink.received)
@@ -211,12 +211,10 @@ extension StorageHandler {
             // The offset and length the real storage logs [storage_append_file /
             // storage_modify_file: `set_fname2log_for_modify`].
             if sink.expected > 0 {
-                if case .existing(_, let offset, _) = sink.target {
-                    record(
-                        isAppend
-                            ? .append(name.remote, offset: offset, length: sink.received)
-                            : .modify(name.remote, offset: offset, length: sink.received))
-                }
+                record(
+                    isAppend
+                        ? .append(name.remote, offset: offset, length: sink.received)
+                        : .modify(name.remote, offset: offset, length: sink.received))
             }
             return .ok()
 

@@ -43,13 +43,15 @@ struct DevServerCommand: AsyncParsableCommand {
             order, so the source IP in a file id names one storage as on a real cluster; \
             --storage-port N then gives every storage port N (0: a free port each). With any other \
             --listen address all storages share it on consecutive ports, and the source of a file \
-            cannot be told apart from its id unless --storage-ids is used.
+            cannot be told apart from its id unless --storage-ids is used. (Linux routes all of \
+            127.0.0.0/8 to the loopback interface; elsewhere add the addresses as loopback aliases \
+            or use another --listen address.)
 
             On start it prints one line per listener, then 'ready':
               tracker 127.0.0.1:22122
               storage group1 127.0.0.2:23000
               storage group1 127.0.0.3:23000
-              storage-id 100001 group1 127.0.0.2:23000     (with --storage-ids, after the storage lines)
+              storage-id 100001 group1 127.0.0.2:23000   (--storage-ids only)
               ready
             SIGTERM or SIGINT stops it cleanly.
 
@@ -78,12 +80,12 @@ struct DevServerCommand: AsyncParsableCommand {
             Control (--control PATH): the server listens on a unix socket for one-line commands; \
             send them with 'fdfs-devserver control PATH COMMAND...' (exit 0 and the output on \
             success, non-zero and a message on failure):
-              stop-storage GROUP/storageN [--crash]    --crash: the tracker still lists it ACTIVE
+              stop-storage GROUP/storageN [--crash]   (--crash: still listed ACTIVE)
               start-storage GROUP/storageN | restart-storage GROUP/storageN
               stop-tracker | start-tracker
               fault SPEC (prints a handle) | clear-fault HANDLE | clear-faults
-              wait-replication [TIMEOUT_S]             until every storage applied its peers' records
-              status                                   ID ADDRESS STATUS running|stopped pending=PEER:BYTES,...
+              wait-replication [TIMEOUT_S]   (until every peer applied every record)
+              status   (ID ADDRESS STATUS running|stopped pending=PEER:BYTES,...)
             Scripts: start it with --tracker-port 0 --storage-port 0, read lines until 'ready', and use \
             the printed addresses (scripts/devserver.sh does exactly this; 'scripts/devserver.sh ctl \
             DATA_DIR COMMAND...' sends control commands to a server it started).
@@ -91,7 +93,7 @@ struct DevServerCommand: AsyncParsableCommand {
         version: "fdfs-devserver \(FDFSPackageVersion.string)",
         subcommands: [ControlCommand.self])
 
-    @Option(name: .long, help: "Data directory (created if missing).")
+    @Option(name: .long, help: "Data directory (required; created if missing).")
     var data: String?
 
     @Option(name: .customLong("tracker-port"), help: "Tracker port; 0 picks a free port.")

@@ -96,6 +96,54 @@ struct CommandLineTests {
         #expect(second.lines.contains("stopped"))
     }
 
+    @Test(
+        "--storage-ids prints storage-id lines and writes storage_ids.conf; --control takes `control` commands; --trunk",
+        .enabled(if: !binary.isEmpty, "fdfs-devserver is not built next to the test bundle"))
+    func controlAndModes() async throws {
+        let dir = makeTemporaryDirectory("cli-control")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let socket = dir + "/control.sock", ids = dir + "/storage_ids.conf"
+        let server = try Running(arguments: [
+            "--data", dir + "/data", "--tracker-port", "0", "--storage-port", "0", "--storages-per-group", "2",
+            "--storage-ids", "--write-storage-ids", ids, "--trunk", "--sync-resume-delay", "0.2", "--control", socket,
+        ])
+        #expect(try await server.wait(for: "ready"))
+        let lines = server.lines
+        #expect(lines.filter { $0.hasPrefix("storage ") }.count == 2)
+        let idLines = lines.filter { $0.hasPrefix("storage-id ") }
+        #expect(idLines.count == 2 && idLines[0].hasPrefix("storage-id 100001 group1 127.0.0.2:"))
+        #expect(lines.firstIndex { $0.hasPrefix("storage-id") }! > lines.lastIndex { $0.hasPrefix("storage ") }!)
+        #expect(
+            (try? String(contentsOfFile: ids, encoding: .utf8)) == "100001 group1 127.0.0.2\n100002 group1 127.0.0.3\n")
+        let storage = try #require(StorageAddress(line: lines[1], field: 2))
+        let up = try await rawReply(storage, Req.upload(Req.bytes("small")))
+        #expect(up.body.count == 16 + 60)  // a trunk file name
+        func control(_ args: String...) throws -> (Int32, String, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
+            p.arguments = ["control", socket] + args
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            p.waitUntilExit()
+            return (
+                p.terminationStatus, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            )
+        }
+        let (rc, out, _) = try control("stop-storage", "group1/storage2", "--crash")
+        #expect(rc == 0 && out.isEmpty)
+        let (rc2, status, _) = try control("status")
+        #expect(rc2 == 0 && status.contains("group1/storage2 ") && status.contains(" ACTIVE stopped pending="))
+        let (rc3, _, message) = try control("stop-storage", "group9/storage1")
+        #expect(rc3 != 0 && message.contains("usage: stop-storage"))
+        #expect(try await server.terminate(SIGTERM) == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket))
+        let (rc4, _, unreachable) = try control("status")
+        #expect(rc4 != 0 && unreachable.contains("cannot reach"))
+    }
+
     @Test("bad options exit with a message", .enabled(if: !binary.isEmpty, "fdfs-devserver is not built"))
     func badOptions() async throws {
         let run = try Running(arguments: ["--data", "/tmp/unused", "--fault", "storage:explode"])

@@ -167,6 +167,15 @@ struct HandlerUnitTests {
         #expect(throws: DevServerError.self) { try c.validate() }
         c = DevServerConfiguration(dataDirectory: "/tmp/x", storagesPerGroup: 40)
         #expect(throws: DevServerError.configuration("--storages-per-group must be 1...32, got 40")) { try c.validate() }
+        c = DevServerConfiguration(dataDirectory: "/tmp/x", syncResumeDelay: -1)
+        #expect(throws: DevServerError.configuration("--sync-resume-delay must be >= 0")) { try c.validate() }
+        c = DevServerConfiguration(dataDirectory: "/tmp/x", trunk: TrunkParameters(slotMinSize: 2048, slotMaxSize: 1024))
+        #expect(throws: DevServerError.self) { try c.validate() }
+        // Port room matters only when the storages share an address.
+        c = DevServerConfiguration(dataDirectory: "/tmp/x", storagePort: 65535, storagesPerGroup: 4)
+        #expect(throws: Never.self) { try c.validate() }
+        c.listenHost = "127.0.0.9"
+        #expect(throws: DevServerError.self) { try c.validate() }
         #expect(CompatLevel(parsing: "5.12") == .v5 && CompatLevel(parsing: "6.16.1") == .v6_16 && CompatLevel(parsing: "7") == nil)
     }
 }

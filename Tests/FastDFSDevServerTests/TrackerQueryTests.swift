@@ -139,6 +139,15 @@ struct TrackerQueryTests {
         #expect(stat.lastSyncedTimestamp == 1000)
     }
 
+    @Test("a sync report counts when it is made: the source going down afterwards does not undo it")
+    func reportAtSyncTime() throws {
+        let b = try TrackerBench(storages: 2)
+        defer { b.remove() }
+        b.cluster.recordSynced(source: b.nodes[0].id, dest: b.nodes[1].id, timestamp: 1234)
+        b.setOffline(0)
+        #expect(b.cluster.lastSyncedTimestamp(b.nodes[1]) == 1234)
+    }
+
     @Test("FETCH_ALL: storages that pass the sync test plus the source; appenders only the source")
     func fetchAll() throws {
         let b = try TrackerBench(storages: 3)
