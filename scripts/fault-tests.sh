@@ -18,24 +18,17 @@
 # directly with `fdfs download --storage`), a failed close says EIO or ENOSPC (never ENOENT),
 # and the mount stays up.
 # Root and /dev/fuse required (fails otherwise: never skips). Prints PASS/FAIL lines and a final
-# "N passed, M failed". DEVSERVER_MODE (ip, storage-ids or trunk) picks the server mode.
+# "N passed, M failed". DEVSERVER_ARGS=--storage-ids (or --trunk) runs it in that server mode.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/fuse ]; then fail "fault tests need root and /dev/fuse"; summary; exit 1; fi
 chmod 755 "$WORK"
 ROUNDS=${ROUNDS:-2}
 OUTAGE_ROUNDS=${OUTAGE_ROUNDS:-4}
-mode_args=()
-case "${DEVSERVER_MODE:-ip}" in
-    ip) ;;
-    storage-ids) mode_args=(--storage-ids) ;;
-    trunk) mode_args=(--trunk) ;;
-    *) fail "unknown DEVSERVER_MODE ${DEVSERVER_MODE}"; summary; exit 1 ;;
-esac
 T0=$(date +%s); TS=$T0
 section() { local now; now=$(date +%s); echo "--- $* (previous section $((now - TS)) s)"; TS=$now; }
 
-start_devserver --storages-per-group 2 --replication-lag 0.5 --sync-resume-delay 2 "${mode_args[@]}" \
+start_devserver --storages-per-group 2 --replication-lag 0.5 --sync-resume-delay 2 \
     || { fail "devserver start"; summary; exit 1; }
 ctl() { "$DEVSERVER" control "$DEVSERVER_CONTROL" "$@"; }
 f() { "$FDFS" --tracker "$TRACKER" "$@"; }
@@ -148,7 +141,7 @@ wait_progress() {
 # wait_id FILE: until the file being written has a FastDFS id (its appender was created).
 wait_id() { for _ in $(seq 1 600); do [ -n "$(fid "$1")" ] && return 0; sleep 0.05; done; return 1; }
 
-check "mount against fdfs-devserver with two storages (${DEVSERVER_MODE:-ip} mode)" mount_it
+check "mount against fdfs-devserver with two storages (${DEVSERVER_ARGS:-IP mode})" mount_it
 track_pid
 mkdir -p "$MNT/fault"
 head -c $((200 << 20)) /dev/urandom >"$WORK/big.src"
@@ -319,10 +312,11 @@ for round in $(seq 1 "$ROUNDS"); do
     wait_gone "$rp" 1200 || { kill -9 "$rp"; fail "$name: the reader hung"; }
     secs=$(python3 -c "print(f'{$(date +%s.%N)-$t:.1f}')")
     check_eq "$name: a normal file read while its source stops: every byte right (${secs} s)" "ok $((200 << 20)) $(sha "$WORK/big.src")" "$(cat "$WORK/rd$round.result" 2>/dev/null)"
-    # A second file of the same source, read after the failover: no per-request wait on the dead storage.
+    # Another file, read while that storage is still down (uploaded to the live one): no
+    # per-request wait on the dead storage. (No wait-replication here: it cannot finish while
+    # a storage is stopped.)
     id2=$(f upload "$WORK/mid.src" 2>/dev/null)
     if [ -n "$id2" ]; then
-        ctl wait-replication 180 >/dev/null 2>&1
         t=$(date +%s.%N); got=$(sha "$MNT/$id2"); secs=$(python3 -c "print(f'{$(date +%s.%N)-$t:.1f}')")
         check_eq "$name: another file read after the failover (${secs} s for 64 MiB)" "$(sha "$WORK/mid.src")" "$got"
     fi

@@ -25,6 +25,8 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # start_devserver [extra args...]: starts fdfs-devserver on ephemeral ports with a fresh data dir
 # and sets TRACKER (host:port), STORAGES (array of host:port), DEVSERVER_PID, DEVSERVER_DATA.
+# DEVSERVER_ARGS (e.g. "--storage-ids" or "--trunk") is added to every start, so a whole suite
+# runs against that server mode.
 # Each storage has its own loopback address (127.0.0.2, ...). The server listens for control
 # commands on $DEVSERVER_CONTROL (exported), e.g. to stop a storage in the middle of a test:
 #   "$DEVSERVER" control "$DEVSERVER_CONTROL" stop-storage group1/storage1
@@ -34,7 +36,8 @@ start_devserver() {
     local out="$WORK/devserver.out"
     rm -f "$out"  # a previous start's "ready" line must not be mistaken for this one's
     export DEVSERVER_CONTROL="$WORK/devserver.sock"
-    "$DEVSERVER" --data "$DEVSERVER_DATA" --tracker-port 0 --storage-port 0 --control "$DEVSERVER_CONTROL" "$@" \
+    # shellcheck disable=SC2086  # DEVSERVER_ARGS is a list of flags
+    "$DEVSERVER" --data "$DEVSERVER_DATA" --tracker-port 0 --storage-port 0 --control "$DEVSERVER_CONTROL" ${DEVSERVER_ARGS:-} "$@" \
         >"$out" 2>"$WORK/devserver.err" &
     DEVSERVER_PID=$!
     CLEANUP_PIDS+=("$DEVSERVER_PID")

@@ -39,6 +39,13 @@ suites=(
     "FDFS_BACKEND=devserver scripts/mount-tests.sh"
     "scripts/mount-cluster-tests.sh"
     "scripts/write-tests.sh"
+    "scripts/fault-tests.sh"
+    # The real-world server modes: storage ids in file ids, trunk files.
+    "DEVSERVER_ARGS=--storage-ids scripts/cli-tests.sh"
+    "DEVSERVER_ARGS=--trunk scripts/cli-tests.sh"
+    "FDFS_BACKEND=devserver DEVSERVER_ARGS=--storage-ids scripts/mount-tests.sh"
+    "FDFS_BACKEND=devserver DEVSERVER_ARGS=--trunk scripts/mount-tests.sh"
+    "DEVSERVER_ARGS=--storage-ids ROUNDS=1 OUTAGE_ROUNDS=2 scripts/fault-tests.sh"
 )
 for suite in "${suites[@]}"; do
     echo "== $suite"
