@@ -39,6 +39,8 @@ suites=(
     "FDFS_BACKEND=devserver scripts/mount-tests.sh"
     "scripts/mount-cluster-tests.sh"
     "scripts/write-tests.sh"
+    "FDFS_BACKEND=memory scripts/posix-tests.sh"
+    "FDFS_BACKEND=devserver scripts/posix-tests.sh"
 )
 for suite in "${suites[@]}"; do
     echo "== $suite"
