@@ -40,7 +40,7 @@ suites=(
     "scripts/mount-cluster-tests.sh"
     "scripts/write-tests.sh"
     "FDFS_BACKEND=memory scripts/posix-tests.sh"
-    "FDFS_BACKEND=devserver scripts/posix-tests.sh"
+    "FDFS_BACKEND=devserver FDFS_MOUNT_OPTIONS=attr_timeout=0,entry_timeout=0 scripts/posix-tests.sh"
 )
 for suite in "${suites[@]}"; do
     echo "== $suite"

@@ -200,7 +200,7 @@ enum LowLevelOps {
 private func cstr(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
 
 /// Copies a name or symlink target argument byte for byte (not decoded as UTF-8: see `FileName`).
-private func fname(_ p: UnsafePointer<CChar>?) -> FileName {
+func fname(_ p: UnsafePointer<CChar>?) -> FileName {
     guard let p else { return FileName(bytes: []) }
     return FileName(bytes: Array(UnsafeRawBufferPointer(start: p, count: strlen(p))))
 }
