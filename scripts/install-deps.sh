@@ -7,7 +7,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 need=()
-for pkg in libfuse3-dev fuse3 attr pkg-config libsqlite3-dev python3-venv rsync; do
+for pkg in libfuse3-dev fuse3 attr pkg-config libsqlite3-dev python3-venv rsync e2fsprogs; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -39,6 +39,8 @@ suites=(
     "FDFS_BACKEND=devserver scripts/mount-tests.sh"
     "scripts/mount-cluster-tests.sh"
     "scripts/write-tests.sh"
+    "FDFS_BACKEND=memory scripts/posix-tests.sh"
+    "FDFS_BACKEND=devserver FDFS_MOUNT_OPTIONS=attr_timeout=0,entry_timeout=0 scripts/posix-tests.sh"
     "scripts/fault-tests.sh"
     # The real-world server modes: storage ids in file ids, trunk files.
     "DEVSERVER_ARGS=--storage-ids scripts/cli-tests.sh"

@@ -144,7 +144,7 @@ extension FDFSFileSystem {
                 else if let (size, mtime) = try? await sizeAndTime(of: childPath) { e = entry(byIDFileAttr(cino, size: size, mtime: mtime)) }
                 else { continue }
             }
-            out.append(DirEntry(name: c.name, ino: cino, mode: c.isDir ? UInt32(S_IFDIR) : UInt32(S_IFREG),
+            out.append(DirEntry(name: FileName(c.name), ino: cino, mode: c.isDir ? UInt32(S_IFDIR) : UInt32(S_IFREG),
                                 nextOffset: Int64(start + i + 3), entry: e))
         }
         return out

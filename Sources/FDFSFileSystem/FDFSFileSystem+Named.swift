@@ -10,11 +10,11 @@ extension FDFSFileSystem {
     }
 
     /// Rejects creating `name` in `parent` where it would shadow a group or land in the by-id view.
-    func checkCreatable(parent: UInt64, name: String) async throws(FSError) {
+    func checkCreatable(parent: UInt64, name: FileName) async throws(FSError) {
         try requireWritable()
         try checkName(name)
         if InodeTable.isByID(parent) { throw FSError(EPERM, "the by-id view is managed by FastDFS; create files in the named tree") }
-        if parent == InodeTable.root, try await group(named: name) != nil { throw FSError(EEXIST, "\(name) is a FastDFS group name (reserved at the root)") }
+        if try await isGroup(name, in: parent) { throw FSError(EEXIST, "\(name) is a FastDFS group name (reserved at the root)") }
     }
 
     public func readdir(ino: UInt64, fh: UInt64, offset: Int64, plus: Bool) async throws(FSError) -> [DirEntry] {
@@ -34,14 +34,14 @@ extension FDFSFileSystem {
                 for (i, g) in gs[start...].enumerated() {
                     let gino = plus ? inodes.withLock { $0.byIDIno(for: g.name) }
                         : inodes.withLock { $0.existingByIDIno(for: g.name) } ?? Self.syntheticIno(g.name)
-                    out.append(DirEntry(name: g.name, ino: gino, mode: UInt32(S_IFDIR), nextOffset: Int64(start + i + 3),
+                    out.append(DirEntry(name: FileName(g.name), ino: gino, mode: UInt32(S_IFDIR), nextOffset: Int64(start + i + 3),
                                         entry: plus ? entry(byIDDirAttr(gino)) : nil))
                 }
             }
         }
         let after = max(0, offset - Self.namedOffsetBase)
         // A named entry older than a group of the same name is shadowed by the group.
-        let shadowed = ino == InodeTable.root ? Set(try await groups().map(\.name)) : []
+        let shadowed = ino == InodeTable.root ? Set(try await groups().map { FileName($0.name) }) : []
         for (eid, name, n) in try await naming.list(parent: Int64(ino), afterEntry: after, limit: 1024) where !shadowed.contains(name) {
             out.append(DirEntry(name: name, ino: UInt64(n.id), mode: n.mode & UInt32(S_IFMT), nextOffset: Self.namedOffsetBase + eid,
                                 entry: plus ? entry(await liveAttr(n)) : nil))
@@ -55,65 +55,78 @@ extension FDFSFileSystem {
         return Opened(fh: 0)
     }
 
-    public func mkdir(parent: UInt64, name: String, mode: UInt32, ctx: RequestContext) async throws(FSError) -> Entry {
+    public func mkdir(parent: UInt64, name: FileName, mode: UInt32, ctx: RequestContext) async throws(FSError) -> Entry {
         try await checkCreatable(parent: parent, name: name)
         let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFDIR) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
         return counted(n.attr)
     }
 
-    public func mknod(parent: UInt64, name: String, mode: UInt32, rdev: UInt64, ctx: RequestContext) async throws(FSError) -> Entry {
-        guard mode & UInt32(S_IFMT) == UInt32(S_IFREG) || mode & UInt32(S_IFMT) == 0 else {
-            throw FSError(EPERM, "only regular files can be created (no devices, fifos or sockets)")
+    /// Regular files, and special files (FIFOs, sockets, character and block devices: `mkfifo`,
+    /// `bind()` of a unix socket, `mknod`) as metadata-only nodes with their type, mode and rdev.
+    /// The kernel serves their data (a pipe, a socket, a device driver) once lookup and getattr
+    /// give it the type and rdev; nothing reaches FastDFS. EPERM in the by-id view.
+    public func mknod(parent: UInt64, name: FileName, mode: UInt32, rdev: UInt64, ctx: RequestContext) async throws(FSError) -> Entry {
+        let type = mode & UInt32(S_IFMT)
+        let kind: UInt32
+        switch type {
+        case 0, UInt32(S_IFREG): kind = UInt32(S_IFREG)
+        case UInt32(S_IFIFO), UInt32(S_IFSOCK), UInt32(S_IFCHR), UInt32(S_IFBLK): kind = type
+        default: throw FSError(EINVAL, "mknod of file type \(String(type, radix: 8))")   // mknod(2): EINVAL
         }
         try await checkCreatable(parent: parent, name: name)
-        let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
+        let device = kind == UInt32(S_IFCHR) || kind == UInt32(S_IFBLK)
+        let n = try await naming.create(parent: Int64(parent), name: name, mode: kind | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid,
+                                        rdev: device ? rdev : 0)
         return counted(n.attr)
     }
 
-    public func symlink(target: String, parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry {
+    public func symlink(target: FileName, parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) -> Entry {
         try await checkCreatable(parent: parent, name: name)
-        if target.utf8.count > 4095 { throw FSError(ENAMETOOLONG, "symlink target too long") }
+        if target.count > 4095 { throw FSError(ENAMETOOLONG, "symlink target too long") }
         let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFLNK) | 0o777, uid: ctx.uid, gid: ctx.gid, target: target)
         return counted(n.attr)
     }
 
-    public func readlink(ino: UInt64) async throws(FSError) -> String {
+    public func readlink(ino: UInt64) async throws(FSError) -> FileName {
         guard !InodeTable.isByID(ino), let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
-        guard n.isSymlink, let t = n.target else { throw FSError(EINVAL, "not a symlink") }
+        guard n.isSymlink, let t = n.targetName else { throw FSError(EINVAL, "not a symlink") }
         return t
     }
 
-    public func link(ino: UInt64, newParent: UInt64, newName: String, ctx: RequestContext) async throws(FSError) -> Entry {
+    public func link(ino: UInt64, newParent: UInt64, newName: FileName, ctx: RequestContext) async throws(FSError) -> Entry {
         try await checkCreatable(parent: newParent, name: newName)
         if InodeTable.isByID(ino) { throw FSError(EXDEV, "cannot hard-link from the by-id view; use setfattr -n user.fdfs.file_id to adopt a file") }
         let n = try await naming.link(node: Int64(ino), parent: Int64(newParent), name: newName)
         return counted(await liveAttr(n))
     }
 
-    public func unlink(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) {
+    public func unlink(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) {
         try requireWritable()
-        if InodeTable.isByID(parent) { return try await byIDUnlink(parent: parent, name: name) }
-        if parent == InodeTable.root, try await group(named: name) != nil { throw FSError(EISDIR, "\(name) is a group directory") }
+        if InodeTable.isByID(parent) {
+            guard let s = name.string else { throw FSError.noent("\(name): not a FastDFS path") }
+            return try await byIDUnlink(parent: parent, name: s)
+        }
+        if try await isGroup(name, in: parent) { throw FSError(EISDIR, "\(name) is a group directory") }
         let n = try await naming.remove(parent: Int64(parent), name: name, directory: false)
         await unlinked(n)
     }
 
-    public func rmdir(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) {
+    public func rmdir(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) {
         try requireWritable()
         if InodeTable.isByID(parent) { throw FSError(EPERM, "the by-id view's directories cannot be removed") }
-        if parent == InodeTable.root, try await group(named: name) != nil { throw FSError(EPERM, "\(name) is a FastDFS group") }
+        if try await isGroup(name, in: parent) { throw FSError(EPERM, "\(name) is a FastDFS group") }
         let n = try await naming.remove(parent: Int64(parent), name: name, directory: true)
         await unlinked(n)
     }
 
-    public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32, ctx: RequestContext) async throws(FSError) {
+    public func rename(parent: UInt64, name: FileName, newParent: UInt64, newName: FileName, flags: UInt32, ctx: RequestContext) async throws(FSError) {
         try requireWritable()
         try checkName(newName)
         let a = InodeTable.isByID(parent), b = InodeTable.isByID(newParent)
         if a != b { throw FSError(EXDEV, "cannot rename between the by-id view and the named tree") }
         if a { throw FSError(EPERM, "by-id names are FastDFS file ids and cannot be renamed") }
-        if parent == InodeTable.root, try await group(named: name) != nil { throw FSError(EPERM, "\(name) is a FastDFS group") }
-        if newParent == InodeTable.root, try await group(named: newName) != nil { throw FSError(EPERM, "\(newName) is a FastDFS group name (reserved)") }
+        if try await isGroup(name, in: parent) { throw FSError(EPERM, "\(name) is a FastDFS group") }
+        if try await isGroup(newName, in: newParent) { throw FSError(EPERM, "\(newName) is a FastDFS group name (reserved)") }
         let dead = try await naming.rename(parent: Int64(parent), name: name, newParent: Int64(newParent), newName: newName, flags: flags)
         for n in dead { await unlinked(n) }
     }

@@ -146,9 +146,19 @@ public final class FDFSFileSystem: FuseFilesystem {
         try await groups().first { $0.name == name }
     }
 
-    func checkName(_ name: String) throws(FSError) {
-        if name.utf8.count > Self.nameMax { throw FSError(ENAMETOOLONG, "name longer than \(Self.nameMax) bytes") }
-        if name.isEmpty || name == "." || name == ".." || name.contains("/") { throw FSError(EINVAL, "invalid name") }
+    /// A name of the named tree: any bytes but `/` and NUL, at most `nameMax` bytes (counted as
+    /// bytes, whatever their encoding).
+    func checkName(_ name: FileName) throws(FSError) {
+        if name.count > Self.nameMax { throw FSError(ENAMETOOLONG, "name longer than \(Self.nameMax) bytes") }
+        if name.isEmpty || name == "." || name == ".." || name.bytes.contains(UInt8(ascii: "/")) || name.bytes.contains(0) {
+            throw FSError(EINVAL, "invalid name")
+        }
+    }
+
+    /// True when `name` in `parent` is a FastDFS group's directory (groups shadow the root).
+    func isGroup(_ name: FileName, in parent: UInt64) async throws(FSError) -> Bool {
+        guard parent == InodeTable.root, let s = name.string else { return false }
+        return try await group(named: s) != nil
     }
 
     func entry(_ a: Attr) -> Entry {
@@ -176,7 +186,7 @@ public final class FDFSFileSystem: FuseFilesystem {
         Entry(attr: Attr(ino: 0, mode: 0), generation: 0, attrTimeout: 0, entryTimeout: timeout)
     }
 
-    public func lookup(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry {
+    public func lookup(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) -> Entry {
         do {
             return try await lookupCounted(parent: parent, name: name)
         } catch where error.errno == ENOENT && options.kernelNegativeCache {
@@ -187,13 +197,15 @@ public final class FDFSFileSystem: FuseFilesystem {
         }
     }
 
-    func lookupCounted(parent: UInt64, name: String) async throws(FSError) -> Entry {
-        if name.utf8.count > Self.nameMax { throw FSError(ENAMETOOLONG, "name longer than \(Self.nameMax) bytes") }
+    func lookupCounted(parent: UInt64, name: FileName) async throws(FSError) -> Entry {
+        if name.count > Self.nameMax { throw FSError(ENAMETOOLONG, "name longer than \(Self.nameMax) bytes") }
         if InodeTable.isByID(parent) {
-            return counted(try await byIDLookup(parent: parent, name: name))
+            // File ids are ASCII: a name that is not UTF-8 names nothing there.
+            guard let s = name.string else { throw FSError.noent("\(name): not a FastDFS path") }
+            return counted(try await byIDLookup(parent: parent, name: s))
         }
-        if parent == InodeTable.root, try await group(named: name) != nil {
-            let ino = inodes.withLock { $0.byIDIno(for: name) }
+        if try await isGroup(name, in: parent), let s = name.string {
+            let ino = inodes.withLock { $0.byIDIno(for: s) }
             return counted(byIDDirAttr(ino))
         }
         guard let n = try await naming.lookup(parent: Int64(parent), name: name) else { throw FSError.noent("\(name) not found") }

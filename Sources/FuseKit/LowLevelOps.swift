@@ -39,7 +39,7 @@ enum LowLevelOps {
             Unmanaged<FuseBridge>.fromOpaque(userdata).takeUnretainedValue().fs.destroyed()
         }
         ops.lookup = { req, parent, name in
-            let name = cstr(name), ctx = FuseBridge.context(req)
+            let name = fname(name), ctx = FuseBridge.context(req)
             FuseBridge.dispatch(req, "lookup") { fs throws(FSError) in .entry(try await fs.lookup(parent: parent, name: name, ctx: ctx)) }
         }
         ops.forget = { req, ino, n in
@@ -84,34 +84,34 @@ enum LowLevelOps {
             FuseBridge.dispatch(req, "readlink") { fs throws(FSError) in .readlink(try await fs.readlink(ino: ino)) }
         }
         ops.mknod = { req, parent, name, mode, rdev in
-            let name = cstr(name), ctx = FuseBridge.context(req), m = UInt32(mode), rd = UInt64(rdev)
+            let name = fname(name), ctx = FuseBridge.context(req), m = UInt32(mode), rd = UInt64(rdev)
             FuseBridge.dispatch(req, "mknod") { fs throws(FSError) in .entry(try await fs.mknod(parent: parent, name: name, mode: m, rdev: rd, ctx: ctx)) }
         }
         ops.mkdir = { req, parent, name, mode in
-            let name = cstr(name), ctx = FuseBridge.context(req), m = UInt32(mode)
+            let name = fname(name), ctx = FuseBridge.context(req), m = UInt32(mode)
             FuseBridge.dispatch(req, "mkdir") { fs throws(FSError) in .entry(try await fs.mkdir(parent: parent, name: name, mode: m, ctx: ctx)) }
         }
         ops.unlink = { req, parent, name in
-            let name = cstr(name), ctx = FuseBridge.context(req)
+            let name = fname(name), ctx = FuseBridge.context(req)
             FuseBridge.dispatch(req, "unlink") { fs throws(FSError) in try await fs.unlink(parent: parent, name: name, ctx: ctx); return .empty }
         }
         ops.rmdir = { req, parent, name in
-            let name = cstr(name), ctx = FuseBridge.context(req)
+            let name = fname(name), ctx = FuseBridge.context(req)
             FuseBridge.dispatch(req, "rmdir") { fs throws(FSError) in try await fs.rmdir(parent: parent, name: name, ctx: ctx); return .empty }
         }
         ops.symlink = { req, link, parent, name in
-            let target = cstr(link), name = cstr(name), ctx = FuseBridge.context(req)
+            let target = fname(link), name = fname(name), ctx = FuseBridge.context(req)
             FuseBridge.dispatch(req, "symlink") { fs throws(FSError) in .entry(try await fs.symlink(target: target, parent: parent, name: name, ctx: ctx)) }
         }
         ops.rename = { req, parent, name, newParent, newName, flags in
-            let name = cstr(name), newName = cstr(newName), ctx = FuseBridge.context(req), f = UInt32(flags)
+            let name = fname(name), newName = fname(newName), ctx = FuseBridge.context(req), f = UInt32(flags)
             FuseBridge.dispatch(req, "rename") { fs throws(FSError) in
                 try await fs.rename(parent: parent, name: name, newParent: newParent, newName: newName, flags: f, ctx: ctx)
                 return .empty
             }
         }
         ops.link = { req, ino, newParent, newName in
-            let newName = cstr(newName), ctx = FuseBridge.context(req)
+            let newName = fname(newName), ctx = FuseBridge.context(req)
             FuseBridge.dispatch(req, "link") { fs throws(FSError) in .entry(try await fs.link(ino: ino, newParent: newParent, newName: newName, ctx: ctx)) }
         }
         ops.open = { req, ino, fi in
@@ -119,7 +119,7 @@ enum LowLevelOps {
             FuseBridge.dispatch(req, "open") { fs throws(FSError) in .open(try await fs.open(ino: ino, flags: info.flags, ctx: ctx), info) }
         }
         ops.create = { req, parent, name, mode, fi in
-            let name = cstr(name), info = fi!.pointee, ctx = FuseBridge.context(req), m = UInt32(mode)
+            let name = fname(name), info = fi!.pointee, ctx = FuseBridge.context(req), m = UInt32(mode)
             FuseBridge.dispatch(req, "create") { fs throws(FSError) in
                 let (e, o) = try await fs.create(parent: parent, name: name, mode: m, flags: info.flags, ctx: ctx)
                 return .create(e, o, info)
@@ -198,3 +198,9 @@ enum LowLevelOps {
 
 /// Copies a C string argument (it dies when the callback returns).
 private func cstr(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
+
+/// Copies a name or symlink target argument byte for byte (not decoded as UTF-8: see `FileName`).
+func fname(_ p: UnsafePointer<CChar>?) -> FileName {
+    guard let p else { return FileName(bytes: []) }
+    return FileName(bytes: Array(UnsafeRawBufferPointer(start: p, count: strlen(p))))
+}

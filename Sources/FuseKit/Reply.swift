@@ -18,7 +18,7 @@ enum ReplyValue: Sendable {
     case entry(Entry)
     case create(Entry, Opened, fuse_file_info)
     case attr(Attr, Double)
-    case readlink(String)
+    case readlink(FileName)
     case open(Opened, fuse_file_info)
     case data([UInt8])
     case write(Int)
@@ -70,8 +70,8 @@ struct Reply: ~Copyable, Sendable {
         case .attr(let a, let timeout):
             var st = statFrom(a)
             fuse_reply_attr(r, &st, timeout)
-        case .readlink(let s):
-            fuse_reply_readlink(r, s)
+        case .readlink(let target):
+            withCString(target) { fuse_reply_readlink(r, $0) }
         case .open(let o, var fi):
             fi.fh = o.fh
             fi.direct_io = o.directIO ? 1 : 0
@@ -130,12 +130,12 @@ struct Reply: ~Copyable, Sendable {
                         p.attr.st_ino = ino_t(d.ino)
                         p.attr.st_mode = mode_t(d.mode)
                     }
-                    n = fuse_add_direntry_plus(r, bp.baseAddress! + used, remaining, d.name, &p, off_t(d.nextOffset))
+                    n = withCString(d.name) { fuse_add_direntry_plus(r, bp.baseAddress! + used, remaining, $0, &p, off_t(d.nextOffset)) }
                 } else {
                     var st = stat()
                     st.st_ino = ino_t(d.ino)
                     st.st_mode = mode_t(d.mode)
-                    n = fuse_add_direntry(r, bp.baseAddress! + used, remaining, d.name, &st, off_t(d.nextOffset))
+                    n = withCString(d.name) { fuse_add_direntry(r, bp.baseAddress! + used, remaining, $0, &st, off_t(d.nextOffset)) }
                 }
                 if n > remaining { break }
                 used += n
@@ -162,11 +162,17 @@ func statFrom(_ a: Attr) -> stat {
     st.st_gid = gid_t(a.gid)
     st.st_size = off_t(a.size)
     st.st_blksize = blksize_t(a.blksize)
+    st.st_rdev = dev_t(a.rdev)
     st.st_blocks = blkcnt_t((a.size + 511) / 512)
     st.st_atim = timespec(tv_sec: Int(a.atime.sec), tv_nsec: Int(a.atime.nsec))
     st.st_mtim = timespec(tv_sec: Int(a.mtime.sec), tv_nsec: Int(a.mtime.nsec))
     st.st_ctim = timespec(tv_sec: Int(a.ctime.sec), tv_nsec: Int(a.ctime.nsec))
     return st
+}
+
+/// A name's bytes as a NUL-terminated C string (names never contain NUL).
+func withCString<R>(_ name: FileName, _ body: (UnsafePointer<CChar>) -> R) -> R {
+    (name.bytes + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) } }
 }
 
 func entryParam(_ e: Entry) -> fuse_entry_param {

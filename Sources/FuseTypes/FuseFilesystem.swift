@@ -12,29 +12,33 @@ import Glibc
 /// (interrupted request), FuseKit calls `forget(ino:nlookup: 1)`. For readdirplus, the filesystem
 /// does *not* count the entries it returns: FuseKit calls `grantLookups` for the ones it emitted,
 /// before replying.
+///
+/// Names and symlink targets are `FileName`s: the exact bytes the caller gave (not necessarily
+/// UTF-8). `mknod` creates regular files and special files (FIFOs, sockets, devices: `mode`
+/// holds the type, `rdev` the device number); its default refuses with EPERM.
 public protocol FuseFilesystem: Sendable {
     /// Called once when the kernel connection is initialised (after the mount is live).
     func initialized()
     /// Called on unmount (`destroy`).
     func destroyed()
 
-    func lookup(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry
+    func lookup(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) -> Entry
     /// `forget`/`forget_multi`: no reply. Must not block for long.
     func forget(ino: UInt64, nlookup: UInt64)
     func grantLookups(_ inos: [UInt64])
     func getattr(ino: UInt64, fh: UInt64?) async throws(FSError) -> (Attr, Double)
     func setattr(ino: UInt64, changes: SetAttr, ctx: RequestContext) async throws(FSError) -> (Attr, Double)
-    func readlink(ino: UInt64) async throws(FSError) -> String
-    func mknod(parent: UInt64, name: String, mode: UInt32, rdev: UInt64, ctx: RequestContext) async throws(FSError) -> Entry
-    func mkdir(parent: UInt64, name: String, mode: UInt32, ctx: RequestContext) async throws(FSError) -> Entry
-    func unlink(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError)
-    func rmdir(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError)
-    func symlink(target: String, parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry
+    func readlink(ino: UInt64) async throws(FSError) -> FileName
+    func mknod(parent: UInt64, name: FileName, mode: UInt32, rdev: UInt64, ctx: RequestContext) async throws(FSError) -> Entry
+    func mkdir(parent: UInt64, name: FileName, mode: UInt32, ctx: RequestContext) async throws(FSError) -> Entry
+    func unlink(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError)
+    func rmdir(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError)
+    func symlink(target: FileName, parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) -> Entry
     /// `flags`: RENAME_NOREPLACE (1), RENAME_EXCHANGE (2).
-    func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32, ctx: RequestContext) async throws(FSError)
-    func link(ino: UInt64, newParent: UInt64, newName: String, ctx: RequestContext) async throws(FSError) -> Entry
+    func rename(parent: UInt64, name: FileName, newParent: UInt64, newName: FileName, flags: UInt32, ctx: RequestContext) async throws(FSError)
+    func link(ino: UInt64, newParent: UInt64, newName: FileName, ctx: RequestContext) async throws(FSError) -> Entry
     func open(ino: UInt64, flags: Int32, ctx: RequestContext) async throws(FSError) -> Opened
-    func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened)
+    func create(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened)
     func read(ino: UInt64, fh: UInt64, offset: Int64, size: Int) async throws(FSError) -> [UInt8]
     func write(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) async throws(FSError) -> Int
     func flush(ino: UInt64, fh: UInt64) async throws(FSError)
@@ -59,19 +63,19 @@ extension FuseFilesystem {
     public func destroyed() {}
     public func forget(ino: UInt64, nlookup: UInt64) {}
     public func grantLookups(_ inos: [UInt64]) {}
-    public func lookup(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "lookup") }
+    public func lookup(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "lookup") }
     public func getattr(ino: UInt64, fh: UInt64?) async throws(FSError) -> (Attr, Double) { throw FSError(ENOSYS, "getattr") }
     public func setattr(ino: UInt64, changes: SetAttr, ctx: RequestContext) async throws(FSError) -> (Attr, Double) { throw FSError(ENOSYS, "setattr") }
-    public func readlink(ino: UInt64) async throws(FSError) -> String { throw FSError(ENOSYS, "readlink") }
-    public func mknod(parent: UInt64, name: String, mode: UInt32, rdev: UInt64, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "mknod") }
-    public func mkdir(parent: UInt64, name: String, mode: UInt32, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "mkdir") }
-    public func unlink(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) { throw FSError(ENOSYS, "unlink") }
-    public func rmdir(parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) { throw FSError(ENOSYS, "rmdir") }
-    public func symlink(target: String, parent: UInt64, name: String, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "symlink") }
-    public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32, ctx: RequestContext) async throws(FSError) { throw FSError(ENOSYS, "rename") }
-    public func link(ino: UInt64, newParent: UInt64, newName: String, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "link") }
+    public func readlink(ino: UInt64) async throws(FSError) -> FileName { throw FSError(ENOSYS, "readlink") }
+    public func mknod(parent: UInt64, name: FileName, mode: UInt32, rdev: UInt64, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(EPERM, "mknod") }
+    public func mkdir(parent: UInt64, name: FileName, mode: UInt32, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "mkdir") }
+    public func unlink(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) { throw FSError(ENOSYS, "unlink") }
+    public func rmdir(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) { throw FSError(ENOSYS, "rmdir") }
+    public func symlink(target: FileName, parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "symlink") }
+    public func rename(parent: UInt64, name: FileName, newParent: UInt64, newName: FileName, flags: UInt32, ctx: RequestContext) async throws(FSError) { throw FSError(ENOSYS, "rename") }
+    public func link(ino: UInt64, newParent: UInt64, newName: FileName, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "link") }
     public func open(ino: UInt64, flags: Int32, ctx: RequestContext) async throws(FSError) -> Opened { Opened(fh: 0) }
-    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened) { throw FSError(ENOSYS, "create") }
+    public func create(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened) { throw FSError(ENOSYS, "create") }
     public func read(ino: UInt64, fh: UInt64, offset: Int64, size: Int) async throws(FSError) -> [UInt8] { throw FSError(ENOSYS, "read") }
     public func write(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) async throws(FSError) -> Int { throw FSError(ENOSYS, "write") }
     public func flush(ino: UInt64, fh: UInt64) async throws(FSError) {}

@@ -27,6 +27,27 @@ public struct FSError: Error, Sendable, CustomStringConvertible {
     public static func noent(_ m: String = "") -> FSError { FSError(ENOENT, m, quiet: true) }
 }
 
+/// A file name, or a symlink target, exactly as the caller gave it. Linux names are bytes, not
+/// text: any byte but NUL (and `/` in a name) may appear, so `bad\xff` and `bad\xfe` are two
+/// names. A `String` would replace invalid UTF-8 with U+FFFD and make them one, so names stay
+/// bytes from libfuse to the naming database and back.
+public struct FileName: Sendable, Hashable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public var bytes: [UInt8]
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ string: String) { bytes = Array(string.utf8) }
+    public init(stringLiteral value: String) { self.init(value) }
+    /// The name as text when it is valid UTF-8 (by-id names, group names), else nil.
+    public var string: String? { String(validating: bytes, as: UTF8.self) }
+    /// Length in bytes (what NAME_MAX and PATH_MAX count).
+    public var count: Int { bytes.count }
+    public var isEmpty: Bool { bytes.isEmpty }
+    /// For messages: the text, or with bytes that are not UTF-8 shown as `\xNN`.
+    public var description: String {
+        if let s = string { return s }
+        return bytes.map { $0 >= 0x20 && $0 < 0x7f ? String(UnicodeScalar($0)) : "\\x" + ($0 < 16 ? "0" : "") + String($0, radix: 16, uppercase: true) }.joined()
+    }
+}
+
 /// Seconds and nanoseconds since the epoch.
 public struct Timespec: Sendable, Hashable, Comparable {
     public var sec: Int64
@@ -56,11 +77,13 @@ public struct Attr: Sendable, Hashable {
     public var mtime: Timespec
     public var ctime: Timespec
     public var blksize: UInt32
+    /// Device number of a character or block device node (`st_rdev`, as the kernel encodes it).
+    public var rdev: UInt64
     public init(ino: UInt64, mode: UInt32, nlink: UInt32 = 1, uid: UInt32 = 0, gid: UInt32 = 0, size: Int64 = 0,
                 atime: Timespec = Timespec(sec: 0), mtime: Timespec = Timespec(sec: 0), ctime: Timespec = Timespec(sec: 0),
-                blksize: UInt32 = 1 << 20) {
+                blksize: UInt32 = 1 << 20, rdev: UInt64 = 0) {
         self.ino = ino; self.mode = mode; self.nlink = nlink; self.uid = uid; self.gid = gid; self.size = size
-        self.atime = atime; self.mtime = mtime; self.ctime = ctime; self.blksize = blksize
+        self.atime = atime; self.mtime = mtime; self.ctime = ctime; self.blksize = blksize; self.rdev = rdev
     }
     public var isDirectory: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFDIR) }
     public var isRegular: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFREG) }
@@ -92,12 +115,12 @@ public struct Opened: Sendable, Hashable {
 /// One readdir entry. `nextOffset` is the offset the kernel passes to continue after it.
 /// `entry` is present for readdirplus (the bridge grants its lookup only if it is emitted).
 public struct DirEntry: Sendable, Hashable {
-    public var name: String
+    public var name: FileName
     public var ino: UInt64
     public var mode: UInt32
     public var nextOffset: Int64
     public var entry: Entry?
-    public init(name: String, ino: UInt64, mode: UInt32, nextOffset: Int64, entry: Entry? = nil) {
+    public init(name: FileName, ino: UInt64, mode: UInt32, nextOffset: Int64, entry: Entry? = nil) {
         self.name = name; self.ino = ino; self.mode = mode; self.nextOffset = nextOffset; self.entry = entry
     }
 }

@@ -7,11 +7,12 @@ import Glibc
 
 /// Reference-model test (mountpoint-s3's reftests idea): random sequences of namespace
 /// operations run against `NamingStore` and against a plain dictionary model; after every step
-/// the errno and the whole tree must agree.
+/// the errno and the whole tree must agree. Names include bytes that are not UTF-8 (`bad\xff`,
+/// `bad\xfe`: two names) and nodes include FIFOs (special files behave like files here).
 @Suite("Naming layer vs reference model")
 struct NamingModelTests {
     struct Model {
-        enum Kind { case dir, file }
+        enum Kind { case dir, file, fifo }
         struct Node { var kind: Kind; var nlink: Int }
         var entries: [String: [String: Int]] = ["/": [:]]   // dir path -> name -> node id
         var nodes: [Int: Node] = [:]
@@ -112,7 +113,7 @@ struct NamingModelTests {
             for (dir, names) in entries {
                 for (name, id) in names {
                     let n = nodes[id]!
-                    out[child(dir, name)] = n.kind == .dir ? "d" : "f\(n.nlink)"
+                    out[child(dir, name)] = n.kind == .dir ? "d" : n.kind == .fifo ? "p\(n.nlink)" : "f\(n.nlink)"
                 }
             }
             return out
@@ -124,18 +125,19 @@ struct NamingModelTests {
         var stack: [(Int64, String)] = [(NamingStore.rootID, "/")]
         while let (id, path) = stack.popLast() {
             for (_, name, node) in try await s.list(parent: id, afterEntry: 0, limit: 10_000) {
-                let p = path == "/" ? "/" + name : path + "/" + name
-                out[p] = node.isDirectory ? "d" : "f\(node.nlink)"
+                let p = path == "/" ? "/" + name.description : path + "/" + name.description
+                out[p] = node.isDirectory ? "d" : node.mode & UInt32(S_IFMT) == UInt32(S_IFIFO) ? "p\(node.nlink)" : "f\(node.nlink)"
                 if node.isDirectory { stack.append((node.id, p)) }
             }
         }
         return out
     }
 
-    static func resolveDir(_ s: NamingStore, _ path: String) async throws -> Int64? {
+    /// `names`: the model's path components (descriptions) back to the names' bytes.
+    static func resolveDir(_ s: NamingStore, _ path: String, _ names: [String: FileName]) async throws -> Int64? {
         var id = NamingStore.rootID
         for part in path.split(separator: "/") {
-            guard let n = try await s.lookup(parent: id, name: String(part)), n.isDirectory else { return nil }
+            guard let n = try await s.lookup(parent: id, name: names[String(part)] ?? FileName(String(part))), n.isDirectory else { return nil }
             id = n.id
         }
         return id
@@ -150,13 +152,15 @@ struct NamingModelTests {
         var rng = SplitMix(seed: seed)
         let s = try NamingStore(path: nil)
         var m = Model()
-        let names = ["a", "b", "c", "d"]
-        let dirMode = UInt32(S_IFDIR) | 0o755, fileMode = UInt32(S_IFREG) | 0o644
+        let names: [FileName] = ["a", "b", FileName(bytes: Array("bad".utf8) + [0xFF]), FileName(bytes: Array("bad".utf8) + [0xFE])]
+        let dirMode = UInt32(S_IFDIR) | 0o755, fileMode = UInt32(S_IFREG) | 0o644, fifoMode = UInt32(S_IFIFO) | 0o644
         for step in 0..<250 {
             let dirs = m.entries.keys.sorted()
             let d1 = dirs[Int(rng.next() % UInt64(dirs.count))], d2 = dirs[Int(rng.next() % UInt64(dirs.count))]
-            let n1 = names[Int(rng.next() % 4)], n2 = names[Int(rng.next() % 4)]
-            guard let p1 = try await Self.resolveDir(s, d1), let p2 = try await Self.resolveDir(s, d2) else {
+            let b1 = names[Int(rng.next() % 4)], b2 = names[Int(rng.next() % 4)]
+            let n1 = b1.description, n2 = b2.description   // the model's keys
+            let byDescription = Dictionary(uniqueKeysWithValues: names.map { ($0.description, $0) })
+            guard let p1 = try await Self.resolveDir(s, d1, byDescription), let p2 = try await Self.resolveDir(s, d2, byDescription) else {
                 Issue.record("model directory \(d1) or \(d2) missing from the store at step \(step)"); return
             }
             let op = rng.next() % 7
@@ -165,31 +169,32 @@ struct NamingModelTests {
             case 0:
                 label = "mkdir \(m.child(d1, n1))"
                 expected = m.create(d1, n1, .dir)
-                got = await Self.errno { _ = try await s.create(parent: p1, name: n1, mode: dirMode, uid: 0, gid: 0) }
+                got = await Self.errno { _ = try await s.create(parent: p1, name: b1, mode: dirMode, uid: 0, gid: 0) }
             case 1:
-                label = "create \(m.child(d1, n1))"
-                expected = m.create(d1, n1, .file)
-                got = await Self.errno { _ = try await s.create(parent: p1, name: n1, mode: fileMode, uid: 0, gid: 0) }
+                let fifo = rng.next() % 3 == 0
+                label = "\(fifo ? "mkfifo" : "create") \(m.child(d1, n1))"
+                expected = m.create(d1, n1, fifo ? .fifo : .file)
+                got = await Self.errno { _ = try await s.create(parent: p1, name: b1, mode: fifo ? fifoMode : fileMode, uid: 0, gid: 0) }
             case 2:
                 label = "unlink \(m.child(d1, n1))"
                 expected = m.remove(d1, n1, dirWanted: false)
-                got = await Self.errno { _ = try await s.remove(parent: p1, name: n1, directory: false) }
+                got = await Self.errno { _ = try await s.remove(parent: p1, name: b1, directory: false) }
             case 3:
                 label = "rmdir \(m.child(d1, n1))"
                 expected = m.remove(d1, n1, dirWanted: true)
-                got = await Self.errno { _ = try await s.remove(parent: p1, name: n1, directory: true) }
+                got = await Self.errno { _ = try await s.remove(parent: p1, name: b1, directory: true) }
             case 4:
                 label = "link \(m.child(d1, n1)) \(m.child(d2, n2))"
                 expected = m.link(d1, n1, d2, n2)
                 got = await Self.errno {
-                    guard let src = try await s.lookup(parent: p1, name: n1) else { throw FSError(ENOENT) }
-                    _ = try await s.link(node: src.id, parent: p2, name: n2)
+                    guard let src = try await s.lookup(parent: p1, name: b1) else { throw FSError(ENOENT) }
+                    _ = try await s.link(node: src.id, parent: p2, name: b2)
                 }
             default:
                 let flags: UInt32 = op == 5 ? 0 : [RENAME_NOREPLACE_FLAG, RENAME_EXCHANGE_FLAG][Int(rng.next() % 2)]
                 label = "rename(\(flags)) \(m.child(d1, n1)) \(m.child(d2, n2))"
                 expected = m.rename(d1, n1, d2, n2, flags)
-                got = await Self.errno { _ = try await s.rename(parent: p1, name: n1, newParent: p2, newName: n2, flags: flags) }
+                got = await Self.errno { _ = try await s.rename(parent: p1, name: b1, newParent: p2, newName: b2, flags: flags) }
             }
             #expect(got == expected, "step \(step) \(label): store errno \(got), model \(expected)")
             let snap = try await Self.snapshot(s)

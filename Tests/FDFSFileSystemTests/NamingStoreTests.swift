@@ -100,7 +100,7 @@ struct NamingStoreTests {
         #expect(first.map(\.name) == ["n0", "n1", "n2", "n3"])
         _ = try await s.remove(parent: root, name: "n1", directory: false)
         let rest = try await s.list(parent: root, afterEntry: first.last!.entryID, limit: 100)
-        #expect(rest.map(\.name) == (4..<10).map { "n\($0)" })
+        #expect(rest.map(\.name) == (4..<10).map { FileName("n\($0)") })
     }
 
     @Test func persistsAcrossReopenWithStableInodes() async throws {
@@ -124,7 +124,7 @@ struct NamingStoreTests {
         let s = try NamingStore(path: dir + "/db")
         let d = try #require(try await s.lookup(parent: root, name: "d"))
         #expect(d.id == ids[0] && d.uid == 5 && d.gid == 6)
-        #expect(try await s.lookup(parent: d.id, name: "l")?.target == "../x")
+        #expect(try await s.lookup(parent: d.id, name: "l")?.targetName == "../x")
         let f = try #require(try await s.lookup(parent: d.id, name: "f"))
         #expect(f.id == ids[2] && f.mode & 0o7777 == 0o600 && f.mtimeNs == 1_000_000_000_000_000 && f.fileID == "group1/M00/00/00/x")
         let fresh = try await s.create(parent: root, name: "fresh", mode: fileMode, uid: 0, gid: 0)

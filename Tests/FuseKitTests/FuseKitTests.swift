@@ -17,6 +17,25 @@ struct FuseKitTests {
         #expect(st.st_atim.tv_sec == 1 && st.st_atim.tv_nsec == 2 && st.st_mtim.tv_sec == 3 && st.st_ctim.tv_nsec == 6)
     }
 
+    @Test func deviceNodesCarryTheirDeviceNumber() {
+        let a = Attr(ino: 5, mode: UInt32(Glibc.S_IFCHR) | 0o600, rdev: (1 << 8) | 3)
+        #expect(statFrom(a).st_rdev == (1 << 8) | 3)
+        let p = entryParam(Entry(attr: Attr(ino: 6, mode: UInt32(Glibc.S_IFBLK) | 0o600, rdev: (7 << 8) | 200), attrTimeout: 1, entryTimeout: 1))
+        #expect(p.attr.st_rdev == (7 << 8) | 200 && p.attr.st_mode == mode_t(Glibc.S_IFBLK) | 0o600)
+    }
+
+    @Test func namesCrossTheCBoundaryAsBytes() {
+        // What libfuse hands over (a NUL-terminated C string) comes back byte for byte, and
+        // what is replied (readdir, readlink) is the same bytes plus the NUL.
+        for name in [FileName(bytes: [0x62, 0x61, 0x64, 0xFF]), FileName(bytes: [0x62, 0x61, 0x64, 0xFE]), "grüße", FileName(bytes: [0x80])] {
+            let back = withCString(name) { c in fname(c) }
+            #expect(back == name)
+            #expect(withCString(name) { strlen($0) } == name.count)
+        }
+        #expect(FileName(bytes: [0x62, 0x61, 0x64, 0xFF]) != FileName(bytes: [0x62, 0x61, 0x64, 0xFE]))
+        #expect(FileName(bytes: [0x62, 0x61, 0x64, 0xFF]).description == "bad\\xFF")
+    }
+
     @Test func bdiPathFromTheMountDevice() {
         // glibc dev_t encoding: minor low 8 bits, major 12 bits, then the high parts.
         #expect(BDIReadahead.majorMinor(0x2d) == (0, 45))

@@ -70,8 +70,11 @@ extension FDFSFileSystem {
         invalidateReaders(ino)
     }
 
-    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened) {
-        if InodeTable.isByID(parent) { return try await byIDCreateSlave(parent: parent, name: name) }
+    public func create(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext) async throws(FSError) -> (Entry, Opened) {
+        if InodeTable.isByID(parent) {
+            guard let s = name.string else { throw FSError(EINVAL, "\(name) is not a slave file name") }
+            return try await byIDCreateSlave(parent: parent, name: s)
+        }
         try await checkCreatable(parent: parent, name: name)
         let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
         let e = counted(n.attr)

@@ -335,7 +335,7 @@ actor FileWriter {
                     let name = named ? try await naming.anyName(of: ino) : nil
                     let id = try await sending { () async throws(FSError) -> String in
                         let data = try await content(0, b)
-                        return try await store.upload(data, ext: Self.ext(of: name), group: group, appender: true)
+                        return try await store.upload(data, ext: Self.ext(of: name?.description), group: group, appender: true)
                     }
                     bytesSent += b
                     state.fileID = id

@@ -1,3 +1,4 @@
+import Foundation
 import FuseTypes
 import GRDB
 #if canImport(Glibc)
@@ -8,36 +9,44 @@ public let RENAME_NOREPLACE_FLAG: UInt32 = 1
 public let RENAME_EXCHANGE_FLAG: UInt32 = 2
 
 extension NamingStore {
-    /// Creates a name and a new node (file, directory or symlink). EEXIST if the name exists.
-    public func create(parent: Int64, name: String, mode: UInt32, uid: UInt32, gid: UInt32,
-                       target: String? = nil, fileID: String? = nil, size: Int64 = 0) async throws(FSError) -> Node {
+    /// Creates a name and a new node (file, directory, symlink, FIFO, socket or device node).
+    /// EEXIST if the name exists. In a set-group-ID directory the node takes the directory's
+    /// group, and a new directory inherits the set-group-ID bit (as ext4's inode_init_owner).
+    public func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
+                       target: FileName? = nil, fileID: String? = nil, size: Int64 = 0, rdev: UInt64 = 0) async throws(FSError) -> Node {
         try await write { db in
-            _ = try Self.directory(db, parent)
+            let dir = try Self.directory(db, parent)
             if try Self.lookup(db, parent, name) != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
             let now = Timespec.now().nanoseconds
             let isDir = mode & UInt32(S_IFMT) == UInt32(S_IFDIR)
+            var mode = mode, gid = gid
+            if dir.mode & UInt32(S_ISGID) != 0 {
+                gid = dir.gid
+                if isDir { mode |= UInt32(S_ISGID) }
+            }
+            let targetData = target.map { Data($0.bytes) }
             var node = Node(id: 0, mode: mode, uid: uid, gid: gid, size: size, atimeNs: now, mtimeNs: now, ctimeNs: now,
-                            nlink: isDir ? 2 : 1, fileID: fileID, target: target)
+                            nlink: isDir ? 2 : 1, fileID: fileID, target: targetData, rdev: Int64(bitPattern: rdev))
             try db.execute(sql: """
-                INSERT INTO nodes (mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, nlink, file_id, target)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [node.mode, node.uid, node.gid, node.size, now, now, now, node.nlink, fileID, target])
+                INSERT INTO nodes (mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, nlink, file_id, target, rdev)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [node.mode, node.uid, node.gid, node.size, now, now, now, node.nlink, fileID, targetData, node.rdev])
             node.id = db.lastInsertedRowID
-            try db.execute(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)", arguments: [parent, name, node.id])
+            try db.execute(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)", arguments: [parent, Data(name.bytes), node.id])
             try Self.touch(db, parent, now: now, nlinkDelta: isDir ? 1 : 0)
             return node
         }
     }
 
     /// A new name for an existing non-directory node (hard link).
-    public func link(node id: Int64, parent: Int64, name: String) async throws(FSError) -> Node {
+    public func link(node id: Int64, parent: Int64, name: FileName) async throws(FSError) -> Node {
         try await write { db in
             _ = try Self.directory(db, parent)
             guard var node = try Node.fetchOne(db, key: id), node.nlink > 0 else { throw FSError.noent("inode \(id) is gone") }
             if node.isDirectory { throw FSError(EPERM, "cannot hard-link a directory") }
             if try Self.lookup(db, parent, name) != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
             let now = Timespec.now().nanoseconds
-            try db.execute(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)", arguments: [parent, name, id])
+            try db.execute(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)", arguments: [parent, Data(name.bytes), id])
             try db.execute(sql: "UPDATE nodes SET nlink = nlink + 1, ctime_ns = ? WHERE id = ?", arguments: [now, id])
             try Self.touch(db, parent, now: now)
             node.nlink += 1
@@ -48,7 +57,7 @@ extension NamingStore {
 
     /// Removes a name (unlink or rmdir). Returns the node with its new link count; a node at 0
     /// must be purged (now, or when the kernel forgets it).
-    public func remove(parent: Int64, name: String, directory: Bool) async throws(FSError) -> Node {
+    public func remove(parent: Int64, name: FileName, directory: Bool) async throws(FSError) -> Node {
         try await write { db in
             _ = try Self.directory(db, parent)
             guard let (entry, node) = try Self.lookup(db, parent, name) else { throw FSError.noent("\(name) not found") }
@@ -58,9 +67,9 @@ extension NamingStore {
 
     static func removeEntry(_ db: Database, entry: DirEntryRow, node: Node, directory: Bool?) throws -> Node {
         var node = node
-        if directory == true && !node.isDirectory { throw FSError(ENOTDIR, "\(entry.name) is not a directory") }
-        if directory == false && node.isDirectory { throw FSError(EISDIR, "\(entry.name) is a directory") }
-        if try node.isDirectory && hasChildren(db, node.id) { throw FSError(ENOTEMPTY, "\(entry.name) is not empty", quiet: true) }
+        if directory == true && !node.isDirectory { throw FSError(ENOTDIR, "\(entry.fileName) is not a directory") }
+        if directory == false && node.isDirectory { throw FSError(EISDIR, "\(entry.fileName) is a directory") }
+        if try node.isDirectory && hasChildren(db, node.id) { throw FSError(ENOTEMPTY, "\(entry.fileName) is not empty", quiet: true) }
         let now = Timespec.now().nanoseconds
         try db.execute(sql: "DELETE FROM entries WHERE id = ?", arguments: [entry.id])
         node.nlink = node.isDirectory ? 0 : node.nlink - 1
@@ -72,7 +81,7 @@ extension NamingStore {
 
     /// rename(2) with RENAME_NOREPLACE / RENAME_EXCHANGE, atomically. Returns nodes whose link
     /// count reached 0 (a replaced destination).
-    public func rename(parent: Int64, name: String, newParent: Int64, newName: String, flags: UInt32) async throws(FSError) -> [Node] {
+    public func rename(parent: Int64, name: FileName, newParent: Int64, newName: FileName, flags: UInt32) async throws(FSError) -> [Node] {
         try await write { db in
             _ = try Self.directory(db, parent)
             _ = try Self.directory(db, newParent)
@@ -112,7 +121,7 @@ extension NamingStore {
                 let after = try Self.removeEntry(db, entry: dst, node: dstNode, directory: nil)
                 if after.nlink <= 0 { dead.append(after) }
             }
-            try db.execute(sql: "UPDATE entries SET parent = ?, name = ? WHERE id = ?", arguments: [newParent, newName, src.id])
+            try db.execute(sql: "UPDATE entries SET parent = ?, name = ? WHERE id = ?", arguments: [newParent, Data(newName.bytes), src.id])
             let d: Int64 = srcNode.isDirectory ? 1 : 0
             if parent != newParent {
                 try Self.touch(db, parent, now: now, nlinkDelta: -d)
@@ -196,7 +205,9 @@ extension NamingStore {
     }
 
     /// One of the node's names (for the upload extension).
-    public func anyName(of id: Int64) async throws(FSError) -> String? {
-        try await read { try String.fetchOne($0, sql: "SELECT name FROM entries WHERE child = ? ORDER BY id LIMIT 1", arguments: [id]) }
+    public func anyName(of id: Int64) async throws(FSError) -> FileName? {
+        try await read { db in
+            try Data.fetchOne(db, sql: "SELECT name FROM entries WHERE child = ? ORDER BY id LIMIT 1", arguments: [id]).map { FileName(bytes: Array($0)) }
+        }
     }
 }

@@ -60,7 +60,8 @@ extension NamingStore {
         var cur = id
         while cur != rootID {
             guard let r = try Row.fetchOne(db, sql: "SELECT parent, name FROM entries WHERE child = ? ORDER BY id LIMIT 1", arguments: [cur]) else { return nil }
-            parts.append(r["name"])
+            let name: Data = r["name"]   // a BLOB (TEXT in a database not migrated yet)
+            parts.append(FileName(bytes: Array(name)).description)
             cur = r["parent"]
             if parts.count > 4096 { return nil }
         }

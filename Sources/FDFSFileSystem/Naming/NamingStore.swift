@@ -1,3 +1,4 @@
+import Foundation
 import FuseTypes
 import GRDB
 #if canImport(Glibc)
@@ -67,22 +68,23 @@ public final class NamingStore: Sendable {
         try await read { try Node.fetchOne($0, key: id) }
     }
 
-    public func lookup(parent: Int64, name: String) async throws(FSError) -> Node? {
+    public func lookup(parent: Int64, name: FileName) async throws(FSError) -> Node? {
         try await read { db in try Self.lookup(db, parent, name).map { $0.1 } }
     }
 
-    static func lookup(_ db: Database, _ parent: Int64, _ name: String) throws -> (DirEntryRow, Node)? {
-        guard let e = try DirEntryRow.filter(Column("parent") == parent && Column("name") == name).fetchOne(db),
+    /// Names are BLOBs: always bound as `Data`, so the comparison is byte for byte.
+    static func lookup(_ db: Database, _ parent: Int64, _ name: FileName) throws -> (DirEntryRow, Node)? {
+        guard let e = try DirEntryRow.filter(Column("parent") == parent && Column("name") == Data(name.bytes)).fetchOne(db),
               let n = try Node.fetchOne(db, key: e.child) else { return nil }
         return (e, n)
     }
 
     /// Entries of `parent` with entry id > `afterEntry`, in id order (stable readdir offsets).
-    public func list(parent: Int64, afterEntry: Int64, limit: Int) async throws(FSError) -> [(entryID: Int64, name: String, node: Node)] {
+    public func list(parent: Int64, afterEntry: Int64, limit: Int) async throws(FSError) -> [(entryID: Int64, name: FileName, node: Node)] {
         try await read { db in
             let rows = try DirEntryRow.filter(Column("parent") == parent && Column("id") > afterEntry)
                 .order(Column("id")).limit(limit).fetchAll(db)
-            return try rows.compactMap { e in try Node.fetchOne(db, key: e.child).map { (e.id!, e.name, $0) } }
+            return try rows.compactMap { e in try Node.fetchOne(db, key: e.child).map { (e.id!, e.fileName, $0) } }
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import FuseTypes
 #if canImport(Glibc)
 import Glibc
@@ -21,22 +22,29 @@ public struct Node: Codable, Sendable, Hashable, FetchableRecord, PersistableRec
     public var nlink: Int64
     /// The FastDFS file id bound to this file (nil: no data yet).
     public var fileID: String?
-    /// Symlink target.
-    public var target: String?
+    /// Symlink target: its bytes as given (a BLOB, not necessarily UTF-8).
+    public var target: Data?
+    /// Device number of a character or block device node (0 for other types).
+    public var rdev: Int64
 
     enum CodingKeys: String, CodingKey {
-        case id, mode, uid, gid, size, nlink, target
+        case id, mode, uid, gid, size, nlink, target, rdev
         case atimeNs = "atime_ns", mtimeNs = "mtime_ns", ctimeNs = "ctime_ns", fileID = "file_id"
     }
 
     public var isDirectory: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFDIR) }
     public var isRegular: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFREG) }
     public var isSymlink: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFLNK) }
+    /// FIFOs, sockets and device nodes: metadata only (the kernel handles their data).
+    public var isSpecial: Bool { !isDirectory && !isRegular && !isSymlink }
+
+    public var targetName: FileName? { target.map { FileName(bytes: Array($0)) } }
 
     public var attr: Attr {
         Attr(ino: UInt64(id), mode: mode, nlink: UInt32(clamping: nlink), uid: uid, gid: gid,
-             size: isSymlink ? Int64(target?.utf8.count ?? 0) : size,
-             atime: Timespec(nanoseconds: atimeNs), mtime: Timespec(nanoseconds: mtimeNs), ctime: Timespec(nanoseconds: ctimeNs))
+             size: isSymlink ? Int64(target?.count ?? 0) : isSpecial ? 0 : size,
+             atime: Timespec(nanoseconds: atimeNs), mtime: Timespec(nanoseconds: mtimeNs), ctime: Timespec(nanoseconds: ctimeNs),
+             rdev: UInt64(bitPattern: rdev))
     }
 }
 
@@ -45,8 +53,11 @@ struct DirEntryRow: Codable, Sendable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "entries"
     var id: Int64?
     var parent: Int64
-    var name: String
+    /// The name's exact bytes (a BLOB: compared and kept byte for byte).
+    var name: Data
     var child: Int64
+
+    var fileName: FileName { FileName(bytes: Array(name)) }
 }
 
 enum Schema {
@@ -95,6 +106,37 @@ enum Schema {
                     value TEXT NOT NULL,
                     PRIMARY KEY (ino, key));
                 """)
+        }
+        m.registerMigration("v3-byte-names-special-files") { db in
+            // Names and symlink targets become BLOBs, so a name that is not UTF-8 is kept byte
+            // for byte (TEXT compared names as text and Swift Strings replaced bad bytes with
+            // U+FFFD, making `bad\xff` and `bad\xfe` one name). Existing names keep their UTF-8
+            // bytes. `rdev` is the device number of device nodes.
+            let seq = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'entries'")
+            try db.execute(sql: """
+                CREATE TABLE entries_v3 (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    parent INTEGER NOT NULL REFERENCES nodes(id),
+                    name BLOB NOT NULL,
+                    child INTEGER NOT NULL REFERENCES nodes(id),
+                    UNIQUE(parent, name));
+                INSERT INTO entries_v3 (id, parent, name, child) SELECT id, parent, CAST(name AS BLOB), child FROM entries;
+                DROP TABLE entries;
+                ALTER TABLE entries_v3 RENAME TO entries;
+                CREATE INDEX entries_child ON entries(child);
+                ALTER TABLE nodes ADD COLUMN rdev INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE nodes ADD COLUMN target_v3 BLOB;
+                UPDATE nodes SET target_v3 = CAST(target AS BLOB) WHERE target IS NOT NULL;
+                ALTER TABLE nodes DROP COLUMN target;
+                ALTER TABLE nodes RENAME COLUMN target_v3 TO target;
+                """)
+            // Readdir offsets are entry ids: keep the counter where it was (never reuse an id).
+            if let seq {
+                try db.execute(sql: "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'entries'", arguments: [seq])
+                if db.changesCount == 0 {
+                    try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('entries', ?)", arguments: [seq])
+                }
+            }
         }
         return m
     }
