@@ -140,6 +140,16 @@ wait_progress() {
 }
 # wait_id FILE: until the file being written has a FastDFS id (its appender was created).
 wait_id() { for _ in $(seq 1 600); do [ -n "$(fid "$1")" ] && return 0; sleep 0.05; done; return 1; }
+# begin_write SCENARIO TAG DEST SRC PACE BYTES: starts a writer and waits until BYTES are
+# acknowledged and the file has an id; sets `src` to its source storage. Fails the scenario and
+# returns 1 when that does not happen.
+begin_write() {
+    start_writer "$2" "$3" "$4" "$5"
+    if ! wait_progress "$2" "$6" || ! wait_id "$3"; then
+        fail "$1: the writer did not get going: $(cat "$WORK/$2.out" "$WORK/$2.result" 2>/dev/null)"; return 1
+    fi
+    src=$(storage_of "$(fid "$3")") || { fail "$1: cannot tell the source storage of $(fid "$3")"; return 1; }
+}
 
 check "mount against fdfs-devserver with two storages (${DEVSERVER_ARGS:-IP mode})" mount_it
 track_pid
@@ -151,11 +161,7 @@ head -c $((64 << 20)) /dev/urandom >"$WORK/mid.src"
 section "1. source storage stopped mid-write, then started again"
 for round in $(seq 1 "$OUTAGE_ROUNDS"); do
     name="source outage $round"; dest="$MNT/fault/outage-$round.bin"
-    start_writer "w$round" "$dest" "$WORK/big.src" 0.01
-    if ! wait_progress "w$round" $((24 << 20)) || ! wait_id "$dest"; then
-        fail "$name: the writer did not get going: $(cat "$WORK/w$round.out" "$WORK/w$round.result" 2>/dev/null)"; continue
-    fi
-    src=$(storage_of "$(fid "$dest")") || { fail "$name: cannot tell the source storage of $(fid "$dest")"; continue; }
+    begin_write "$name" "w$round" "$dest" "$WORK/big.src" 0.01 $((24 << 20)) || continue
     ctl stop-storage "$src" >/dev/null
     sleep 10
     ctl start-storage "$src" >/dev/null
@@ -170,9 +176,7 @@ done
 section "2. replica stopped mid-write, then started again"
 for round in $(seq 1 "$ROUNDS"); do
     name="replica outage $round"; dest="$MNT/fault/replica-$round.bin"
-    start_writer "r$round" "$dest" "$WORK/mid.src" 0.02
-    if ! wait_progress "r$round" $((12 << 20)) || ! wait_id "$dest"; then fail "$name: the writer did not get going"; continue; fi
-    src=$(storage_of "$(fid "$dest")") || { fail "$name: cannot tell the source storage"; continue; }
+    begin_write "$name" "r$round" "$dest" "$WORK/mid.src" 0.02 $((12 << 20)) || continue
     replica=$(other_storage "$src")
     ctl stop-storage "$replica" >/dev/null
     wait_gone "$WRITER_PID" 1800 || { kill -9 "$WRITER_PID"; fail "$name: the writer hung"; }
@@ -189,9 +193,7 @@ done
 section "3. source storage stalled longer than network_timeout"
 for round in $(seq 1 "$ROUNDS"); do
     name="stall $round"; dest="$MNT/fault/stall-$round.bin"
-    start_writer "s$round" "$dest" "$WORK/mid.src" 0.02
-    if ! wait_progress "s$round" $((12 << 20)) || ! wait_id "$dest"; then fail "$name: the writer did not get going"; continue; fi
-    src=$(storage_of "$(fid "$dest")") || { fail "$name: cannot tell the source storage"; continue; }
+    begin_write "$name" "s$round" "$dest" "$WORK/mid.src" 0.02 $((12 << 20)) || continue
     handle=$(ctl fault "$src:stall")
     sleep 6
     ctl clear-fault "$handle" >/dev/null || ctl clear-faults >/dev/null

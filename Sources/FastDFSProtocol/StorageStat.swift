@@ -229,3 +229,23 @@ extension StorageStat {
     public var lastSyncedTimestamp: Int64 { self[.lastSyncedTimestamp] }
     public var lastHeartBeatTime: Int64 { self[.lastHeartBeatTime] }
 }
+
+extension StorageStat {
+    /// The tracker's name of a storage status code (reference §4.2): only ACTIVE storages are
+    /// handed out by queries.
+    public static func statusName(_ status: UInt8) -> String {
+        switch status {
+        case 0: "INIT"
+        case 1: "WAIT_SYNC"
+        case 2: "SYNCING"
+        case 3: "IP_CHANGED"
+        case 4: "DELETED"
+        case 5: "OFFLINE"
+        case 6: "ONLINE"
+        case 7: "ACTIVE"
+        case 9: "RECOVERY"
+        case 99: "NONE"
+        default: "status \(status)"
+        }
+    }
+}

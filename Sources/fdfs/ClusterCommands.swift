@@ -44,21 +44,6 @@ struct Servers: AsyncParsableCommand {
     @Option(help: "Only this storage (its id, or its IP when storage ids are off).") var storage: String?
     @OptionGroup var global: GlobalOptions
 
-    static func statusName(_ status: UInt8) -> String {
-        switch status {
-        case 0: "INIT"
-        case 1: "WAIT_SYNC"
-        case 2: "SYNCING"
-        case 3: "IP_CHANGED"
-        case 4: "DELETED"
-        case 5: "OFFLINE"
-        case 6: "ONLINE"
-        case 7: "ACTIVE"
-        case 9: "RECOVERY"
-        case 99: "NONE"
-        default: "status \(status)"
-        }
-    }
 
     func run() async throws {
         try await global.withClient { client in
@@ -70,7 +55,7 @@ struct Servers: AsyncParsableCommand {
             Output.printTable(
                 ["ID", "IP", "PORT", "STATUS", "VERSION", "TOTAL_MB", "FREE_MB", "UPLOADS", "DOWNLOADS", "HEARTBEAT"],
                 servers.map { s in
-                    [s.id, s.ipAddress, "\(s.port)", Self.statusName(s.status), s.version, "\(s.totalMB)", "\(s.freeMB)",
+                    [s.id, s.ipAddress, "\(s.port)", StorageStat.statusName(s.status), s.version, "\(s.totalMB)", "\(s.freeMB)",
                      "\(s.successUploadCount)/\(s.totalUploadCount)", "\(s.successDownloadCount)/\(s.totalDownloadCount)",
                      Output.time(s.lastHeartBeatTime)]
                 })
@@ -79,7 +64,7 @@ struct Servers: AsyncParsableCommand {
 
     static func json(_ s: StorageStat) -> [String: Any] {
         [
-            "id": s.id, "ip": s.ipAddress, "port": s.port, "status": Int(s.status), "status_name": statusName(s.status),
+            "id": s.id, "ip": s.ipAddress, "port": s.port, "status": Int(s.status), "status_name": StorageStat.statusName(s.status),
             "rw_mode": Int(s.rwMode), "version": s.version, "domain_name": s.domainName, "source_id": s.sourceID,
             "join_time": s.joinTime, "up_time": s.upTime, "total_mb": s.totalMB, "free_mb": s.freeMB,
             "reserved_mb": s.reservedMB, "upload_priority": s.uploadPriority, "store_path_count": s.storePathCount,

@@ -91,7 +91,7 @@ extension FastDFSClient {
         case .ipv4(let ip): name = listed.map { "\($0.address)" } ?? ip
         case .storageID(let n): name = "id \(n)" + (listed.map { " (\($0.address))" } ?? "")
         }
-        var state = listed.map { $0.isActive ? "unreachable" : "not active (tracker status \(Self.statusName($0.status)))" }
+        var state = listed.map { $0.isActive ? "unreachable" : "not active (tracker status \(StorageStat.statusName($0.status)))" }
             ?? "not in the group's storage list"
         if let offered, listed?.isActive == true { state = "not the storage the tracker offers" }
         let offer = offered.map { "; the tracker offered \($0), whose copy may lag behind" } ?? ""
@@ -102,20 +102,6 @@ extension FastDFSClient {
             errno: LinuxErrno.EIO)
     }
 
-    static func statusName(_ status: UInt8) -> String {
-        switch status {
-        case 0: "INIT"
-        case 1: "WAIT_SYNC"
-        case 2: "SYNCING"
-        case 3: "IP_CHANGED"
-        case 4: "DELETED"
-        case 5: "OFFLINE"
-        case 6: "ONLINE"
-        case 7: "ACTIVE"
-        case 9: "RECOVERY"
-        default: "\(status)"
-        }
-    }
 
     // MARK: - Reads
 
