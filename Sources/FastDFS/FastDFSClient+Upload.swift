@@ -120,18 +120,42 @@ extension FastDFSClient {
         let command: FDFSCommand = appender ? .storageUploadAppenderFile : .storageUploadFile
         let ext = try Self.normalizeExt(ext, command: command)
         if !metadata.isEmpty { try Self.validateMetadata(metadata, command: command) }
-        let target: StorageAddress
-        let pathIndex: UInt8
         if let storage {
-            target = storage
-            pathIndex = 0xFF
-        } else {
-            let reply = try await queryStore(group: group)
-            target = reply.server
-            pathIndex = reply.storePathIndex
+            let head = UploadRequestHead(storePathIndex: 0xFF, fileSize: size, ext: ext, appender: appender)
+            return try await finishUpload(head: head, target: storage, metadata: metadata, policy: policy, content: content)
         }
-        let head = UploadRequestHead(storePathIndex: pathIndex, fileSize: size, ext: ext, appender: appender)
-        return try await finishUpload(head: head, target: target, metadata: metadata, policy: policy, content: content)
+        var (reply, reused) = try await storeAssignment(group: group)
+        while true {
+            let head = UploadRequestHead(storePathIndex: reply.storePathIndex, fileSize: size, ext: ext, appender: appender)
+            do {
+                return try await finishUpload(head: head, target: reply.server, metadata: metadata, policy: policy, content: content)
+            } catch {
+                forgetStoreAssignment(group: group)  // ask the tracker next time
+                // A reused answer naming a storage that went away: nothing was sent, ask again now.
+                guard reused, error.code == .connectFailed else { throw error }
+                (reply, reused) = try await storeAssignment(group: group)
+            }
+        }
+    }
+
+    /// The tracker's store answer (QUERY_STORE, 101/104), reused for `storeAssignmentReuseTime`
+    /// per group so a burst of small uploads does not ask the tracker before every file. Any
+    /// failed upload drops it.
+    /// `reused`: the answer came from the cache, not from the tracker just now.
+    func storeAssignment(group: String?) async throws(FastDFSError) -> (reply: QueryStoreResponse, reused: Bool) {
+        let reuse = configuration.storeAssignmentReuseTime
+        let key = group ?? ""
+        let now = ContinuousClock.now
+        if reuse > .zero, let (at, reply) = storeAssignments.withLock({ $0[key] }), at.duration(to: now) < reuse {
+            return (reply, true)
+        }
+        let reply = try await queryStore(group: group)
+        if reuse > .zero { storeAssignments.withLock { $0[key] = (now, reply) } }
+        return (reply, false)
+    }
+
+    func forgetStoreAssignment(group: String?) {
+        storeAssignments.withLock { _ = $0.removeValue(forKey: group ?? "") }
     }
 
     func performSlaveUpload(

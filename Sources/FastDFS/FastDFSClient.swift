@@ -56,8 +56,12 @@ public final class FastDFSClient: Sendable {
     let learnedIPWidth = Atomic<Int>(0)
     /// Storages that failed recently (tried last by reads).
     let storageHealth: Mutex<StorageHealth<ContinuousClock.Instant>>
+    /// The last QUERY_STORE answer per group ("" without a group) and when it came.
+    let storeAssignments = Mutex<[String: (ContinuousClock.Instant, QueryStoreResponse)]>([:])
     /// Each group's storage list (LIST_STORAGE) and when it was read, to find source storages.
     let groupStorageLists = Mutex<[String: (readAt: ContinuousClock.Instant, storages: [ListedStorage])]>([:])
+    /// LIST_STORAGE requests in flight, one per group (concurrent readers share it).
+    let groupStorageListFetches = Mutex<[String: Task<[ListedStorage]?, Never>]>([:])
     private let isShutdown = Atomic<Bool>(false)
 
     struct PoolKey: Hashable, Sendable {

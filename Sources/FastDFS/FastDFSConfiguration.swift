@@ -40,6 +40,11 @@ public struct FastDFSConfiguration: Sendable {
     /// reused before it is read again; it is also read again whenever it does not explain an
     /// answer of the tracker. Default 60 s.
     public var storageListCacheTime: Duration = .seconds(60)
+    /// How long the tracker's answer to "where do I upload" (QUERY_STORE) is reused for the next
+    /// uploads to the same group; dropped at once when an upload fails. 0 asks before every
+    /// upload, as the C client does. Default 1 s: a burst of small files saves a tracker round
+    /// trip per file, and the tracker still spreads uploads over its storages from second to second.
+    public var storeAssignmentReuseTime: Duration = .seconds(1)
     /// client.conf `load_fdfs_parameters_from_tracker` (parsed, not acted upon: this client does
     /// not fetch parameters or storage ids from the tracker).
     public var loadParametersFromTracker: Bool = false

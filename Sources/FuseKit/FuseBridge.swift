@@ -15,6 +15,8 @@ import Synchronization
 import Glibc
 #endif
 
+let TRACE_ENABLED = getenv("FDFSFS_TRACE") != nil
+
 /// Connection tuning applied in the `init` callback.
 public struct FuseTuning: Sendable {
     public var maxWrite: UInt32 = 1 << 20
@@ -53,13 +55,19 @@ final class FuseBridge: Sendable {
         let bridge = from(req)
         let request = FuseRequest(raw: req!)
         bridge.inflight.add(1, ordering: .relaxed)
+        let t0 = TRACE_ENABLED ? ContinuousClock.now : nil
         Task {
+            let t1 = t0 != nil ? ContinuousClock.now : nil
             let reply = Reply(request, op)
             do throws(FSError) {
                 let value = try await body(bridge.fs)
                 reply.send(value, fs: bridge.fs)
             } catch {
                 reply.fail(error)
+            }
+            if let t0, let t1 {
+                let t2 = ContinuousClock.now
+                Log.info("TRACE \(op) queued \(t0.duration(to: t1).components.attoseconds / 1_000_000_000_000) us, ran \(t1.duration(to: t2).components.attoseconds / 1_000_000_000_000) us")
             }
             bridge.inflight.subtract(1, ordering: .releasing)
         }

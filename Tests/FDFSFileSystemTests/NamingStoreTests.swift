@@ -143,3 +143,62 @@ struct NamingStoreTests {
         #expect(try await s.pendingDeletes().map(\.fileID) == ["g/M00/00/00/same"])
     }
 }
+
+/// The in-memory cache of nodes and names (issue 12) follows every committed change, whoever
+/// made it: each step reads through the cache first, then checks it against a fresh store on
+/// the same database file, which has no cache history.
+@Suite("NamingStore cache coherence")
+struct NamingCacheTests {
+    let root = NamingStore.rootID
+
+    @Test func everyMutationIsSeenThroughTheCache() async throws {
+        let path = "/tmp/fdfsfs-cache-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) } }
+        let s = try NamingStore(path: path)
+        func agree(_ parent: Int64, _ name: FileName, _ what: String) async throws {
+            let cached = try await s.lookup(parent: parent, name: name)
+            let fresh = try await NamingStore(path: path).lookup(parent: parent, name: name)
+            #expect(cached == fresh, "\(what): \(name) cached \(String(describing: cached)) fresh \(String(describing: fresh))")
+        }
+        // Absent names are cached as absent, and a create replaces that answer.
+        #expect(try await s.lookup(parent: root, name: "a") == nil)
+        let a = try await s.create(parent: root, name: "a", mode: fileMode, uid: 0, gid: 0)
+        try await agree(root, "a", "create")
+        // Attributes, bind, commit: the node changes under the same name.
+        #expect(try await s.node(a.id)?.mode == fileMode)
+        _ = try await s.setAttributes(a.id, mode: 0o600, uid: 7, gid: nil, size: nil, atime: nil, mtime: nil)
+        #expect(try await s.node(a.id)?.uid == 7)
+        try await agree(root, "a", "chmod")
+        _ = try await s.commitWrite(a.id, fileID: "group1/M00/00/00/x", size: 42)
+        #expect(try await s.node(a.id)?.size == 42)
+        // Rename onto a name cached as absent, and away from a cached name.
+        #expect(try await s.lookup(parent: root, name: "b") == nil)
+        _ = try await s.rename(parent: root, name: "a", newParent: root, newName: "b", flags: 0)
+        try await agree(root, "a", "rename (old name)")
+        try await agree(root, "b", "rename (new name)")
+        // Exchange, link, unlink.
+        let c = try await s.create(parent: root, name: "c", mode: fileMode, uid: 0, gid: 0)
+        _ = try await s.lookup(parent: root, name: "c")
+        _ = try await s.rename(parent: root, name: "b", newParent: root, newName: "c", flags: RENAME_EXCHANGE_FLAG)
+        #expect(try await s.lookup(parent: root, name: "c")?.id == a.id)
+        #expect(try await s.lookup(parent: root, name: "b")?.id == c.id)
+        _ = try await s.link(node: a.id, parent: root, name: "hard")
+        #expect(try await s.node(a.id)?.nlink == 2)
+        try await agree(root, "hard", "link")
+        _ = try await s.remove(parent: root, name: "hard", directory: false)
+        try await agree(root, "hard", "unlink")
+        #expect(try await s.node(a.id)?.nlink == 1)
+        // A directory's link count and times follow its children.
+        let d = try await s.create(parent: root, name: "d", mode: dirMode, uid: 0, gid: 0)
+        let before = try await s.node(root)?.nlink
+        _ = try await s.create(parent: d.id, name: "sub", mode: dirMode, uid: 0, gid: 0)
+        #expect(try await s.node(d.id)?.nlink == 3)
+        _ = try await s.remove(parent: d.id, name: "sub", directory: true)
+        #expect(try await s.node(d.id)?.nlink == 2)
+        #expect(try await s.node(root)?.nlink == before)
+        // Purge drops the node.
+        _ = try await s.remove(parent: root, name: "b", directory: false)
+        _ = try await s.purge(c.id)
+        #expect(try await s.node(c.id) == nil)
+    }
+}

@@ -49,12 +49,10 @@ extension FDFSFileSystem {
         guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
         if n.isDirectory { throw FSError(EISDIR, "is a directory") }
         if write { try requireWritable() }
-        var size = n.size
-        if writer(of: ino) == nil, let fid = n.fileID, let d = try? store.decode(fid), d.kind == .appender || d.kind == .slave {
-            // Appender files may have grown elsewhere: ask once per open.
-            fileInfoCache.remove(fid)
-            if let info = try? await fileInfo(fid) { size = info.size }
-        }
+        // The size the name records (every change through a mount is committed there): an open
+        // costs no request. Changes made to the FastDFS file behind the name by other clients
+        // show through its by-id path, not through the name.
+        let size = n.size
         guard write else { return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: nil) }
         let w = try retainWriter(ino: ino, fileID: n.fileID, size: size, named: true)
         if flags & O_TRUNC != 0 {
@@ -131,8 +129,11 @@ extension FDFSFileSystem {
         try await syncWriter(w, ino: ino)
     }
 
+    /// Like close, and the naming database reaches the disk: the name's record survives a power
+    /// loss too (close's survives a killed process; see NamingStore).
     public func fsync(ino: UInt64, fh: UInt64, dataOnly: Bool) async throws(FSError) {
         try await flush(ino: ino, fh: fh)
+        try await naming.syncToDisk()
     }
 
     public func release(ino: UInt64, fh: UInt64) async throws(FSError) {

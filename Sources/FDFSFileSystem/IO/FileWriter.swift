@@ -312,7 +312,7 @@ actor FileWriter {
         }
         try await settleRemote()
         let steps = state.plan(chunk: chunk, final: final)
-        for step in steps {
+        for (index, step) in steps.enumerated() {
             var shipped: (lo: Int64, hi: Int64)?
             do {
                 switch step {
@@ -353,6 +353,10 @@ actor FileWriter {
             }
             // Copy on write is complete once the new file holds every byte of the old one.
             if state.baseID != nil, state.fileID != nil, state.remoteSize >= state.baseSize { state.baseID = nil; state.baseSize = 0 }
+            // The last step of a durability point is recorded by the commit that follows. If the
+            // process dies in between, the previous record and the unpunched staged bytes replay
+            // the step (MODIFY and TRUNCATE are idempotent, an UPLOAD only leaves an orphan).
+            if final && index == steps.count - 1 { continue }
             try await record(status: "pending")
             if let shipped { await staging.punch(shipped.lo, shipped.hi) }
         }
@@ -385,18 +389,21 @@ actor FileWriter {
             if !meta.isEmpty { try await store.setMetadata(meta, for: newID, merge: false) }
             if !pending.isEmpty { try await naming.clearPendingMetadata(ino) }
         }
+        var stagedDropped = false
         if named, newID != state.committedID || state.size != state.committedSize {
-            if let (row, old) = try await naming.commitWrite(ino, fileID: newID, size: state.size) {
+            // One transaction: the name's new id and size, and the end of its staged record.
+            if let (row, old) = try await naming.commitWrite(ino, fileID: newID, size: state.size, dropStaged: recorded) {
                 Log.info("inode \(ino): \(old) replaced by \(newID ?? "no data"); deleting the old file")
                 pendingDelete = (row, old)
             }
+            stagedDropped = recorded
         }
         state.committedID = newID
         state.committedSize = state.size
         lastError = nil
         lastFailure = nil
         if recorded {
-            try await naming.removeStaged(ino: ino)
+            if !stagedDropped { try await naming.removeStaged(ino: ino) }
             recorded = false
         }
         try? await staging.truncate(0)

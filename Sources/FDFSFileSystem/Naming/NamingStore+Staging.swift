@@ -33,7 +33,8 @@ extension NamingStore {
                     last_error = excluded.last_error, updated_ns = excluded.updated_ns
                 """, arguments: [ino, json, status, error, Timespec.now().nanoseconds])
         }
-        if durable { try await write(save) } else { try await progressWrite(save) }
+        try await write(save)
+        if durable { try await syncToDisk() }
     }
 
     public func removeStaged(ino: Int64) async throws(FSError) {
@@ -89,8 +90,10 @@ extension NamingStore {
     /// Records the result of a ship (the durability point): the node's file id and size. When
     /// the id changed (copy on write, or replacement by truncation to 0), the old file's delete
     /// is queued unless another node still refers to it.
-    public func commitWrite(_ id: Int64, fileID: String?, size: Int64) async throws(FSError) -> (row: Int64, fileID: String)? {
+    /// `dropStaged`: the node's staged-writes record goes in the same transaction.
+    public func commitWrite(_ id: Int64, fileID: String?, size: Int64, dropStaged: Bool = false) async throws(FSError) -> (row: Int64, fileID: String)? {
         try await write { db in
+            if dropStaged { try db.execute(sql: "DELETE FROM staged_files WHERE ino = ?", arguments: [id]) }
             guard var n = try Node.fetchOne(db, key: id) else { throw FSError.noent("inode \(id) is gone") }
             let old = n.fileID
             let now = Timespec.now().nanoseconds

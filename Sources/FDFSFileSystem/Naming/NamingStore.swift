@@ -11,8 +11,16 @@ import Glibc
 /// Nodes whose link count reached 0 stay until `purge` (zombies while the kernel still holds
 /// lookups or open handles); `purge` queues the FastDFS delete in `pending_deletes` in the same
 /// transaction, so a failed delete is retried rather than forgotten.
+///
+/// Durability (issue 12): the database is in WAL mode with `synchronous=NORMAL`, so a committed
+/// transaction survives the process being killed (the WAL is in the page cache) but is not
+/// fsynced on its own, as a local filesystem's metadata is not at every operation. `syncToDisk`
+/// (fsync(2) of a file, a failed durability point) makes everything committed so far survive a
+/// power loss. A `DatabasePool` lets lookups and stats read while a write commits.
 public final class NamingStore: Sendable {
-    let db: DatabaseQueue
+    let db: any DatabaseWriter
+    /// Nodes and names in memory, kept coherent by observing the database (see NamingCache).
+    let cache = NamingCache()
     public static let rootID: Int64 = 1
 
     /// - Parameter path: the SQLite file, or nil for an in-memory database (tests).
@@ -20,13 +28,14 @@ public final class NamingStore: Sendable {
         do {
             var config = Configuration()
             config.busyMode = .timeout(5)
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous=NORMAL") }
             if let path {
-                db = try DatabaseQueue(path: path, configuration: config)
-                try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode=WAL") }
+                db = try DatabasePool(path: path, configuration: config)   // WAL
             } else {
                 db = try DatabaseQueue(configuration: config)
             }
             try Schema.migrator().migrate(db)
+            db.add(transactionObserver: cache, extent: .databaseLifetime)
         } catch {
             throw FSError(EIO, "cannot open the naming database \(path ?? ":memory:"): \(error)")
         }
@@ -38,22 +47,18 @@ public final class NamingStore: Sendable {
         catch { throw FSError(EIO, "naming database: \(error)") }
     }
 
-    /// A transaction that survives the process being killed (WAL in the page cache) but is not
-    /// fsynced on its own: for the progress records of staged writes, written every few MiB.
-    /// The next durable transaction (or checkpoint) syncs it along.
+    /// A progress record of staged writes: an ordinary transaction (every transaction survives a
+    /// killed process; see the type's comment).
     func progressWrite(_ body: @escaping @Sendable (Database) throws -> Void) async throws(FSError) {
-        do {
-            try await db.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous=NORMAL")
-                defer { try? db.execute(sql: "PRAGMA synchronous=FULL") }
-                try db.inTransaction {
-                    try body(db)
-                    return .commit
-                }
-            }
-        }
-        catch let e as FSError { throw e }
-        catch { throw FSError(EIO, "naming database: \(error)") }
+        try await write(body)
+    }
+
+    /// Everything committed so far reaches the disk (a full WAL checkpoint, which syncs the WAL
+    /// and the database file): fsync(2) of a file, and a failed durability point.
+    public func syncToDisk() async throws(FSError) {
+        guard db is DatabasePool else { return }   // in memory (tests)
+        do { try await db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(FULL)") } }
+        catch { throw FSError(EIO, "naming database: cannot sync to disk: \(error)") }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FSError) -> T {
@@ -65,11 +70,23 @@ public final class NamingStore: Sendable {
     // MARK: - Queries
 
     public func node(_ id: Int64) async throws(FSError) -> Node? {
-        try await read { try Node.fetchOne($0, key: id) }
+        if let n = cache.node(id) { return n }
+        let generation = cache.generation
+        let n = try await read { try Node.fetchOne($0, key: id) }
+        if let n { cache.fill(node: n, generation: generation) }
+        return n
     }
 
     public func lookup(parent: Int64, name: FileName) async throws(FSError) -> Node? {
-        try await read { db in try Self.lookup(db, parent, name).map { $0.1 } }
+        switch cache.entry(parent: parent, name: name) {
+        case .absent: return nil
+        case .child(let id): if let n = try await node(id) { return n }
+        case nil: break
+        }
+        let generation = cache.generation
+        let found = try await read { db in try Self.lookup(db, parent, name) }
+        cache.fill(parent: parent, name: name, entryRow: found?.0.id, child: found?.1, generation: generation)
+        return found?.1
     }
 
     /// Names are BLOBs: always bound as `Data`, so the comparison is byte for byte.

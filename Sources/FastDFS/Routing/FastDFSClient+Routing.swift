@@ -35,19 +35,37 @@ extension FastDFSClient {
     // MARK: - The group's storage list
 
     /// The storages of `group` from LIST_STORAGE, reused for `storageListCacheTime`; read again
-    /// when `refresh`. A list that cannot be read falls back to the last one read (nil if none).
+    /// when `refresh`. Concurrent callers share one request. A tracker that refuses the request
+    /// (an error status) is remembered as "no list" for the same time, so reads fall back to the
+    /// tracker's queries without asking again; a list that cannot be read for lack of a tracker
+    /// falls back to the last one read (nil if none).
     func listedStorages(group: String, refresh: Bool = false) async -> [ListedStorage]? {
         let now = ContinuousClock.now
         let cached = groupStorageLists.withLock { $0[group] }
         if !refresh, let cached, cached.readAt.duration(to: now) < configuration.storageListCacheTime {
             return cached.storages
         }
+        let fetch = groupStorageListFetches.withLock { fetches -> Task<[ListedStorage]?, Never> in
+            if let running = fetches[group] { return running }
+            let task = Task { await self.readStorageList(group: group, fallback: cached?.storages) }
+            fetches[group] = task
+            return task
+        }
+        let result = await fetch.value
+        groupStorageListFetches.withLock { if $0[group] == fetch { $0[group] = nil } }
+        return result
+    }
+
+    private func readStorageList(group: String, fallback: [ListedStorage]?) async -> [ListedStorage]? {
         do {
             let list = try await listStorages(group: group).map(ListedStorage.init)
-            groupStorageLists.withLock { $0[group] = (now, list) }
+            groupStorageLists.withLock { $0[group] = (.now, list) }
             return list
+        } catch where error.code == .serverStatus {
+            groupStorageLists.withLock { $0[group] = (.now, []) }
+            return []
         } catch {
-            return cached?.storages
+            return fallback
         }
     }
 
@@ -62,6 +80,15 @@ extension FastDFSClient {
         }
         guard let list = await listedStorages(group: fileID.group, refresh: true) else { return nil }
         return SourceMatcher.source(for: info.source, in: list)
+    }
+
+    /// The source's address when the group's storage list (as cached, not read again for this)
+    /// names exactly one storage for it and lists it ACTIVE: reads can go there directly.
+    func activeListedSource(_ fileID: FileID, source: FileIDInfo.Source) async -> StorageAddress? {
+        guard let list = await listedStorages(group: fileID.group), let s = SourceMatcher.source(for: source, in: list),
+            s.isActive
+        else { return nil }
+        return s.address
     }
 
     /// Whether `address` is the source storage of `fileID` (the list is read again once when
@@ -123,6 +150,8 @@ extension FastDFSClient {
         guard Self.isUnreachable(error) else { return }
         let now = ContinuousClock.now
         storageHealth.withLock { $0.failed(address, at: now) }
+        // The cached storage lists may still call it ACTIVE: read them again when next needed.
+        groupStorageLists.withLock { $0.removeAll() }
     }
 
     func noteStorageSuccess(_ address: StorageAddress) {
@@ -277,7 +306,13 @@ struct ReadRoute {
         }
         let first: StorageAddress
         do {
-            if let hint { first = hint } else { first = try await client.queryFetch(fileID) }
+            if let hint {
+                first = hint
+            } else if let info, let source = await client.activeListedSource(fileID, source: info.source) {
+                first = source  // the source has every file it created: no tracker round trip
+            } else {
+                first = try await client.queryFetch(fileID)
+            }
         } catch where error.code == .connectFailed || error.code == .timeout {
             // No tracker: the group's last storage list still says where the file can be.
             guard let list = await client.listedStorages(group: fileID.group), !list.isEmpty else { throw error }
@@ -363,6 +398,7 @@ extension FastDFSClient {
         _ fileID: FileID, source: FileIDInfo.Source, hint: StorageAddress?, expecting: FileVersion?, command: FDFSCommand
     ) async throws(FastDFSError) -> StorageAddress {
         if let hint { return hint }
+        if let listed = await activeListedSource(fileID, source: source) { return listed }
         let offered = try await queryFetch(fileID)
         if await isSource(offered, of: fileID, source: source) { return offered }
         if let expecting {
