@@ -127,7 +127,10 @@ extension FDFSFileSystem {
         if a { throw FSError(EPERM, "by-id names are FastDFS file ids and cannot be renamed") }
         if try await isGroup(name, in: parent) { throw FSError(EPERM, "\(name) is a FastDFS group") }
         if try await isGroup(newName, in: newParent) { throw FSError(EPERM, "\(newName) is a FastDFS group name (reserved)") }
+        // A file being written takes its upload extension from its name: after a rename, from the new one.
+        let moved = try? await naming.lookup(parent: Int64(parent), name: name)
         let dead = try await naming.rename(parent: Int64(parent), name: name, newParent: Int64(newParent), newName: newName, flags: flags)
+        if let moved, let w = writer(of: UInt64(moved.id)) { await w.forgetExtHint() }
         for n in dead { await unlinked(n) }
     }
 

@@ -122,6 +122,7 @@ extension FDFSFileSystem {
             if flags.contains(.create), current[key] != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
             if flags.contains(.replace), current[key] == nil { throw FSError(ENODATA, "\(name) does not exist", quiet: true) }
             try await naming.setPendingMetadata(node.id, key: key, value: v)
+            await writer(of: UInt64(node.id))?.notePendingMetadata()
             return
         }
         metadataCache.remove(fid)

@@ -49,6 +49,17 @@ final class FuseBridge: Sendable {
         return RequestContext(uid: UInt32(c.pointee.uid), gid: UInt32(c.pointee.gid), pid: Int32(c.pointee.pid), umask: UInt32(c.pointee.umask))
     }
 
+    /// Replies on the calling (libfuse) thread, exactly once: for answers the filesystem has in
+    /// memory (`immediate*`), no Task and no thread hop.
+    static func answer(_ req: fuse_req_t?, _ op: StaticString, _ result: Result<ReplyValue, FSError>) {
+        let bridge = from(req)
+        let reply = Reply(FuseRequest(raw: req!), op)
+        switch result {
+        case .success(let value): reply.send(value, fs: bridge.fs)
+        case .failure(let error): reply.fail(error)
+        }
+    }
+
     /// Runs `body` in a Task and replies with its value or its error, exactly once.
     static func dispatch(_ req: fuse_req_t?, _ op: StaticString,
                          _ body: @escaping @Sendable (any FuseFilesystem) async throws(FSError) -> ReplyValue) {

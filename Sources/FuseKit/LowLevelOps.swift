@@ -40,6 +40,9 @@ enum LowLevelOps {
         }
         ops.lookup = { req, parent, name in
             let name = fname(name), ctx = FuseBridge.context(req)
+            if let now = FuseBridge.from(req).fs.immediateLookup(parent: parent, name: name) {
+                return FuseBridge.answer(req, "lookup", now.map { .entry($0) })
+            }
             FuseBridge.dispatch(req, "lookup") { fs throws(FSError) in .entry(try await fs.lookup(parent: parent, name: name, ctx: ctx)) }
         }
         ops.forget = { req, ino, n in
@@ -55,6 +58,9 @@ enum LowLevelOps {
         }
         ops.getattr = { req, ino, fi in
             let fh = fi?.pointee.fh
+            if let (a, t) = FuseBridge.from(req).fs.immediateGetattr(ino: ino) {
+                return FuseBridge.answer(req, "getattr", .success(.attr(a, t)))
+            }
             FuseBridge.dispatch(req, "getattr") { fs throws(FSError) in
                 let (a, t) = try await fs.getattr(ino: ino, fh: fh)
                 return .attr(a, t)
@@ -176,6 +182,9 @@ enum LowLevelOps {
         }
         ops.getxattr = { req, ino, name, size in
             let name = cstr(name)
+            if let now = FuseBridge.from(req).fs.immediateGetxattr(ino: ino, name: name) {
+                return FuseBridge.answer(req, "getxattr", now.map { .xattr(XattrAnswer.resolve(value: $0, requestedSize: size)) })
+            }
             FuseBridge.dispatch(req, "getxattr") { fs throws(FSError) in
                 .xattr(XattrAnswer.resolve(value: try await fs.getxattr(ino: ino, name: name), requestedSize: size))
             }

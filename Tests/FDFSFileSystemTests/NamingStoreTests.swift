@@ -163,6 +163,9 @@ struct NamingCacheTests {
         // Absent names are cached as absent, and a create replaces that answer.
         #expect(try await s.lookup(parent: root, name: "a") == nil)
         let a = try await s.create(parent: root, name: "a", mode: fileMode, uid: 0, gid: 0)
+        if case .child(let id) = s.cache.entry(parent: root, name: "a") { #expect(id == a.id) } else {
+            Issue.record("a create leaves its name in the cache (the next lookup needs no database)")
+        }
         try await agree(root, "a", "create")
         // Attributes, bind, commit: the node changes under the same name.
         #expect(try await s.node(a.id)?.mode == fileMode)

@@ -77,7 +77,7 @@ extension FDFSFileSystem {
         let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
         let e = counted(n.attr)
         let w = try retainWriter(ino: UInt64(n.id), fileID: nil, size: 0, named: true)
-        await w.markCreated()
+        await w.markCreated(name: name.string)
         return (e, makeHandle(ino: UInt64(n.id), fileID: nil, size: 0, writer: w))
     }
 

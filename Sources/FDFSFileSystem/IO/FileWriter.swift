@@ -1,4 +1,5 @@
 import FuseTypes
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,7 +40,11 @@ actor FileWriter {
     /// Set for a new slave file: bytes stay staged until sync, then go up in one UPLOAD_SLAVE.
     /// Part of the recorded state (`staged_files`), so a restart completes the upload.
     let slave: SlaveTarget?
-    private(set) var state: WriteState
+    private(set) var state: WriteState {
+        didSet { if state.size != oldValue.size { liveSize.store(state.size, ordering: .relaxed) } }
+    }
+    /// `state.size`, readable without awaiting the actor (answers from memory, issue 12).
+    nonisolated let liveSize = Atomic<Int64>(0)
     /// The last ship error (nil after a successful ship).
     private(set) var lastError: FSError?
     private var recorded = false
@@ -52,6 +57,18 @@ actor FileWriter {
     /// Bytes sent to the cluster by this writer (tests, bench).
     private(set) var bytesSent: Int64 = 0
 
+    // Small new files (issue 12): what saves a trip to the database or the staging queue.
+    /// The upload extension, from the name given at create (nil: ask the naming layer).
+    private var extHint: String?
+    /// The whole content of a new file written sequentially from 0, while it stays small: the
+    /// upload is built from it instead of read back from the staging file (which still holds the
+    /// bytes for crash safety). nil once anything else happens.
+    private var image: [UInt8]?
+    static let imageLimit = 256 << 10
+    /// False for a file created by this writer's mount with no user.* metadata set before its
+    /// data: the commit then needs no look at the pending metadata.
+    private var mayHavePendingMetadata = true
+
     init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: NamingStore, group: String?,
          named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, slots: UploadSlots? = nil,
          recorded: Bool = false, slave: SlaveTarget? = nil) throws(FSError) {
@@ -61,6 +78,7 @@ actor FileWriter {
         self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
         staging = try StagingFile(path: stagingPath)
         self.state.stagingFile = stagingPath
+        liveSize.store(state.size, ordering: .relaxed)
         if recorded {
             // Recovered after a restart or crash: a request may have been cut off mid-way.
             if self.state.fileID != nil { self.state.remoteUncertain = true }
@@ -97,6 +115,9 @@ actor FileWriter {
         defer { unlock() }
         if state.dirty.byteCount >= maxStaged, let e = lastError { throw e }
         try await staging.write(data, at: offset, generation: state.logGeneration ?? 0)
+        if let current = image {
+            if offset == Int64(current.count) && current.count + data.count <= Self.imageLimit { image!.append(contentsOf: data) } else { image = nil }
+        }
         state.wrote(offset, Int64(data.count))
         loggedSinceRecord += 1
         // The log is emptied at each record: small rewrites that never fill a chunk (no ship)
@@ -133,13 +154,26 @@ actor FileWriter {
     }
 
     /// A file made by create(): it gets an (empty) appender file at close even if never written.
-    func markCreated() { state.wantsFile = true }
+    /// `name`: its name, for the upload's extension.
+    func markCreated(name: String? = nil) {
+        state.wantsFile = true
+        if let name { extHint = Self.ext(of: name) }
+        if state.fileID == nil && state.baseID == nil && state.size == 0 { image = [] }
+        mayHavePendingMetadata = false
+    }
+
+    /// The file was renamed: its extension comes from its name again.
+    func forgetExtHint() { extHint = nil }
+
+    /// user.* metadata was set on the file before its data (kept in the naming layer).
+    func notePendingMetadata() { mayHavePendingMetadata = true }
 
     /// truncate / ftruncate / O_TRUNC, staged like a write (sent at the next ship).
     func resize(to newSize: Int64) async throws(FSError) {
         await lock()
         defer { unlock() }
         if newSize < state.size { try await staging.truncate(newSize) }
+        if newSize != Int64(image?.count ?? -1) { image = nil }
         state.resize(newSize)
         try await record(status: "pending")
     }
@@ -220,6 +254,7 @@ actor FileWriter {
     /// The bytes of `[lo, hi)` for an upload or append: the copy-on-write source's, overlaid
     /// with the staged ones (zeros elsewhere).
     private func content(_ lo: Int64, _ hi: Int64) async throws(FSError) -> [UInt8] {
+        if let image, state.baseID == nil, hi <= Int64(image.count) { return Array(image[Int(lo)..<Int(hi)]) }
         let staged = state.dirty.intersection(lo, hi)
         if state.baseID == nil || lo >= state.baseSize, staged.count == 1, staged[0].lo == lo, staged[0].hi == hi {
             return try await staging.read(lo, Int(hi - lo))   // all staged (a sequential write): one buffer
@@ -384,7 +419,7 @@ actor FileWriter {
             // The name's user.* metadata follows it to the new file: the old file's (copy on
             // write, replacement) and what was set before there was any data.
             var meta = state.committedID == nil ? [:] : ((try? await store.metadata(of: state.committedID!)) ?? [:])
-            let pending = try await naming.pendingMetadata(ino)
+            let pending = mayHavePendingMetadata ? try await naming.pendingMetadata(ino) : [:]
             meta.merge(pending) { _, new in new }
             if !meta.isEmpty { try await store.setMetadata(meta, for: newID, merge: false) }
             if !pending.isEmpty { try await naming.clearPendingMetadata(ino) }
@@ -406,8 +441,7 @@ actor FileWriter {
             if !stagedDropped { try await naming.removeStaged(ino: ino) }
             recorded = false
         }
-        try? await staging.truncate(0)
-        await staging.clearLog()
+        await staging.reset()
     }
 
     /// The delete of a replaced file, queued by the last commit (the file system runs it).

@@ -14,7 +14,8 @@ extension NamingStore {
     /// group, and a new directory inherits the set-group-ID bit (as ext4's inode_init_owner).
     public func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
                        target: FileName? = nil, fileID: String? = nil, size: Int64 = 0, rdev: UInt64 = 0) async throws(FSError) -> Node {
-        try await write { db in
+        let (node, entryRow, parentNode, generation) = try await write { db in
+            let generation = self.cache.generation  // nothing else commits while this transaction runs
             let dir = try Self.directory(db, parent)
             if try Self.lookup(db, parent, name) != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
             let now = Timespec.now().nanoseconds
@@ -33,9 +34,15 @@ extension NamingStore {
                 """, arguments: [node.mode, node.uid, node.gid, node.size, now, now, now, node.nlink, fileID, targetData, node.rdev])
             node.id = db.lastInsertedRowID
             try db.execute(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)", arguments: [parent, Data(name.bytes), node.id])
+            let entryRow = db.lastInsertedRowID
             try Self.touch(db, parent, now: now, nlinkDelta: isDir ? 1 : 0)
-            return node
+            return (node, entryRow, try Node.fetchOne(db, key: parent), generation)
         }
+        // The new name and node as committed: the next lookup needs no database (unless another
+        // change committed in between, which the generation check catches).
+        cache.fill(parent: parent, name: name, entryRow: entryRow, child: node, generation: generation &+ 1)
+        if let parentNode { cache.fill(node: parentNode, generation: generation &+ 1) }
+        return node
     }
 
     /// A new name for an existing non-directory node (hard link).

@@ -92,7 +92,8 @@ extension NamingStore {
     /// is queued unless another node still refers to it.
     /// `dropStaged`: the node's staged-writes record goes in the same transaction.
     public func commitWrite(_ id: Int64, fileID: String?, size: Int64, dropStaged: Bool = false) async throws(FSError) -> (row: Int64, fileID: String)? {
-        try await write { db in
+        let (queued, node, generation) = try await write { db -> ((row: Int64, fileID: String)?, Node, UInt64) in
+            let generation = self.cache.generation
             if dropStaged { try db.execute(sql: "DELETE FROM staged_files WHERE ino = ?", arguments: [id]) }
             guard var n = try Node.fetchOne(db, key: id) else { throw FSError.noent("inode \(id) is gone") }
             let old = n.fileID
@@ -102,12 +103,14 @@ extension NamingStore {
             n.mtimeNs = now
             n.ctimeNs = now
             try n.update(db)
-            guard let old, old != fileID else { return nil }
+            guard let old, old != fileID else { return (nil, n, generation) }
             let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM nodes WHERE file_id = ?", arguments: [old]) ?? 0
-            if others > 0 { return nil }
+            if others > 0 { return (nil, n, generation) }
             try db.execute(sql: "INSERT INTO pending_deletes (file_id) VALUES (?)", arguments: [old])
-            return (db.lastInsertedRowID, old)
+            return ((db.lastInsertedRowID, old), n, generation)
         }
+        cache.fill(node: node, generation: generation &+ 1)
+        return queued
     }
 }
 

@@ -157,6 +157,16 @@ public final class StagingFile: Sendable {
         }
     }
 
+    /// Empties the staging file and its log in one trip to the staging queue (after a commit).
+    func reset() async {
+        let fd = fd, logFD = logFD
+        _ = try? await run { () -> Result<Void, FSError> in
+            _ = ftruncate(fd, 0)
+            _ = ftruncate(logFD, 0)
+            return .success(())
+        }
+    }
+
     /// Reads `[offset, offset + count)`; holes read as zeros.
     func read(_ offset: Int64, _ count: Int) async throws(FSError) -> [UInt8] {
         let fd = fd, path = path

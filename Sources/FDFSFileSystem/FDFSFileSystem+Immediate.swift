@@ -1,0 +1,51 @@
+import FuseTypes
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Answers given from memory on libfuse's thread (issue 12): no Task, no database round trip.
+/// Each one covers only the cases whose async answer depends on nothing but memory; anything
+/// else returns nil and goes the async way (the by-id view; a name at the root while the group
+/// list is not in memory). A file being written has the size of its writer's mirror, as `liveAttr` gives.
+extension FDFSFileSystem {
+    /// `liveAttr` without awaiting: a writer's size from its mirror.
+    func liveAttrNow(_ n: Node) -> Attr {
+        var a = n.attr
+        if n.isRegular, let w = writer(of: UInt64(n.id)) { a.size = w.liveSize.load(ordering: .relaxed) }
+        return a
+    }
+
+    public func immediateGetxattr(ino: UInt64, name: String) -> Result<[UInt8], FSError>? {
+        // Same answer as getxattr for the namespaces fdfsfs does not keep (asked by the kernel
+        // before every write, for security.capability).
+        if name.hasPrefix("security.") || name.hasPrefix("system.") || name.hasPrefix("trusted.") {
+            return .failure(FSError(ENODATA, "", quiet: true))
+        }
+        return nil
+    }
+
+    public func immediateGetattr(ino: UInt64) -> (Attr, Double)? {
+        guard ino != InodeTable.root, !InodeTable.isByID(ino), let n = naming.cache.node(Int64(ino)) else { return nil }
+        return (liveAttrNow(n), options.attrTimeout)
+    }
+
+    public func immediateLookup(parent: UInt64, name: FileName) -> Result<Entry, FSError>? {
+        guard !InodeTable.isByID(parent), name.count <= Self.nameMax else { return nil }
+        if parent == InodeTable.root {
+            // Group names at the root lead to the by-id view: only with the group list in memory
+            // can a name be known not to be one.
+            guard let groups = groupsCache.get(0) else { return nil }
+            if let s = name.string, groups.contains(where: { $0.name == s }) { return nil }
+        }
+        switch naming.cache.entry(parent: Int64(parent), name: name) {
+        case .absent:
+            let miss = FSError.noent("\(name) not found")
+            return options.kernelNegativeCache ? .success(negativeEntry(timeout: options.entryTimeout)) : .failure(miss)
+        case .child(let id):
+            guard let n = naming.cache.node(id) else { return nil }
+            return .success(counted(liveAttrNow(n)))
+        case nil:
+            return nil
+        }
+    }
+}
