@@ -100,6 +100,7 @@ public final class FDFSFileSystem: FuseFilesystem {
         _ = try await groups(refresh: true)
         for id in try await naming.orphans() { await purge(id) }
         await recoverStagedWrites()
+        sweepStagingDirectory()
         let t = Task { [weak self] in
             var round = 0
             while !Task.isCancelled {

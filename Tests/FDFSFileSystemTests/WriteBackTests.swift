@@ -588,3 +588,24 @@ func eventuallyAsync(_ condition: () -> Bool) async -> Bool {
     }
     return condition()
 }
+
+@Suite("Staging directory hygiene (issue 13)")
+struct StagingSweepTests {
+    @Test func aStartRemovesStagingFilesNoStagedWriteClaimsAndKeepsTheOthers() async throws {
+        let naming = try NamingStore(path: nil)
+        let mem = MemoryFileStore()
+        let first = try await WriteFixture(naming: naming, store: mem)
+        // A file with staged bytes (its record claims its staging file), never closed.
+        let (ino, fh) = try await first.create("kept.bin")
+        _ = try await first.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(1000))
+        let kept = try #require(await first.fs.writer(of: ino)?.state.stagingFile)
+        // Leftovers of a crash before any record, or of an older version.
+        let junk = first.stagingDir + "/999-1"
+        for path in [junk, junk + ".log"] { #expect(creat(path, 0o600) >= 0) }
+        let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
+        #expect(access(junk, F_OK) != 0 && access(junk + ".log", F_OK) != 0, "unclaimed staging files are removed")
+        #expect(access(kept, F_OK) == 0, "a staging file a record claims stays")
+        await second.fs.retryStagedWrites()
+        #expect(try await second.content(ino) == pattern(1000))
+    }
+}

@@ -449,5 +449,5 @@ actor FileWriter {
     func takePendingDelete() -> (row: Int64, fileID: String)? { defer { pendingDelete = nil }; return pendingDelete }
 
     /// Removes the staging file (the writer is clean and no longer used).
-    func discard() { staging.remove() }
+    nonisolated func discard() { staging.remove() }
 }

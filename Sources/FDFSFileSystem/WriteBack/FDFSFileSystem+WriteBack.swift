@@ -11,8 +11,9 @@ extension FDFSFileSystem {
             Glibc.mkdir(configured, 0o700)
             return configured
         }
-        // No state directory (tests): one directory per process; staging file names are unique.
-        let dir = "/tmp/fdfsfs-staging-\(getpid())"
+        // No state directory (tests): a fresh directory for each filesystem, as a state directory
+        // would be (its start sweeps files no staged write claims).
+        let dir = "/tmp/fdfsfs-staging-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         Glibc.mkdir(dir, 0o700)
         return dir
     }
@@ -33,11 +34,13 @@ extension FDFSFileSystem {
         let nw = try FileWriter(ino: Int64(ino), state: WriteState(fileID: fileID, size: size, appender: appender),
                                 stagingPath: stagingPath(ino), store: store, naming: naming, group: options.group,
                                 named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, slave: slave)
-        return writers.withLock { w in
-            if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return e.writer }   // lost a race
+        let (winner, lost) = writers.withLock { w -> (FileWriter, Bool) in
+            if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return (e.writer, true) }
             w[ino] = (nw, 1)
-            return nw
+            return (nw, false)
         }
+        if lost { nw.discard() }   // another request made the writer first: its staging file goes
+        return winner
     }
 
     /// One reference less; a clean writer with no references goes away, one with staged bytes
@@ -119,6 +122,25 @@ extension FDFSFileSystem {
                 }
             }
         }
+    }
+
+    /// Removes staging files (and write logs) that no writer owns: left by a crash between a
+    /// staging file's creation and its first record, or by an older version. Runs at start,
+    /// after recovery has claimed every file a record names.
+    func sweepStagingDirectory() {
+        let owned = Set(writers.withLock { $0.values.map { $0.writer.staging.path } })
+        guard let dir = Glibc.opendir(stagingDir) else { return }
+        defer { closedir(dir) }
+        var removed = 0
+        while let e = Glibc.readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            let path = stagingDir + "/" + name
+            let base = name.hasSuffix(".log") ? String(path.dropLast(4)) : path
+            if owned.contains(base) { continue }
+            if Glibc.unlink(path) == 0 { removed += 1 }
+        }
+        if removed > 0 { Log.info("removed \(removed) staging file(s) no staged write refers to in \(stagingDir)") }
     }
 
     /// Writers left with staged bytes and no handle: try again.
