@@ -145,7 +145,7 @@ extension SlaveTests {
         #expect(staged.count == 1)
         #expect(staged.first?.state.slave?.fileID == slaveID)
         #expect(staged.first?.path.hasPrefix(slaveID) == true)
-        #expect(staged.first?.status == "failed")
+        #expect(staged.first?.status == .failed)
         // "SIGKILL": no release; a new mount of the same state completes the upload.
         let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
         #expect(try await mem.download(slaveID, offset: 0, length: 0, storage: nil) == data)
@@ -170,7 +170,7 @@ extension SlaveTests {
         // Killed before close: the bytes were recorded at the first write. The cluster still
         // refuses the upload when the next mount starts.
         let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem, failing: ["uploadSlave": EIO])
-        #expect(try await naming.stagedFiles().first?.status == "failed")
+        #expect(try await naming.stagedFiles().first?.status == .failed)
         second.faulty.inject("uploadSlave", nil)
         #expect(try await naming.stagedFiles().map(\.state.slave?.fileID) == [slaveID])
         let d2 = try await dirIno(second, slaveID)

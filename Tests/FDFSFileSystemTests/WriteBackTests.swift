@@ -350,7 +350,7 @@ struct WriteBackFaultTests {
         await expectErrno(EIO) { try await fx.fs.flush(ino: ino, fh: fh) }
         try await fx.fs.release(ino: ino, fh: fh)
         let staged = try await fx.naming.stagedFiles()
-        #expect(staged.count == 1 && staged.first?.status == "failed" && staged.first?.path == "/f.bin")
+        #expect(staged.count == 1 && staged.first?.status == .failed && staged.first?.path == "/f.bin")
         #expect(try await fx.naming.node(Int64(ino))?.fileID == nil, "no half-written file is recorded")
         #expect(try await fx.fs.getattr(ino: ino, fh: nil).0.size == Int64(data.count), "the staged size stays visible")
         fx.faulty.inject("modify", nil)

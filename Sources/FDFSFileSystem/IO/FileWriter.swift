@@ -52,6 +52,8 @@ actor FileWriter {
     private var lastFailure: Double?
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// Monotonic seconds (injected in tests): the back-off after a failed ship.
+    let clock: Clock
     /// The global cap on requests sending bytes (nil: none, tests).
     let slots: UploadSlots?
     /// Bytes sent to the cluster by this writer (tests, bench).
@@ -71,7 +73,8 @@ actor FileWriter {
 
     init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: NamingStore, group: String?,
          named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, slots: UploadSlots? = nil,
-         recorded: Bool = false, slave: SlaveTarget? = nil) throws(FSError) {
+         recorded: Bool = false, slave: SlaveTarget? = nil, clock: @escaping Clock = monotonicSeconds) throws(FSError) {
+        self.clock = clock
         self.slots = slots
         self.slave = slave ?? state.slave
         self.ino = ino; self.state = state; self.state.slave = self.slave; self.store = store; self.naming = naming; self.group = group
@@ -122,10 +125,10 @@ actor FileWriter {
         loggedSinceRecord += 1
         // The log is emptied at each record: small rewrites that never fill a chunk (no ship)
         // would otherwise grow it without end.
-        if !recorded || loggedSinceRecord >= Self.maxLogEntries { try await record(status: "pending") }
+        if !recorded || loggedSinceRecord >= Self.maxLogEntries { try await record(status: .pending) }
         // After a failure, streaming waits a few seconds (a dead storage must not cost every write
         // a connect timeout); fsync/close still try at once.
-        let backingOff = lastFailure.map { monotonicSeconds() - $0 < 5 } ?? false
+        let backingOff = lastFailure.map { clock() - $0 < 5 } ?? false
         if state.dirty.byteCount >= chunk && !backingOff && slave == nil {
             do {
                 try await ship(final: false)
@@ -135,7 +138,7 @@ actor FileWriter {
                 // Kept staged; fsync/close report it, and writes fail once maxStaged is reached.
                 if lastError == nil { Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)") }
                 lastError = error
-                lastFailure = monotonicSeconds()
+                lastFailure = clock()
             }
         }
         return data.count
@@ -149,7 +152,7 @@ actor FileWriter {
         let added = state.adoptUnrecorded(logged: logged, extents: extents, stagingSize: fileSize)
         if added > 0 {
             Log.warning("inode \(ino): \(added) staged bytes written after the last record found in \(staging.path)")
-            try? await record(status: "pending")
+            try? await record(status: .pending)
         }
     }
 
@@ -175,7 +178,7 @@ actor FileWriter {
         if newSize < state.size { try await staging.truncate(newSize) }
         if newSize != Int64(image?.count ?? -1) { image = nil }
         state.resize(newSize)
-        try await record(status: "pending")
+        try await record(status: .pending)
     }
 
     private var uploadEmptySlave = false
@@ -199,10 +202,10 @@ actor FileWriter {
             try await commit()
         } catch {
             lastError = error
-            lastFailure = monotonicSeconds()
+            lastFailure = clock()
             // Survive a crash: the staged bytes and their map reach the disk before we answer.
             try? await staging.sync()
-            try? await record(status: "failed", error: error.description)
+            try? await record(status: .failed, error: error.description)
             throw error
         }
     }
@@ -241,10 +244,10 @@ actor FileWriter {
     static let maxLogEntries = 65_536
 
     /// Saves the state (a new log generation) in `staged_files`, then empties the write log.
-    private func record(status: String, error: String? = nil) async throws(FSError) {
+    private func record(status: StagedStatus, error: String? = nil) async throws(FSError) {
         var s = state
         s.logGeneration = (state.logGeneration ?? 0) &+ 1
-        try await naming.saveStaged(ino: ino, state: s, status: status, error: error, durable: status == "failed")
+        try await naming.saveStaged(ino: ino, state: s, status: status, error: error, durable: status == .failed)
         state.logGeneration = s.logGeneration
         recorded = true
         loggedSinceRecord = 0
@@ -392,7 +395,7 @@ actor FileWriter {
             // process dies in between, the previous record and the unpunched staged bytes replay
             // the step (MODIFY and TRUNCATE are idempotent, an UPLOAD only leaves an orphan).
             if final && index == steps.count - 1 { continue }
-            try await record(status: "pending")
+            try await record(status: .pending)
             if let shipped { await staging.punch(shipped.lo, shipped.hi) }
         }
     }

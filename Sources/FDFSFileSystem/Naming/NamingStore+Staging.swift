@@ -5,12 +5,20 @@ import GRDB
 import Glibc
 #endif
 
+/// Where a file's staged writes stand (stored as its raw value in `staged_files.status`).
+public enum StagedStatus: String, Sendable, Hashable, CustomStringConvertible {
+    /// Being written, or waiting for its next ship.
+    case pending
+    /// The last ship failed (the record carries its error).
+    case failed
+    public var description: String { rawValue }
+}
+
 /// A row of `staged_files`: a file whose latest bytes are (partly) only in the staging area.
 public struct StagedFileRecord: Sendable, Hashable {
     public var ino: Int64
     public var state: WriteState
-    /// "pending" (being written or waiting for its next ship) or "failed" (the last ship failed).
-    public var status: String
+    public var status: StagedStatus
     public var lastError: String?
     /// A path of the named file ("(no name)" when unlinked; the file id for by-id files).
     public var path: String
@@ -23,7 +31,7 @@ extension NamingStore {
 
     /// `durable`: fsynced before returning (a failed durability point); otherwise a progress
     /// record that survives a killed process, synced with the next durable transaction.
-    public func saveStaged(ino: Int64, state: WriteState, status: String, error: String?, durable: Bool = false) async throws(FSError) {
+    public func saveStaged(ino: Int64, state: WriteState, status: StagedStatus, error: String?, durable: Bool = false) async throws(FSError) {
         let json: String
         do { json = try Self.encode(state) } catch { throw FSError(EIO, "cannot encode the write state of inode \(ino): \(error)") }
         let save: @Sendable (Database) throws -> Void = { db in
@@ -31,7 +39,7 @@ extension NamingStore {
                 INSERT INTO staged_files (ino, state, status, last_error, updated_ns) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(ino) DO UPDATE SET state = excluded.state, status = excluded.status,
                     last_error = excluded.last_error, updated_ns = excluded.updated_ns
-                """, arguments: [ino, json, status, error, Timespec.now().nanoseconds])
+                """, arguments: [ino, json, status.rawValue, error, Timespec.now().nanoseconds])
         }
         try await write(save)
         if durable { try await syncToDisk() }
@@ -51,7 +59,8 @@ extension NamingStore {
             let json: String = row["state"]
             guard let state = try? JSONDecoder().decode(WriteState.self, from: Data(json.utf8)) else { return nil }
             let path = try Self.path(db, of: ino) ?? (InodeTable.isByID(UInt64(ino)) ? (state.fileID ?? state.slave.map { "\($0.fileID) (slave of \($0.master))" } ?? "(by id)") : "(no name)")
-            return StagedFileRecord(ino: ino, state: state, status: row["status"], lastError: row["last_error"], path: path)
+            let status = StagedStatus(rawValue: row["status"]) ?? .failed   // unknown: treat as failed (listed, retried)
+            return StagedFileRecord(ino: ino, state: state, status: status, lastError: row["last_error"], path: path)
         }
     }
 

@@ -102,7 +102,7 @@ extension FDFSFileSystem {
             let file = r.state.stagingFile ?? stagingPath(ino)
             if !r.state.dirty.isEmpty && Glibc.access(file, F_OK) != 0 {
                 Log.error("staged writes of \(r.path) (inode \(r.ino)) are lost: \(file) is missing; the file keeps its last recorded content")
-                try? await naming.saveStaged(ino: r.ino, state: r.state, status: "failed", error: "staging file missing")
+                try? await naming.saveStaged(ino: r.ino, state: r.state, status: .failed, error: "staging file missing")
                 continue
             }
             Log.warning("staged: \(r.path) (inode \(r.ino)), \(r.state.size) bytes, \(r.state.dirty.byteCount) staged, \(r.status)\(r.lastError.map { ": " + $0 } ?? "")")
