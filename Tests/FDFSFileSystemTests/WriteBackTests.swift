@@ -28,6 +28,7 @@ final class FaultyStore: FileStore {
     func hangAfter(_ op: String) { faults.withLock { _ = $0.hangAfter.insert(op) } }
     func slowDown(_ d: Duration?) { faults.withLock { $0.slow = d } }
     var peakInFlight: Int { faults.withLock { $0.peakInFlight } }
+    var inFlightNow: Int { faults.withLock { $0.inFlight } }
     /// Counts the call in flight (and takes `slow`) around `body`.
     private func tracked<T>(_ body: () async throws(FSError) -> T) async throws(FSError) -> T {
         let slow = faults.withLock { f -> Duration? in f.inFlight += 1; f.peakInFlight = max(f.peakInFlight, f.inFlight); return f.slow }
@@ -276,6 +277,26 @@ struct WriteBackTests {
         var c = SetAttr(); c.size = 4
         #expect(try await fx.fs.setattr(ino: ino, changes: c, ctx: fx.ctx).0.size == 4)
         #expect(try await fx.mem.download(appender, offset: 0, length: 0, storage: nil) == [5] + pattern(10)[1..<4])
+    }
+}
+
+@Suite("Write-back: staging and sending overlap (issue 13)")
+struct WriteBackOverlapTests {
+    @Test func writesGoOnWhileAChunkIsOnItsWayAndWaitOnlyAtTwoChunksStaged() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("stream.bin")
+        let c = Int(WriteFixture.chunk)
+        let data = noise(6 * c, seed: 11)
+        fx.faulty.slowDown(.milliseconds(300))
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: Array(data[0..<c]))   // a chunk: streaming starts
+        #expect(await eventuallyAsync { fx.faulty.inFlightNow == 1 }, "the first chunk is on its way")
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: Int64(c), data: Array(data[c..<(2 * c)]))
+        #expect(fx.faulty.inFlightNow == 1, "the second chunk was staged while the first was still being sent")
+        fx.faulty.slowDown(nil)
+        for k in 2..<6 { _ = try await fx.fs.write(ino: ino, fh: fh, offset: Int64(k * c), data: Array(data[(k * c)..<((k + 1) * c)])) }
+        try await fx.close(ino, fh)
+        #expect(try await fx.content(ino) == data)
+        #expect(fx.faulty.peakInFlight == 1, "one request at a time per file")
     }
 }
 

@@ -7,15 +7,18 @@ import Glibc
 /// Write-back for one file (issue 5). Writes land in the file's staging file in `state_dir`
 /// and in a dirty-range map (`WriteState`, recorded in the `staged_files` table), not on the
 /// server one syscall at a time. Bytes go to the cluster in `chunk`-sized requests:
-/// - while writing, whole chunks contiguous with the server's end (sequential writes: the
-///   first creates the appender file, the rest are APPENDs) and staged ranges inside the
-///   server's file (MODIFY), once `chunk` bytes are staged; shipped ranges are punched out of
-///   the staging file, so a 1 GiB cp keeps about one chunk locally;
+/// - while writing, whole chunks of the content past the server's end and staged ranges inside
+///   the server's file, once `chunk` bytes are staged, sent by a streaming task one request at a
+///   time while the writes go on (staging and sending overlap; writes wait only once two
+///   chunks are staged); shipped ranges are punched out of the staging file, so a 1 GiB cp keeps
+///   a few chunks locally;
 /// - at `sync()` (fsync, close), everything, then the naming layer records file id and size.
 /// A failed ship keeps the bytes staged (retried later, and at the next mount); the error
 /// (EIO, ENOSPC) is what fsync/close return. Immutable normal files are copied on write: the
 /// new appender is built from the old file's bytes plus the staged ones, and the old id is
-/// deleted once the name points to the new one. All operations of one file are serialized.
+/// deleted once the name points to the new one. The decisions are `FileWriterStateMachine`'s;
+/// this actor does the I/O. A short lock serialises the local steps (staging, records, reads);
+/// no lock is held while a streaming request is on the network.
 /// A slave file being created in the by-id view: uploaded whole at sync (slaves are immutable).
 /// Recorded with the write state, so a restart can still complete the upload.
 public struct SlaveTarget: Sendable, Hashable, Codable {
@@ -40,16 +43,23 @@ actor FileWriter {
     /// Set for a new slave file: bytes stay staged until sync, then go up in one UPLOAD_SLAVE.
     /// Part of the recorded state (`staged_files`), so a restart completes the upload.
     let slave: SlaveTarget?
+    /// The write-back decisions and the write state (`FileWriterStateMachine`).
+    private var machine: FileWriterStateMachine
     private(set) var state: WriteState {
-        didSet { if state.size != oldValue.size { liveSize.store(state.size, ordering: .relaxed) } }
+        get { machine.state }
+        set {
+            let sizeChanged = newValue.size != machine.state.size
+            machine.state = newValue
+            if sizeChanged { liveSize.store(newValue.size, ordering: .relaxed) }
+        }
     }
     /// `state.size`, readable without awaiting the actor (answers from memory, issue 12).
     nonisolated let liveSize = Atomic<Int64>(0)
     /// The last ship error (nil after a successful ship).
-    private(set) var lastError: FSError?
+    var lastError: FSError? { machine.lastError }
     private var recorded = false
-    /// When the last ship failed (monotonic seconds).
-    private var lastFailure: Double?
+    /// The task sending staged bytes while the file is written (nil when none runs).
+    private var streamer: Task<Void, Never>?
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     /// Monotonic seconds (injected in tests): the back-off after a failed ship.
@@ -77,16 +87,19 @@ actor FileWriter {
         self.clock = clock
         self.slots = slots
         self.slave = slave ?? state.slave
-        self.ino = ino; self.state = state; self.state.slave = self.slave; self.store = store; self.naming = naming; self.group = group
+        var initial = state
+        initial.slave = self.slave
+        initial.stagingFile = stagingPath
+        self.ino = ino; self.store = store; self.naming = naming; self.group = group
         self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
         staging = try StagingFile(path: stagingPath)
-        self.state.stagingFile = stagingPath
-        liveSize.store(state.size, ordering: .relaxed)
         if recorded {
             // Recovered after a restart or crash: a request may have been cut off mid-way.
-            if self.state.fileID != nil { self.state.remoteUncertain = true }
-            mustVerify = true
+            if initial.fileID != nil { initial.remoteUncertain = true }
         }
+        machine = FileWriterStateMachine(state: initial, chunk: chunk)
+        machine.mustVerify = recorded
+        liveSize.store(initial.size, ordering: .relaxed)
     }
 
     var size: Int64 { state.size }
@@ -110,38 +123,95 @@ actor FileWriter {
         if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
     }
 
+    /// The lock, with no streaming request in flight (durability points and resizes wait for
+    /// it, without holding the lock meanwhile).
+    private func lockQuiescent() async {
+        while true {
+            if let t = streamer {
+                await t.value
+                continue
+            }
+            await lock()
+            if streamer == nil && machine.inFlight == nil { return }
+            unlock()
+        }
+    }
+
     // MARK: - Writes
 
     func write(offset: Int64, data: [UInt8]) async throws(FSError) -> Int {
         if data.isEmpty { return 0 }
+        // Back-pressure: two chunks staged and one on its way: wait for it.
+        while machine.shouldThrottle, let t = streamer { await t.value }
         await lock()
         defer { unlock() }
-        if state.dirty.byteCount >= maxStaged, let e = lastError { throw e }
+        if state.dirty.byteCount >= maxStaged, let e = machine.lastError { throw e }
         try await staging.write(data, at: offset, generation: state.logGeneration ?? 0)
         if let current = image {
             if offset == Int64(current.count) && current.count + data.count <= Self.imageLimit { image!.append(contentsOf: data) } else { image = nil }
         }
-        state.wrote(offset, Int64(data.count))
+        let before = state.size
+        machine.bytesStaged(offset: offset, count: Int64(data.count))
+        if state.size != before { liveSize.store(state.size, ordering: .relaxed) }
         loggedSinceRecord += 1
         // The log is emptied at each record: small rewrites that never fill a chunk (no ship)
         // would otherwise grow it without end.
         if !recorded || loggedSinceRecord >= Self.maxLogEntries { try await record(status: .pending) }
-        // After a failure, streaming waits a few seconds (a dead storage must not cost every write
-        // a connect timeout); fsync/close still try at once.
-        let backingOff = lastFailure.map { clock() - $0 < 5 } ?? false
-        if state.dirty.byteCount >= chunk && !backingOff && slave == nil {
-            do {
-                try await ship(final: false)
-                lastFailure = nil
-                lastError = nil
-            } catch {
-                // Kept staged; fsync/close report it, and writes fail once maxStaged is reached.
-                if lastError == nil { Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)") }
-                lastError = error
-                lastFailure = clock()
-            }
-        }
+        startStreamingIfReady()
         return data.count
+    }
+
+    /// Starts the streaming task when a whole chunk is staged and none runs.
+    private func startStreamingIfReady() {
+        guard streamer == nil, slave == nil, state.dirty.byteCount >= chunk, !machine.backingOff(now: clock()) else { return }
+        streamer = Task { await self.stream() }
+    }
+
+    /// Sends staged chunks one request at a time while the file is written. The request goes
+    /// out without the lock (writes and reads go on); its result is applied under the lock.
+    private func stream() async {
+        defer { streamer = nil }
+        while true {
+            await lock()
+            let prepared: Prepared
+            do throws(FSError) {
+                try await settleRemote()
+                guard let step = machine.nextStreamingStep(now: clock()) else {
+                    unlock()
+                    return
+                }
+                do throws(FSError) { prepared = try await prepare(step) } catch {
+                    machine.stepFailed(error, now: clock())
+                    throw error
+                }
+            } catch {
+                if machine.lastError == nil { Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)") }
+                machine.requestFailed(error, now: clock())
+                unlock()
+                return
+            }
+            unlock()
+            let result = await send(prepared)   // on the network: no lock held
+            await lock()
+            switch result {
+            case .success(let id):
+                let punch = machine.stepSucceeded(uploadedID: id)
+                bytesSent += prepared.bytes
+                do throws(FSError) {
+                    try await record(status: .pending)
+                    for r in punch { await staging.punch(r.lo, r.hi) }
+                } catch {
+                    machine.requestFailed(error, now: clock())
+                }
+            case .failure(let error):
+                // Kept staged; fsync/close report it, and writes fail once maxStaged is reached.
+                if machine.lastError == nil { Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)") }
+                machine.stepFailed(error, now: clock())
+                unlock()
+                return
+            }
+            unlock()
+        }
     }
 
     /// After a crash: adds what the write log and the staging file hold beyond the recorded map
@@ -173,7 +243,7 @@ actor FileWriter {
 
     /// truncate / ftruncate / O_TRUNC, staged like a write (sent at the next ship).
     func resize(to newSize: Int64) async throws(FSError) {
-        await lock()
+        await lockQuiescent()
         defer { unlock() }
         if newSize < state.size { try await staging.truncate(newSize) }
         if newSize != Int64(image?.count ?? -1) { image = nil }
@@ -190,19 +260,18 @@ actor FileWriter {
 
     /// The durability point (fsync, close): everything on a storage server and recorded.
     func sync() async throws(FSError) {
-        await lock()
+        await lockQuiescent()
         defer { unlock() }
         if state.isClean {
             if recorded { try await commit() }
             return
         }
         do {
-            try await ship(final: true)
+            if let slave { try await shipSlave(slave) } else { try await shipFinal() }
             try await verifyOnSource()
             try await commit()
         } catch {
-            lastError = error
-            lastFailure = clock()
+            machine.requestFailed(error, now: clock())
             // Survive a crash: the staged bytes and their map reach the disk before we answer.
             try? await staging.sync()
             try? await record(status: .failed, error: error.description)
@@ -337,82 +406,103 @@ actor FileWriter {
         }
     }
 
-    /// Sends the planned steps. After each one, what the server now holds is recorded before the
-    /// staged copy of those bytes is dropped, so a crash at any point leaves a record that is
-    /// safe to replay: every step says where its bytes go (MODIFY at an offset, TRUNCATE to a
-    /// size), so sending it again has the same effect, and an UPLOAD made again only leaves an
-    /// orphan. A step that may have reached the server only in part makes the server's size
-    /// uncertain; `settleRemote` cuts the file back to the recorded size before going on.
-    private func ship(final: Bool) async throws(FSError) {
-        if let slave {
-            if final { try await shipSlave(slave) }
-            return
+    /// A step with what it sends, read under the lock before the request goes out.
+    enum Prepared: Sendable {
+        case none
+        case truncate(fileID: String, size: Int64)
+        case modify(fileID: String, offset: Int64, data: [UInt8])
+        case upload(ext: String, data: [UInt8])
+
+        var bytes: Int64 {
+            switch self {
+            case .none, .truncate: 0
+            case .modify(_, _, let d), .upload(_, let d): Int64(d.count)
+            }
         }
-        try await settleRemote()
-        let steps = state.plan(chunk: chunk, final: final)
-        for (index, step) in steps.enumerated() {
-            var shipped: (lo: Int64, hi: Int64)?
-            do {
-                switch step {
-                case .truncate(let t):
-                    guard let fid = state.fileID else { continue }
-                    try await store.truncate(fid, to: t)
-                    state.remoteSize = t
-                    state.truncateTo = nil
-                case .modify(let a, let b):
-                    guard let fid = state.fileID else { continue }
-                    try await sending { () async throws(FSError) in
-                        let data = try await content(a, b)
-                        try await store.modify(data, in: fid, at: a)
-                    }
-                    bytesSent += b - a
-                    state.remoteSize = max(state.remoteSize, b)
-                    state.dirty.remove(a, b)
-                    shipped = (a, b)
-                case .upload(let b):
-                    let name = named ? try await naming.anyName(of: ino) : nil
-                    let id = try await sending { () async throws(FSError) -> String in
-                        let data = try await content(0, b)
-                        return try await store.upload(data, ext: Self.ext(of: name?.description), group: group, appender: true)
-                    }
-                    bytesSent += b
-                    state.fileID = id
-                    state.remoteSize = b
-                    state.truncateTo = nil
-                    state.dirty.remove(0, b)
-                    shipped = (0, b)
-                    Log.info("inode \(ino): created appender file \(id)")
+    }
+
+    private func prepare(_ step: WriteState.Step) async throws(FSError) -> Prepared {
+        switch step {
+        case .truncate(let t):
+            guard let fid = state.fileID else { return .none }
+            return .truncate(fileID: fid, size: t)
+        case .modify(let a, let b):
+            guard let fid = state.fileID else { return .none }
+            return .modify(fileID: fid, offset: a, data: try await content(a, b))
+        case .upload(let b):
+            let ext: String
+            if let extHint { ext = extHint } else { ext = Self.ext(of: named ? try await naming.anyName(of: ino)?.description : nil) }
+            return .upload(ext: ext, data: try await content(0, b))
+        }
+    }
+
+    /// Sends one prepared step (uploads under the global cap). Returns the new id of an upload.
+    private func send(_ p: Prepared) async -> Result<String?, FSError> {
+        do throws(FSError) {
+            switch p {
+            case .none:
+                return .success(nil)
+            case .truncate(let fid, let size):
+                try await store.truncate(fid, to: size)
+                return .success(nil)
+            case .modify(let fid, let offset, let data):
+                try await sending { () async throws(FSError) in try await store.modify(data, in: fid, at: offset) }
+                return .success(nil)
+            case .upload(let ext, let data):
+                let id = try await sending { () async throws(FSError) -> String in
+                    try await store.upload(data, ext: ext, group: group, appender: true)
                 }
-            } catch {
-                // The request may have been applied in part (a MODIFY that extends the file, a grow).
-                if state.fileID != nil { state.remoteUncertain = true }
-                mustVerify = true
+                Log.info("inode \(ino): created appender file \(id)")
+                return .success(id)
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Sends everything still staged, one step at a time (the lock is held: this is a durability
+    /// point). After each step, what the server now holds is recorded before the staged copy of
+    /// those bytes is dropped, so a crash at any point leaves a record that is safe to replay:
+    /// every step says where its bytes go (MODIFY at an offset, TRUNCATE to a size), so sending
+    /// it again has the same effect, and an UPLOAD made again only leaves an orphan. A step that
+    /// may have reached the server only in part makes the server's size uncertain;
+    /// `settleRemote` cuts the file back to the recorded size before going on.
+    private func shipFinal() async throws(FSError) {
+        try await settleRemote()
+        while let (step, isLast) = machine.nextFinalStep() {
+            let prepared: Prepared
+            do throws(FSError) { prepared = try await prepare(step) } catch {
+                machine.stepFailed(error, now: clock())
                 throw error
             }
-            // Copy on write is complete once the new file holds every byte of the old one.
-            if state.baseID != nil, state.fileID != nil, state.remoteSize >= state.baseSize { state.baseID = nil; state.baseSize = 0 }
-            // The last step of a durability point is recorded by the commit that follows. If the
-            // process dies in between, the previous record and the unpunched staged bytes replay
-            // the step (MODIFY and TRUNCATE are idempotent, an UPLOAD only leaves an orphan).
-            if final && index == steps.count - 1 { continue }
-            try await record(status: .pending)
-            if let shipped { await staging.punch(shipped.lo, shipped.hi) }
+            switch await send(prepared) {
+            case .failure(let error):
+                machine.stepFailed(error, now: clock())
+                throw error
+            case .success(let id):
+                let punch = machine.stepSucceeded(uploadedID: id)
+                bytesSent += prepared.bytes
+                // The last step of a durability point is recorded by the commit that follows. If
+                // the process dies in between, the previous record and the unpunched staged bytes
+                // replay the step (MODIFY and TRUNCATE are idempotent, an UPLOAD only leaves an orphan).
+                if isLast { return }
+                try await record(status: .pending)
+                for r in punch { await staging.punch(r.lo, r.hi) }
+            }
         }
     }
 
     /// After a failure (or a restart) the durability point checks the source storage's copy:
     /// its size must be the one recorded, or the file is not declared durable.
-    private var mustVerify = false
-
     private func verifyOnSource() async throws(FSError) {
-        guard mustVerify, slave == nil, let fid = state.fileID else { return }
+        guard machine.mustVerify, slave == nil, let fid = state.fileID else { return }
         let info = try await store.fileInfo(fid)
         guard info.size == state.size else {
             Log.error("inode \(ino): \(fid) holds \(info.size) bytes on its source storage after shipping, \(state.size) expected; not recording it as durable")
             state.remoteUncertain = true
             throw FSError(EIO, "\(fid) holds \(info.size) bytes on its source storage, \(state.size) expected")
         }
-        mustVerify = false
+        machine.mustVerify = false
     }
 
     private func commit() async throws(FSError) {
@@ -438,8 +528,7 @@ actor FileWriter {
         }
         state.committedID = newID
         state.committedSize = state.size
-        lastError = nil
-        lastFailure = nil
+        machine.committed()
         if recorded {
             if !stagedDropped { try await naming.removeStaged(ino: ino) }
             recorded = false
