@@ -183,10 +183,11 @@ struct ClientEndToEndTests {
         // Pooled, and still open well before its idle time is up.
         try await Task.sleep(for: .milliseconds(200))
         #expect(server.acceptedConnections == 1 && server.closedConnections == 0)
-        // Closed by the pool's idle timer, with no other client call to notice it.
+        // Closed by the pool's idle timer, with no other client call to notice it (the bound
+        // is `eventually`'s: a loaded machine can delay the timer, never fire it early).
         #expect(await eventually { server.closedConnections == 1 })
         let elapsed = released.duration(to: .now)
-        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(5), "closed after \(elapsed)")
+        #expect(elapsed >= .milliseconds(450), "closed after \(elapsed)")
         await client.shutdown()
         await server.stop()
     }
