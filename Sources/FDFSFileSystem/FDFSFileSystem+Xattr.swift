@@ -1,3 +1,4 @@
+import FastDFSProtocol
 import FuseTypes
 #if canImport(Glibc)
 import Glibc
@@ -49,7 +50,7 @@ extension FDFSFileSystem {
     }
 
     func virtualValue(_ name: String, fileID fid: String) async throws(FSError) -> String? {
-        guard let (group, _) = FileIDCodec.split(fid) else { return nil }
+        guard let group = FileID(fid)?.group else { return nil }
         let d = try store.decode(fid)
         switch name {
         case "user.fdfs.file_id": return fid
@@ -172,7 +173,7 @@ extension FDFSFileSystem {
         if flags.contains(.replace) { throw FSError(ENODATA, "no file id to replace") }
         guard n.size == 0 else { throw FSError(EPERM, "only an empty file can adopt a FastDFS file id") }
         do { _ = try store.decode(fid) } catch { throw FSError(EINVAL, "\(fid) is not a valid FastDFS file id") }
-        guard try await group(named: FileIDCodec.split(fid)?.group ?? "") != nil else { throw FSError(EINVAL, "\(fid): unknown group") }
+        guard try await group(named: FileID(fid)?.group ?? "") != nil else { throw FSError(EINVAL, "\(fid): unknown group") }
         negativeCache.remove(fid)
         fileInfoCache.remove(fid)
         let info: StoreFileInfo

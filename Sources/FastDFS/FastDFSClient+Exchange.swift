@@ -88,7 +88,6 @@ extension FastDFSClient {
                 // nothing was sent, so take another without spending the retry.
                 pool.release(lease, reusable: false)
                 attempt -= 1
-                if attempt < -8 { throw FastDFSError(code: .connectionClosed, command: command, server: address, message: "pooled connections keep closing", errno: LinuxErrno.EIO) }
                 continue
             }
             let connection = lease.connection

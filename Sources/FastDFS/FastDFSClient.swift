@@ -8,13 +8,17 @@
 //   storage connection.
 // * Trackers: `TrackerSelector` (pure) gives the C client's order: sorted + deduplicated list,
 //   start index rotating after every call, failover to the next tracker only on connect failure.
-// * Connections: one `ConnectionPool` per server address (bounded, FIFO waiters, idle expiry,
-//   dead connections replaced), driven by the pure `ConnectionPoolStateMachine`. A connection
+// * Connections: one `ConnectionPool` per server address (bounded, FIFO waiters, idle expiry
+//   on its own timer, dead connections replaced), driven by the pure
+//   `ConnectionPoolStateMachine`; each pool's `run()` (connects, idle timers) is started with
+//   the pool and ended by `shutdown()`. A connection
 //   that saw any error is closed, never pooled. A pooled connection that turns out dead before
 //   any reply byte is replaced and the request retried once when that is safe.
 // * `FDFSConnection` wraps a NIOAsyncChannel with the codec's streaming frame decoder, so
 //   replies are read chunk by chunk with backpressure; `InactivityTimeoutHandler` enforces
-//   network_timeout; Task cancellation closes the connection in use.
+//   network_timeout; Task cancellation closes the connection in use. Its exchange state
+//   (idle → request sent → head received → streaming body → idle) is the pure
+//   `FDFSConnectionStateMachine`.
 // * Files are streamed with NonBlockingFileIO (NIO's thread pool), never read whole and never
 //   on the cooperative pool.
 // * Version tolerance lives in the codec (lengths → layouts); the client adds what needs state:
@@ -51,6 +55,8 @@ public final class FastDFSClient: Sendable {
     let fileIO: NonBlockingFileIO
     let selector: Mutex<TrackerSelector>
     private let pools = Mutex<[PoolKey: Pool]>([:])
+    /// The task running each pool's `run()`; `shutdown()` waits for them.
+    private let poolRunners = Mutex<[Task<Void, Never>]>([])
     private let sources = Mutex<SourceStorageMap>(SourceStorageMap(capacity: 16384))
     /// IP field width learned from tracker query replies (0 = not yet known).
     let learnedIPWidth = Atomic<Int>(0)
@@ -95,6 +101,11 @@ public final class FastDFSClient: Sendable {
             return Array(pools.values)
         }
         for pool in all { pool.shutdown() }
+        let runners = poolRunners.withLock { runners in
+            defer { runners.removeAll() }
+            return runners
+        }
+        for runner in runners { await runner.value }
     }
 
     /// The trackers in failover order (sorted, deduplicated).
@@ -160,6 +171,8 @@ public final class FastDFSClient: Sendable {
                     to: address, group: group, configuration: configuration, retries: retries)
             }
             pools[key] = pool
+            let runner = Task { await pool.run() }
+            poolRunners.withLock { $0.append(runner) }
             return pool
         }
     }

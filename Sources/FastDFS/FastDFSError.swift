@@ -92,18 +92,18 @@ public struct FastDFSError: Error, Sendable, CustomStringConvertible {
         if let errnoOverride { return errnoOverride }
         if let status { return Int32(status.rawValue) }
         switch code.base {
-        case .serverStatus: return LinuxErrno.EIO
-        case .connectFailed: return LinuxErrno.ECONNREFUSED
-        case .connectionClosed: return LinuxErrno.EIO
-        case .timeout: return LinuxErrno.ETIMEDOUT
-        case .protocolViolation: return LinuxErrno.EPROTO
-        case .invalidArgument: return LinuxErrno.EINVAL
-        case .configuration: return LinuxErrno.EINVAL
-        case .noTracker: return LinuxErrno.EINVAL
-        case .ioError: return LinuxErrno.EIO
-        case .cancelled: return LinuxErrno.EINTR
-        case .sourceUnavailable: return LinuxErrno.EIO
-        case .readStalled: return LinuxErrno.ETIMEDOUT
+        case .serverStatus: return FDFSErrno.eio.code
+        case .connectFailed: return FDFSErrno.econnrefused.code
+        case .connectionClosed: return FDFSErrno.eio.code
+        case .timeout: return FDFSErrno.etimedout.code
+        case .protocolViolation: return FDFSErrno.eproto.code
+        case .invalidArgument: return FDFSErrno.einval.code
+        case .configuration: return FDFSErrno.einval.code
+        case .noTracker: return FDFSErrno.einval.code
+        case .ioError: return FDFSErrno.eio.code
+        case .cancelled: return FDFSErrno.eintr.code
+        case .sourceUnavailable: return FDFSErrno.eio.code
+        case .readStalled: return FDFSErrno.etimedout.code
         }
     }
 
@@ -178,27 +178,29 @@ extension FastDFSError: Equatable {
     }
 }
 
-/// Linux errno values (not the host's: the mount and the servers speak Linux numbering).
+/// Linux errno values as `Int32`, the type of `FastDFSError.errno` (Linux numbering on every
+/// platform: the mount and the servers speak it). The names forward to the one table,
+/// `FDFSErrno` (`LinuxErrno.EIO == FDFSErrno.eio.code`).
 public enum LinuxErrno {
-    public static let EPERM: Int32 = 1
-    public static let ENOENT: Int32 = 2
-    public static let EINTR: Int32 = 4
-    public static let EIO: Int32 = 5
-    public static let EBADF: Int32 = 9
-    public static let EAGAIN: Int32 = 11
-    public static let EACCES: Int32 = 13
-    public static let EEXIST: Int32 = 17
-    public static let ENOTDIR: Int32 = 20
-    public static let EISDIR: Int32 = 21
-    public static let EINVAL: Int32 = 22
-    public static let ENOSPC: Int32 = 28
-    public static let EPIPE: Int32 = 32
-    public static let EPROTO: Int32 = 71
-    public static let EADDRINUSE: Int32 = 98
-    public static let ENETUNREACH: Int32 = 101
-    public static let ECONNRESET: Int32 = 104
-    public static let ETIMEDOUT: Int32 = 110
-    public static let ECONNREFUSED: Int32 = 111
-    public static let EHOSTUNREACH: Int32 = 113
-    public static let ECANCELED: Int32 = 125
+    public static let EPERM = FDFSErrno.eperm.code
+    public static let ENOENT = FDFSErrno.enoent.code
+    public static let EINTR = FDFSErrno.eintr.code
+    public static let EIO = FDFSErrno.eio.code
+    public static let EBADF = FDFSErrno.ebadf.code
+    public static let EAGAIN = FDFSErrno.eagain.code
+    public static let EACCES = FDFSErrno.eacces.code
+    public static let EEXIST = FDFSErrno.eexist.code
+    public static let ENOTDIR = FDFSErrno.enotdir.code
+    public static let EISDIR = FDFSErrno.eisdir.code
+    public static let EINVAL = FDFSErrno.einval.code
+    public static let ENOSPC = FDFSErrno.enospc.code
+    public static let EPIPE = FDFSErrno.epipe.code
+    public static let EPROTO = FDFSErrno.eproto.code
+    public static let EADDRINUSE = FDFSErrno.eaddrinuse.code
+    public static let ENETUNREACH = FDFSErrno.enetunreach.code
+    public static let ECONNRESET = FDFSErrno.econnreset.code
+    public static let ETIMEDOUT = FDFSErrno.etimedout.code
+    public static let ECONNREFUSED = FDFSErrno.econnrefused.code
+    public static let EHOSTUNREACH = FDFSErrno.ehostunreach.code
+    public static let ECANCELED = FDFSErrno.ecanceled.code
 }

@@ -95,8 +95,8 @@ extension ConnectionContext {
                 }
                 if let status = faults.failure(role, command: header.command) {
                     try await stream.reader.drain()
-                    try await stream.send(.error(status, close: status == Errno.einval))
-                    if status == Errno.einval { return }
+                    try await stream.send(.error(status, close: status == .einval))
+                    if status == .einval { return }
                     continue
                 }
                 do {
@@ -154,7 +154,7 @@ extension ConnectionContext {
     func serveTracker(_ connection: FrameChannel, handler: TrackerHandler) async {
         await serve(connection) { header, stream in
             guard let body = try await stream.body() else {
-                try await stream.send(.error(Errno.einval, close: true))
+                try await stream.send(.error(.einval, close: true))
                 return
             }
             let status = header.status

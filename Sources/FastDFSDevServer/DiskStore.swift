@@ -25,18 +25,18 @@ struct DiskError: Error, CustomStringConvertible {
     var path: String
     var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
 
-    /// The status byte to send (Linux numbering; ENOSPC stays ENOSPC, everything odd becomes EIO).
-    var status: UInt8 {
+    /// The status to send (ENOSPC stays ENOSPC, everything odd becomes EIO).
+    var status: FDFSErrno {
         switch errno {
-        case ENOENT: return 2
-        case ENOSPC, EDQUOT: return 28
-        case EEXIST: return 17
-        case EISDIR: return 21
-        case EINVAL: return 22
-        case EACCES: return 13
-        case EPERM: return 1
-        case EFBIG: return 27  // truncate to a size the filesystem cannot hold (the real storage passes errno on)
-        default: return 5
+        case ENOENT: .enoent
+        case ENOSPC, EDQUOT: .enospc
+        case EEXIST: .eexist
+        case EISDIR: .eisdir
+        case EINVAL: .einval
+        case EACCES: .eacces
+        case EPERM: .eperm
+        case EFBIG: .efbig  // truncate to a size the filesystem cannot hold (the real storage passes errno on)
+        default: .eio
         }
     }
 }

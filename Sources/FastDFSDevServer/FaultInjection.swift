@@ -162,12 +162,7 @@ public struct Fault: Sendable, Hashable, CustomStringConvertible {
 
     static func parseErrno(_ text: String) -> UInt8? {
         if let n = UInt8(text), n > 0 { return n }
-        let names: [String: UInt8] = [
-            "EPERM": 1, "ENOENT": 2, "EIO": 5, "EAGAIN": 11, "ENOMEM": 12, "EACCES": 13, "EBUSY": 16,
-            "EEXIST": 17, "EISDIR": 21, "EINVAL": 22, "ENOSPC": 28, "ENAMETOOLONG": 36,
-            "EOPNOTSUPP": 95, "ECONNRESET": 104, "ETIMEDOUT": 110, "ECONNREFUSED": 111, "EALREADY": 114,
-        ]
-        return names[text.uppercased()]
+        return FDFSErrno(name: text)?.rawValue
     }
 }
 
@@ -244,9 +239,9 @@ public final class FaultInjector: Sendable {
     func stall(_ role: ServerRole) -> Bool {
         take(role) { if case .stall = $0 { return true } else { return nil } } ?? false
     }
-    func failure(_ role: ServerRole, command: UInt8) -> UInt8? {
+    func failure(_ role: ServerRole, command: UInt8) -> FDFSErrno? {
         take(role) { kind in
-            if case .fail(let c, let e) = kind, c == nil || c == command { return e }
+            if case .fail(let c, let e) = kind, c == nil || c == command { return FDFSErrno(rawValue: e) }
             return nil
         }
     }

@@ -14,8 +14,8 @@ struct Reply: Sendable, Equatable {
         Reply(status: 0, body: body, closeAfterSending: false)
     }
 
-    static func error(_ status: UInt8, close: Bool = false) -> Reply {
-        Reply(status: status, body: ByteBuffer(), closeAfterSending: close)
+    static func error(_ status: FDFSErrno, close: Bool = false) -> Reply {
+        Reply(status: status.rawValue, body: ByteBuffer(), closeAfterSending: close)
     }
 
     /// Header + body as one buffer (error replies have pkg_len 0).
@@ -28,18 +28,6 @@ enum HandlerResult: Sendable, Equatable {
     case reply(Reply)
     /// QUIT: close without a reply.
     case quit
-}
-
-enum Errno {
-    static let enoent: UInt8 = 2
-    static let eio: UInt8 = 5
-    static let eagain: UInt8 = 11
-    static let ebusy: UInt8 = 16
-    static let eexist: UInt8 = 17
-    static let eisdir: UInt8 = 21
-    static let einval: UInt8 = 22
-    static let enospc: UInt8 = 28
-    static let eopnotsupp: UInt8 = 95
 }
 
 extension ByteBuffer {

@@ -19,7 +19,7 @@ struct StorageHandler: Sendable {
     var disk: DiskStore { node.disk }
     var group: String { node.id.group }
 
-    static let invalid = Reply.error(Errno.einval, close: true)
+    static let invalid = Reply.error(.einval, close: true)
 
     func handle(command: UInt8, status: UInt8, body: ByteBuffer) -> HandlerResult {
         switch command {
@@ -38,26 +38,29 @@ struct StorageHandler: Sendable {
 
     // MARK: helpers
 
-    /// `G16 + FN` bodies: EINVAL on a short body, a foreign group or a malformed name.
-    func groupAndName(_ body: inout ByteBuffer, minimumNameLength: Int = 1) -> StoredFilename? {
-        guard body.readableBytes > 16, let g = body.readFixedField(width: 16), g == group else { return nil }
-        let name = body.readRemainingString()
-        guard name.utf8.count >= minimumNameLength else { return nil }
-        return StoredFilename.validate(name)
+    /// Decodes a body with the codec; nil (EINVAL) when the codec refuses it.
+    func decode<T>(_ body: ByteBuffer, _ decoder: (inout ByteBuffer) throws(FDFSProtocolError) -> T) -> T? {
+        var body = body
+        return try? decoder(&body)
+    }
+
+    /// The stored file a request names: nil (EINVAL) for a foreign group or a malformed name.
+    func stored(_ fileID: FileID) -> StoredFilename? {
+        guard fileID.group == group else { return nil }
+        return StoredFilename.validate(fileID.filename)
     }
 
     /// The group name + remote filename reply of uploads, slave uploads and regenerate.
     func fileIDReply(_ name: String) -> Reply {
         var out = ByteBuffer()
-        out.writeFixedField(group, width: 16)
-        out.writeString(name)
+        UploadResponse(fileID: FileID(group: group, filename: name)).encode(into: &out)
         return .ok(out)
     }
 
     /// Existence check shared by most commands: ENOENT when missing, `notRegular` otherwise.
-    func existing(_ name: StoredFilename, notRegular: UInt8 = Errno.einval) -> Result<FileStatus, ReplyError> {
-        guard let st = disk.status(of: name) else { return .failure(ReplyError(Reply.error(Errno.enoent))) }
-        guard st.isRegular else { return .failure(ReplyError(.error(notRegular, close: notRegular == Errno.einval))) }
+    func existing(_ name: StoredFilename, notRegular: FDFSErrno = .einval) -> Result<FileStatus, ReplyError> {
+        guard let st = disk.status(of: name) else { return .failure(ReplyError(Reply.error(.enoent))) }
+        guard st.isRegular else { return .failure(ReplyError(.error(notRegular, close: notRegular == .einval))) }
         return .success(st)
     }
 
@@ -73,8 +76,7 @@ struct StorageHandler: Sendable {
     // MARK: commands
 
     private func delete(_ body: ByteBuffer) -> Reply {
-        var body = body
-        guard let name = groupAndName(&body) else {
+        guard let request = decode(body, DeleteRequest.decode(body:)), let name = stored(request.fileID) else {
             node.count(total: .totalDelete, success: .successDelete, ok: false)
             return Self.invalid
         }
@@ -99,20 +101,11 @@ struct StorageHandler: Sendable {
     }
 
     private func setMetadata(_ body: ByteBuffer) -> Reply {
-        var body = body
-        let total = body.readableBytes
-        guard total >= 33, let nameLength = body.readInt64Field(), let metaLength = body.readInt64Field(),
-            let flag = body.readInteger(as: UInt8.self), nameLength >= 1, nameLength < 128, metaLength >= 0,
-            metaLength == Int64(total) - 33 - nameLength,
-            let g = body.readFixedField(width: 16), g == group,
-            let nameText = body.readString(length: Int(nameLength)),
-            let name = StoredFilename.validate(nameText),
-            flag == MetadataMode.overwrite.rawValue || flag == MetadataMode.merge.rawValue
-        else {
+        guard let request = decode(body, SetMetadataRequest.decodePacked(body:)), let name = stored(request.fileID) else {
             node.count(total: .totalSetMeta, success: .successSetMeta, ok: false)
             return Self.invalid
         }
-        let meta = body.readBytes(length: Int(metaLength)) ?? []
+        let meta = request.metadata
         if case .failure(let e) = existing(name) {
             node.count(total: .totalSetMeta, success: .successSetMeta, ok: false)
             return e.reply
@@ -120,7 +113,7 @@ struct StorageHandler: Sendable {
         let incoming = MetadataRecords.sorted(MetadataRecords.unpack(meta))
         let old = disk.readMetadata(name)
         let newContent: [UInt8]?
-        if flag == MetadataMode.overwrite.rawValue {
+        if request.mode == .overwrite {
             newContent = incoming.isEmpty ? nil : MetadataRecords.pack(incoming)
         } else {
             guard !incoming.isEmpty else {
@@ -152,18 +145,17 @@ struct StorageHandler: Sendable {
     }
 
     private func getMetadata(_ body: ByteBuffer) -> Reply {
-        var body = body
-        guard let name = groupAndName(&body) else {
+        guard let request = decode(body, GetMetadataRequest.decode(body:)), let name = stored(request.fileID) else {
             node.count(total: .totalGetMeta, success: .successGetMeta, ok: false)
             return Self.invalid
         }
-        if case .failure(let e) = existing(name, notRegular: Errno.eisdir) {
+        if case .failure(let e) = existing(name, notRegular: .eisdir) {
             node.count(total: .totalGetMeta, success: .successGetMeta, ok: false)
             return e.reply
         }
         guard let meta = disk.readMetadata(name) else {
             node.count(total: .totalGetMeta, success: .successGetMeta, ok: false)
-            return .error(Errno.enoent)
+            return .error(.enoent)
         }
         node.count(total: .totalGetMeta, success: .successGetMeta, ok: true)
         var out = ByteBuffer()
@@ -172,8 +164,9 @@ struct StorageHandler: Sendable {
     }
 
     private func queryFileInfo(_ body: ByteBuffer, flags: UInt8) -> Reply {
-        var body = body
-        guard let name = groupAndName(&body) else { return Self.invalid }
+        guard let request = decode(body, { (b) throws(FDFSProtocolError) in try QueryFileInfoRequest.decode(body: &b, headerStatus: flags) }),
+            let name = stored(request.fileID)
+        else { return Self.invalid }
         let st: FileStatus
         switch existing(name) {
         case .failure(let e): return e.reply
@@ -186,7 +179,7 @@ struct StorageHandler: Sendable {
             || (info?.kind == .slave && profile.computesSlaveCRC)
         var crc: UInt32 = info?.crc32 ?? 0
         if computes {
-            if profile.honoursNoCRCFlag && flags & FDFSQueryFileInfoFlags.noCRC32.rawValue != 0 {
+            if profile.honoursNoCRCFlag && request.flags.contains(.noCRC32) {
                 crc = 0
             } else {
                 do { crc = try disk.crc32(of: name) } catch { return .error(error.status) }
@@ -215,15 +208,11 @@ struct StorageHandler: Sendable {
     }
 
     private func truncate(_ body: ByteBuffer) -> Reply {
-        var body = body
-        let total = body.readableBytes
-        guard total >= 16, let nameLength = body.readInt64Field(), let newSize = body.readInt64Field(),
-            nameLength >= 44, nameLength < 128, Int64(total) == 16 + nameLength, newSize >= 0,
-            let nameText = body.readString(length: Int(nameLength))
-        else {
+        guard let request = decode(body, TruncateRequest.decode(body:)) else {
             node.count(total: .totalTruncate, success: .successTruncate, ok: false)
             return Self.invalid
         }
+        let (nameText, newSize) = (request.filename, request.newSize)
         let name: StoredFilename
         let st: FileStatus
         switch appenderTarget(nameText) {
@@ -247,8 +236,7 @@ struct StorageHandler: Sendable {
     }
 
     private func regenerate(_ body: ByteBuffer) -> Reply {
-        var body = body
-        let nameText = body.readRemainingString()
+        guard let nameText = decode(body, RegenerateAppenderRequest.decode(body:))?.filename else { return Self.invalid }
         let old: StoredFilename
         let st: FileStatus
         switch appenderTarget(nameText) {
@@ -264,13 +252,13 @@ struct StorageHandler: Sendable {
                 source: node.sourceField, timestamp: WallClock.seconds(), size: st.size,
                 appender: false, crc32: crc, storePathIndex: old.storePathIndex,
                 sub1: Int(parts[0], radix: 16) ?? 0, sub2: Int(parts[1], radix: 16) ?? 0, ext7: ext7)
-            guard let new = StoredFilename.validate(remote) else { return .error(Errno.eio) }
+            guard let new = StoredFilename.validate(remote) else { return .error(.eio) }
             if disk.status(of: new) != nil { continue }
             do { try disk.renameFile(old, to: new) } catch { return .error(error.status) }
             record(.rename(new: new.remote, old: old.remote))
             return fileIDReply(new.remote)
         }
-        return .error(Errno.ebusy)
+        return .error(.ebusy)
     }
 
     // MARK: download
@@ -285,15 +273,13 @@ struct StorageHandler: Sendable {
 
     /// Validates a download (reference §7.6, semantics per profile) and opens the file.
     func prepareDownload(_ body: ByteBuffer) -> Result<DownloadPlan, ReplyError> {
-        var body = body
-        guard body.readableBytes > 32, let offset = body.readInt64Field(), let count = body.readInt64Field(),
-            offset >= 0, count >= 0, let name = groupAndName(&body)
-        else {
+        guard let request = decode(body, DownloadRequest.decode(body:)), let name = stored(request.fileID) else {
             node.count(total: .totalDownload, success: .successDownload, ok: false)
             return .failure(ReplyError(Self.invalid))
         }
+        let (offset, count) = (request.offset, request.length)
         let st: FileStatus
-        switch existing(name, notRegular: Errno.eisdir) {
+        switch existing(name, notRegular: .eisdir) {
         case .failure(let e):
             node.count(total: .totalDownload, success: .successDownload, ok: false)
             return .failure(e)

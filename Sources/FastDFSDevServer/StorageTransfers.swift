@@ -71,107 +71,106 @@ extension StorageHandler {
         FDFSCommand.storageModifyFile.rawValue,
     ]
 
-    /// Parses the head from `buffer` (consuming it on accept/reject). Blocking (stat, temp file).
+    /// Parses the head from `buffer` with the codec's decoders (consuming it on accept). A head
+    /// the codec refuses is EINVAL at once; what the storage refuses after that is EINVAL once the
+    /// content has been drained. Blocking (stat, temp file).
     func startStream(command: UInt8, bodyLength: Int64, buffer: inout ByteBuffer) -> StreamStart {
         let invalidNow = StreamStart.reject(Self.invalid, drain: false)
-        switch command {
-        case FDFSCommand.storageUploadFile.rawValue, FDFSCommand.storageUploadAppenderFile.rawValue:
-            guard bodyLength >= 15 else { return invalidNow }
-            guard buffer.readableBytes >= 15 else { return .needMore }
-            let index = buffer.readInteger(as: UInt8.self)!
-            let size = buffer.readInt64Field()!
-            let ext = buffer.readFixedField(width: 6)!
-            guard size >= 0, size == bodyLength - 15 else { return invalidNow }
-            guard index == 0 || index == 0xFF, FileNaming.isSafe(ext) else {
-                return .reject(Self.invalid, drain: true)
-            }
-            if let full = spaceCheck(size) { return full }
-            let appender = command == FDFSCommand.storageUploadAppenderFile.rawValue
-            // Trunk mode: small normal uploads (never appenders, §5.7) get a trunk slot first.
-            var slot: TrunkAllocator.Slot? = nil
-            if !appender, let groupState = cluster.group(named: group), let trunk = groupState.trunk, trunk.fits(size) {
-                guard let server = groupState.trunkServer, server.isRunning else {
-                    return .reject(.error(Errno.eagain), drain: true)
+        do {
+            switch command {
+            case FDFSCommand.storageUploadFile.rawValue, FDFSCommand.storageUploadAppenderFile.rawValue:
+                let fdfsCommand = FDFSCommand(rawValue: command) ?? .storageUploadFile
+                guard let head = try UploadRequestHead.decode(head: &buffer, bodyLength: bodyLength, command: fdfsCommand) else {
+                    return .needMore
                 }
-                do {
-                    slot = try trunk.allocate(size: size) {
-                        server.nextSubdirectories(subdirCount: cluster.configuration.subdirCount)
-                    }
-                } catch {
-                    return .reject(.error(error.status), drain: true)
+                return startUpload(head, command: command)
+            case FDFSCommand.storageUploadSlaveFile.rawValue:
+                guard let head = try UploadSlaveRequestHead.decode(head: &buffer, bodyLength: bodyLength) else {
+                    return .needMore
                 }
-            }
-            let trunkSlot = slot
-            let started = openNewFile(
-                command: command, size: size,
-                target: {
-                    .newFile(temporaryPath: $0, appender: appender, ext7: FileNaming.ext7(ext), slaveName: nil, trunk: trunkSlot)
-                })
-            if case .reject = started, let trunkSlot { cluster.group(named: group)?.trunk?.release(trunkSlot) }
-            return started
-
-        case FDFSCommand.storageUploadSlaveFile.rawValue:
-            guard bodyLength >= 38 else { return invalidNow }
-            guard buffer.readableBytes >= 16 else { return .needMore }
-            let masterLength = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: Int64.self)!
-            let size = buffer.getInteger(at: buffer.readerIndex + 8, endianness: .big, as: Int64.self)!
-            guard masterLength > 10, masterLength < 128, size >= 0, size == bodyLength - 38 - masterLength else {
+                // storage_upload_slave_file: a master name no longer than the M00/XX/YY/ path is EINVAL.
+                guard head.masterFilename.utf8.count > FDFSLimits.logicFilePathLength else { return invalidNow }
+                return startSlaveUpload(head, command: command)
+            case FDFSCommand.storageAppendFile.rawValue:
+                guard let head = try AppendRequestHead.decode(head: &buffer, bodyLength: bodyLength) else { return .needMore }
+                return startChange(of: head.filename, at: nil, length: head.length, command: command)
+            case FDFSCommand.storageModifyFile.rawValue:
+                guard let head = try ModifyRequestHead.decode(head: &buffer, bodyLength: bodyLength) else { return .needMore }
+                return startChange(of: head.filename, at: head.offset, length: head.length, command: command)
+            default:
                 return invalidNow
             }
-            guard buffer.readableBytes >= 38 + Int(masterLength) else { return .needMore }
-            buffer.moveReaderIndex(forwardBy: 16)
-            let prefix = buffer.readFixedField(width: 16)!
-            let ext = buffer.readFixedField(width: 6)!
-            let masterText = buffer.readString(length: Int(masterLength))!
-            guard !prefix.isEmpty, FileNaming.isSafe(prefix), FileNaming.isSafe(ext),
-                let master = StoredFilename.validate(masterText)
-            else { return .reject(Self.invalid, drain: true) }
-            guard disk.exists(master) else { return .reject(.error(Errno.enoent), drain: true) }
-            guard let slaveText = try? FDFSFilename.slaveFilename(master: masterText, prefix: prefix, ext: ext),
-                let slave = StoredFilename.validate(slaveText)
-            else { return .reject(Self.invalid, drain: true) }
-            guard disk.status(of: slave) == nil else { return .reject(.error(Errno.eexist), drain: true) }
-            if let full = spaceCheck(size) { return full }
-            return openNewFile(
-                command: command, size: size,
-                target: { .newFile(temporaryPath: $0, appender: false, ext7: "", slaveName: slave, trunk: nil) })
+        } catch {
+            return invalidNow
+        }
+    }
 
-        case FDFSCommand.storageAppendFile.rawValue, FDFSCommand.storageModifyFile.rawValue:
-            let isAppend = command == FDFSCommand.storageAppendFile.rawValue
-            let fixed = isAppend ? 16 : 24
-            guard bodyLength >= Int64(fixed) else { return invalidNow }
-            guard buffer.readableBytes >= fixed else { return .needMore }
-            let nameLength = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: Int64.self)!
-            let second = buffer.getInteger(at: buffer.readerIndex + 8, endianness: .big, as: Int64.self)!
-            let third = isAppend ? second : buffer.getInteger(at: buffer.readerIndex + 16, endianness: .big, as: Int64.self)!
-            let size = isAppend ? second : third
-            let offset = isAppend ? 0 : second
-            guard nameLength >= 44, nameLength < 128, size >= 0, offset >= 0,
-                size == bodyLength - Int64(fixed) - nameLength
-            else { return invalidNow }
-            guard buffer.readableBytes >= fixed + Int(nameLength) else { return .needMore }
-            buffer.moveReaderIndex(forwardBy: fixed)
-            let nameText = buffer.readString(length: Int(nameLength))!
-            let name: StoredFilename
-            let st: FileStatus
-            switch appenderTarget(nameText) {
-            case .failure(let e): return .reject(e.reply, drain: true)
-            case .success(let (n, s)): (name, st) = (n, s)
+    private func startUpload(_ head: UploadRequestHead, command: UInt8) -> StreamStart {
+        let size = head.fileSize
+        guard head.storePathIndex == 0 || head.storePathIndex == 0xFF, FDFSFilename.isValidExt(head.ext) else {
+            return .reject(Self.invalid, drain: true)
+        }
+        if let full = spaceCheck(size) { return full }
+        let appender = head.appender
+        // Trunk mode: small normal uploads (never appenders, §5.7) get a trunk slot first.
+        var slot: TrunkAllocator.Slot? = nil
+        if !appender, let groupState = cluster.group(named: group), let trunk = groupState.trunk, trunk.fits(size) {
+            guard let server = groupState.trunkServer, server.isRunning else {
+                return .reject(.error(.eagain), drain: true)
             }
-            if !isAppend && offset > st.size { return .reject(Self.invalid, drain: true) }
-            if let full = spaceCheck(size) { return full }
             do {
-                let fd = try DiskStore.openForWriting(disk.path(of: name))
-                return .accept(
-                    ContentSink(
-                        command: command, fd: fd,
-                        target: .existing(name: name, offset: isAppend ? st.size : offset, isAppend: isAppend),
-                        expected: size))
+                slot = try trunk.allocate(size: size) {
+                    server.nextSubdirectories(subdirCount: cluster.configuration.subdirCount)
+                }
             } catch {
                 return .reject(.error(error.status), drain: true)
             }
-        default:
-            return invalidNow
+        }
+        let trunkSlot = slot
+        let ext7 = FileNaming.ext7(head.ext)
+        let started = openNewFile(
+            command: command, size: size,
+            target: { .newFile(temporaryPath: $0, appender: appender, ext7: ext7, slaveName: nil, trunk: trunkSlot) })
+        if case .reject = started, let trunkSlot { cluster.group(named: group)?.trunk?.release(trunkSlot) }
+        return started
+    }
+
+    private func startSlaveUpload(_ head: UploadSlaveRequestHead, command: UInt8) -> StreamStart {
+        guard FDFSFilename.isValidPrefix(head.prefix), FDFSFilename.isValidExt(head.ext),
+            let master = StoredFilename.validate(head.masterFilename)
+        else { return .reject(Self.invalid, drain: true) }
+        guard disk.exists(master) else { return .reject(.error(.enoent), drain: true) }
+        guard let slaveText = try? FDFSFilename.slaveFilename(master: head.masterFilename, prefix: head.prefix, ext: head.ext),
+            let slave = StoredFilename.validate(slaveText)
+        else { return .reject(Self.invalid, drain: true) }
+        guard disk.status(of: slave) == nil else { return .reject(.error(.eexist), drain: true) }
+        if let full = spaceCheck(head.fileSize) { return full }
+        return openNewFile(
+            command: command, size: head.fileSize,
+            target: { .newFile(temporaryPath: $0, appender: false, ext7: "", slaveName: slave, trunk: nil) })
+    }
+
+    /// APPEND (`offset` nil: at the end) or MODIFY of an appender file.
+    private func startChange(of nameText: String, at offset: Int64?, length: Int64, command: UInt8) -> StreamStart {
+        // An appender file's name is at least 44 bytes: a shorter one is EINVAL at once.
+        guard nameText.utf8.count >= FDFSLimits.normalFilenameLength else { return .reject(Self.invalid, drain: false) }
+        let name: StoredFilename
+        let st: FileStatus
+        switch appenderTarget(nameText) {
+        case .failure(let e): return .reject(e.reply, drain: true)
+        case .success(let (n, s)): (name, st) = (n, s)
+        }
+        if let offset, offset > st.size { return .reject(Self.invalid, drain: true) }
+        if let full = spaceCheck(length) { return full }
+        do {
+            let fd = try DiskStore.openForWriting(disk.path(of: name))
+            return .accept(
+                ContentSink(
+                    command: command, fd: fd,
+                    target: .existing(name: name, offset: offset ?? st.size, isAppend: offset == nil),
+                    expected: length))
+        } catch {
+            return .reject(.error(error.status), drain: true)
         }
     }
 
@@ -179,7 +178,7 @@ extension StorageHandler {
         let space = disk.diskSpace()
         let needMB = size / (1 << 20) + 1  // no overflow for any announced size
         if space.freeMB - needMB < cluster.configuration.reservedSpaceMB {
-            return .reject(.error(Errno.enospc), drain: true)
+            return .reject(.error(.enospc), drain: true)
         }
         return nil
     }
@@ -222,7 +221,7 @@ extension StorageHandler {
             defer { unlink(temporary) }
             if let slave = slaveName {
                 do { try disk.commit(temporary: temporary, to: slave) } catch {
-                    return countUpload(.error(error.errno == EEXIST ? Errno.eexist : error.status), sink)
+                    return countUpload(.error(error.errno == EEXIST ? .eexist : error.status), sink)
                 }
                 record(.create(slave.remote))
                 return countUpload(fileIDReply(slave.remote), sink)
@@ -236,7 +235,7 @@ extension StorageHandler {
                 let remote = FileNaming.makeName(
                     source: node.sourceField, timestamp: WallClock.seconds(), size: sink.received,
                     appender: appender, crc32: crc, storePathIndex: 0, sub1: sub1, sub2: sub2, ext7: ext7)
-                guard let name = StoredFilename.validate(remote) else { return countUpload(.error(Errno.eio), sink) }
+                guard let name = StoredFilename.validate(remote) else { return countUpload(.error(.eio), sink) }
                 do {
                     try disk.commit(temporary: temporary, to: name)
                 } catch {
@@ -246,7 +245,7 @@ extension StorageHandler {
                 record(.create(name.remote))
                 return countUpload(fileIDReply(name.remote), sink)
             }
-            return countUpload(.error(Errno.ebusy), sink)
+            return countUpload(.error(.ebusy), sink)
         }
     }
 
@@ -258,7 +257,7 @@ extension StorageHandler {
             storePathIndex: 0, slot: slot, ext7: ext7)
         guard let name = StoredFilename.validate(remote), let location = TrunkLocation(name) else {
             trunk?.release(slot)
-            return .error(Errno.eio)
+            return .error(.eio)
         }
         do {
             let input = try DiskStore.openForReading(temporary)

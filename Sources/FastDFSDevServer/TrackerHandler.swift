@@ -52,7 +52,7 @@ struct TrackerHandler: Sendable {
             return .reply(queryFetch(command: command, group: g, filename: filename))
         case FDFSCommand.trackerListOneGroup.rawValue:
             guard body.readableBytes == 16, let g = body.readFixedField(width: 16) else { return .reply(invalid()) }
-            guard let group = cluster.group(named: g) else { return .reply(.error(Errno.enoent)) }
+            guard let group = cluster.group(named: g) else { return .reply(.error(.enoent)) }
             var out = ByteBuffer()
             groupStat(group).encode(into: &out, layout: profile.groupStatLayout)
             return .reply(.ok(out))
@@ -89,7 +89,7 @@ struct TrackerHandler: Sendable {
         }
     }
 
-    private func invalid() -> Reply { .error(Errno.einval, close: profile.trackerClosesAfterEINVAL) }
+    private func invalid() -> Reply { .error(.einval, close: profile.trackerClosesAfterEINVAL) }
 
     // MARK: queries
 
@@ -97,11 +97,11 @@ struct TrackerHandler: Sendable {
     private func queryStore(group name: String?, all: Bool) -> Reply {
         let candidates: [GroupState]
         if let name {
-            guard let g = cluster.group(named: name) else { return .error(Errno.enoent) }
+            guard let g = cluster.group(named: name) else { return .error(.enoent) }
             candidates = [g]
         } else {
             let writable = cluster.groups.filter { !$0.activeNodes.isEmpty }
-            guard !writable.isEmpty else { return .error(Errno.enoent) }
+            guard !writable.isEmpty else { return .error(.enoent) }
             let start = cluster.nextRoundRobin("store-group") % writable.count
             candidates = Array(writable[start...] + writable[..<start])
         }
@@ -124,7 +124,7 @@ struct TrackerHandler: Sendable {
             }
             return .ok(out)
         }
-        return .error(sawActive ? Errno.enospc : Errno.enoent)
+        return .error(sawActive ? .enospc : .enoent)
     }
 
     /// `current_write_server`: shared by store queries and QUERY_UPDATE's fallback.
@@ -166,9 +166,9 @@ struct TrackerHandler: Sendable {
 
     /// 102 fetch one, 103 update, 105 fetch all (reference §3.3, §3.4; see the top of this file).
     private func queryFetch(command: UInt8, group name: String, filename: String) -> Reply {
-        guard let group = cluster.group(named: name) else { return .error(Errno.enoent) }
+        guard let group = cluster.group(named: name) else { return .error(.enoent) }
         let active = group.activeNodes
-        guard let storeServer = active.first else { return .error(Errno.enoent) }
+        guard let storeServer = active.first else { return .error(.enoent) }
         let facts = NameFacts(filename)
         let source = facts.hasSource ? cluster.node(forSource: facts.source, in: group).flatMap { $0.isActive ? $0 : nil } : nil
         let now = WallClock.seconds()
@@ -265,11 +265,11 @@ struct TrackerHandler: Sendable {
     }
 
     private func listStorage(group name: String, filter: String?) -> Reply {
-        guard let group = cluster.group(named: name) else { return .error(Errno.enoent) }
+        guard let group = cluster.group(named: name) else { return .error(.enoent) }
         var nodes = group.sortedNodes
         if let filter {
             nodes = nodes.filter { $0.trackerID == filter }
-            guard !nodes.isEmpty else { return .error(Errno.enoent) }
+            guard !nodes.isEmpty else { return .error(.enoent) }
         }
         var out = ByteBuffer()
         for node in nodes { storageStat(node, in: group).encode(into: &out, layout: profile.storageStatLayout) }
@@ -372,7 +372,7 @@ struct TrackerHandler: Sendable {
                 out.writeInteger(Int32(0))
                 return .ok(out)
             }
-            return .error(Errno.eopnotsupp)
+            return .error(.eopnotsupp)
         }
         let lines = storageIDLines()
         guard start >= 0, Int(start) < lines.count else { return invalid() }

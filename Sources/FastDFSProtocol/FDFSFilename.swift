@@ -66,6 +66,30 @@ public enum FDFSFilename {
         return e.isEmpty ? out : out + "." + e
     }
 
+    /// A new remote filename as a storage makes it (§5, §8.2): `Mxx/XX/YY/` + base64 of
+    /// (source, timestamp, size field, crc32) + `ext7` (see `formatExt`). `source` is
+    /// `sourceField(ipv4:)` or `sourceField(storageID:)`; the size field's random high word
+    /// comes from `generator`. Used by the dev server and the filesystem's in-memory store.
+    public static func generate(
+        source: UInt32, timestamp: UInt32, size: Int64, appender: Bool, crc32: UInt32,
+        storePathIndex: Int, sub1: Int, sub2: Int, ext7: String, using generator: inout some RandomNumberGenerator
+    ) -> String {
+        let sizeField = makeSizeField(size: size, appender: appender, randomHigh: UInt32.random(in: 0...UInt32.max, using: &generator))
+        let base27 = encode20(source: source, timestamp: timestamp, sizeField: sizeField, crc32: crc32)
+        return make(storePathIndex: storePathIndex, sub1: sub1, sub2: sub2, base27: base27, ext7: ext7)
+    }
+
+    /// `generate(...)` with the system's random numbers.
+    public static func generate(
+        source: UInt32, timestamp: UInt32, size: Int64, appender: Bool, crc32: UInt32,
+        storePathIndex: Int, sub1: Int, sub2: Int, ext7: String
+    ) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return generate(
+            source: source, timestamp: timestamp, size: size, appender: appender, crc32: crc32,
+            storePathIndex: storePathIndex, sub1: sub1, sub2: sub2, ext7: ext7, using: &generator)
+    }
+
     /// "M%02X/%02X/%02X/" + base27 + ext7.
     public static func make(storePathIndex: Int, sub1: Int, sub2: Int, base27: String, ext7: String) -> String {
         "M\(hex2(storePathIndex))/\(hex2(sub1))/\(hex2(sub2))/\(base27)\(ext7)"

@@ -5,8 +5,12 @@ import NIOCore
 /// Shared parser for `L(8) n×int64 filename` heads.
 enum FilenameHead {
     /// Returns nil when the head isn't fully buffered. Fields: the int64s after L, the filename
-    /// and the number of head bytes.
-    static func parse(_ buffer: ByteBuffer, extraFields: Int, command: String) throws(FDFSProtocolError) -> ([Int64], String, Int)? {
+    /// and the number of head bytes. `check` sees L and the fields as soon as they are buffered
+    /// (before the filename), so a server can refuse inconsistent lengths without waiting.
+    static func parse(
+        _ buffer: ByteBuffer, extraFields: Int, command: String,
+        check: (_ nameLength: Int64, _ fields: [Int64]) throws(FDFSProtocolError) -> Void = { _, _ in }
+    ) throws(FDFSProtocolError) -> ([Int64], String, Int)? {
         let fixed = 8 + 8 * extraFields
         var copy = buffer
         guard copy.readableBytes >= fixed else { return nil }
@@ -16,6 +20,7 @@ enum FilenameHead {
         }
         var fields: [Int64] = []
         for _ in 0..<extraFields { fields.append(copy.readFDFSInt64() ?? 0) }
+        try check(nameLength, fields)
         guard copy.readableBytes >= Int(nameLength), let name = copy.readString(length: Int(nameLength)) else {
             return nil
         }
@@ -51,24 +56,28 @@ public struct AppendRequestHead: FDFSRequest, Hashable {
         return head
     }
 
-    /// Server side: nil until the head is buffered; throws unless bodyLength == 16 + L + length.
+    /// Server side: nil until the head is buffered; throws unless bodyLength == 16 + L + length
+    /// (as soon as the length fields are in).
     public static func decode(head: inout ByteBuffer, bodyLength: Int64) throws(FDFSProtocolError) -> AppendRequestHead? {
         guard bodyLength >= 16 else {
             throw .invalidLength(command: "APPEND_FILE", length: Int(clamping: bodyLength), expected: "at least 16")
         }
-        guard let (result, consumed) = try parse(head) else { return nil }
-        guard Wire.add(Int64(consumed), result.length) == bodyLength else {
-            throw .malformed(command: "APPEND_FILE", reason: "body length \(bodyLength) != \(consumed) + \(result.length)")
-        }
+        guard let (result, consumed) = try parse(head, bodyLength: bodyLength) else { return nil }
         head.moveReaderIndex(forwardBy: consumed)
         return result
     }
 
-    static func parse(_ buffer: ByteBuffer) throws(FDFSProtocolError) -> (AppendRequestHead, Int)? {
-        guard let (fields, name, consumed) = try FilenameHead.parse(buffer, extraFields: 1, command: "APPEND_FILE") else {
+    static func parse(_ buffer: ByteBuffer, bodyLength: Int64? = nil) throws(FDFSProtocolError) -> (AppendRequestHead, Int)? {
+        let command = "APPEND_FILE"
+        guard let (fields, name, consumed) = try FilenameHead.parse(buffer, extraFields: 1, command: command, check: {
+            (nameLength, fields) throws(FDFSProtocolError) in
+            guard fields[0] >= 0 else { throw .malformed(command: command, reason: "negative length \(fields[0])") }
+            if let bodyLength, Wire.add(16, nameLength, fields[0]) != bodyLength {
+                throw .malformed(command: command, reason: "body length \(bodyLength) != \(16 + nameLength) + \(fields[0])")
+            }
+        }) else {
             return nil
         }
-        guard fields[0] >= 0 else { throw .malformed(command: "APPEND_FILE", reason: "negative length \(fields[0])") }
         return (AppendRequestHead(filename: name, length: fields[0]), consumed)
     }
 }
@@ -103,25 +112,29 @@ public struct ModifyRequestHead: FDFSRequest, Hashable {
         return head
     }
 
-    /// Server side: nil until the head is buffered; throws unless bodyLength == 24 + L + length.
+    /// Server side: nil until the head is buffered; throws unless bodyLength == 24 + L + length
+    /// (as soon as the length fields are in).
     public static func decode(head: inout ByteBuffer, bodyLength: Int64) throws(FDFSProtocolError) -> ModifyRequestHead? {
         guard bodyLength >= 24 else {
             throw .invalidLength(command: "MODIFY_FILE", length: Int(clamping: bodyLength), expected: "at least 24")
         }
-        guard let (result, consumed) = try parse(head) else { return nil }
-        guard Wire.add(Int64(consumed), result.length) == bodyLength else {
-            throw .malformed(command: "MODIFY_FILE", reason: "body length \(bodyLength) != \(consumed) + \(result.length)")
-        }
+        guard let (result, consumed) = try parse(head, bodyLength: bodyLength) else { return nil }
         head.moveReaderIndex(forwardBy: consumed)
         return result
     }
 
-    static func parse(_ buffer: ByteBuffer) throws(FDFSProtocolError) -> (ModifyRequestHead, Int)? {
-        guard let (fields, name, consumed) = try FilenameHead.parse(buffer, extraFields: 2, command: "MODIFY_FILE") else {
+    static func parse(_ buffer: ByteBuffer, bodyLength: Int64? = nil) throws(FDFSProtocolError) -> (ModifyRequestHead, Int)? {
+        let command = "MODIFY_FILE"
+        guard let (fields, name, consumed) = try FilenameHead.parse(buffer, extraFields: 2, command: command, check: {
+            (nameLength, fields) throws(FDFSProtocolError) in
+            guard fields[0] >= 0, fields[1] >= 0 else {
+                throw .malformed(command: command, reason: "negative offset \(fields[0]) or length \(fields[1])")
+            }
+            if let bodyLength, Wire.add(24, nameLength, fields[1]) != bodyLength {
+                throw .malformed(command: command, reason: "body length \(bodyLength) != \(24 + nameLength) + \(fields[1])")
+            }
+        }) else {
             return nil
-        }
-        guard fields[0] >= 0, fields[1] >= 0 else {
-            throw .malformed(command: "MODIFY_FILE", reason: "negative offset \(fields[0]) or length \(fields[1])")
         }
         return (ModifyRequestHead(filename: name, offset: fields[0], length: fields[1]), consumed)
     }

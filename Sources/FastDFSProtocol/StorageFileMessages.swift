@@ -75,6 +75,15 @@ public struct SetMetadataRequest: FDFSRequest, Hashable {
     }
 
     public static func decode(body: inout ByteBuffer) throws(FDFSProtocolError) -> SetMetadataRequest {
+        let packed = try decodePacked(body: &body)
+        return SetMetadataRequest(fileID: packed.fileID, mode: packed.mode, metadata: FDFSMetadata.unpack(packed.metadata))
+    }
+
+    /// Server side: the request with its metadata left as the bytes sent (a storage keeps them
+    /// byte for byte, whatever their encoding).
+    public static func decodePacked(body: inout ByteBuffer) throws(FDFSProtocolError)
+        -> (fileID: FileID, mode: MetadataMode, metadata: [UInt8])
+    {
         let command = "SET_METADATA"
         let length = body.readableBytes
         guard length >= 33 else {
@@ -97,8 +106,7 @@ public struct SetMetadataRequest: FDFSRequest, Hashable {
         let filename = try Wire.readString(&copy, length: nameLength, command: command)
         let bytes = copy.readBytes(length: copy.readableBytes) ?? []
         body = copy
-        return SetMetadataRequest(fileID: FileID(group: group, filename: filename), mode: mode,
-                                  metadata: FDFSMetadata.unpack(bytes))
+        return (FileID(group: group, filename: filename), mode, bytes)
     }
 }
 

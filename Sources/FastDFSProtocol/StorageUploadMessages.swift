@@ -132,36 +132,38 @@ public struct UploadSlaveRequestHead: FDFSRequest, Hashable {
         return head
     }
 
-    /// Server side: nil until the head is buffered; throws unless bodyLength == 38 + L + size.
+    /// Server side: nil until the head is buffered; throws unless bodyLength == 38 + L + size
+    /// (as soon as the two length fields are in, so a wrong length never waits for bytes that
+    /// will not come).
     public static func decode(head: inout ByteBuffer, bodyLength: Int64) throws(FDFSProtocolError) -> UploadSlaveRequestHead? {
         let command = "UPLOAD_SLAVE_FILE"
         guard bodyLength >= 38 else {
             throw .invalidLength(command: command, length: Int(clamping: bodyLength), expected: "at least 38")
         }
-        guard let (result, consumed) = try parse(head) else { return nil }
-        guard Wire.add(Int64(consumed), result.fileSize) == bodyLength else {
-            throw .malformed(command: command, reason: "body length \(bodyLength) != \(consumed) + file size \(result.fileSize)")
-        }
+        guard let (result, consumed) = try parse(head, bodyLength: bodyLength) else { return nil }
         head.moveReaderIndex(forwardBy: consumed)
         return result
     }
 
-    /// nil when the head is not fully buffered; the number of head bytes otherwise.
-    static func parse(_ buffer: ByteBuffer) throws(FDFSProtocolError) -> (UploadSlaveRequestHead, Int)? {
+    /// nil when the head is not fully buffered; the number of head bytes otherwise. With
+    /// `bodyLength`, throws unless it equals 38 + L + size.
+    static func parse(_ buffer: ByteBuffer, bodyLength: Int64? = nil) throws(FDFSProtocolError) -> (UploadSlaveRequestHead, Int)? {
         let command = "UPLOAD_SLAVE_FILE"
         var copy = buffer
-        guard copy.readableBytes >= 38 else { return nil }
+        guard copy.readableBytes >= 16 else { return nil }
         let nameLength = copy.readFDFSInt64() ?? -1
         let size = copy.readFDFSInt64() ?? -1
         guard nameLength > 0, nameLength < Int64(FDFSLimits.filenameMaxLength) else {
             throw .malformed(command: command, reason: "master filename length \(nameLength) outside 1...127")
         }
         guard size >= 0 else { throw .malformed(command: command, reason: "negative file size \(size)") }
+        if let bodyLength, Wire.add(38, nameLength, size) != bodyLength {
+            throw .malformed(command: command, reason: "body length \(bodyLength) != \(38 + nameLength) + file size \(size)")
+        }
+        guard copy.readableBytes >= 22 + Int(nameLength) else { return nil }
         let prefix = copy.readFDFSFixedString(width: FDFSLimits.filePrefixMaxLength) ?? ""
         let ext = copy.readFDFSFixedString(width: FDFSLimits.fileExtMaxLength) ?? ""
-        guard copy.readableBytes >= Int(nameLength), let master = copy.readString(length: Int(nameLength)) else {
-            return nil
-        }
+        guard let master = copy.readString(length: Int(nameLength)) else { return nil }
         return (UploadSlaveRequestHead(masterFilename: master, fileSize: size, prefix: prefix, ext: ext), 38 + Int(nameLength))
     }
 }

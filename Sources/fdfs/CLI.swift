@@ -54,7 +54,7 @@ enum CLI {
     /// Connection refused (ECONNREFUSED)`.
     static func describe(_ error: FastDFSError) -> String {
         let line = error.description
-        let numbered = (0...255).contains(error.errno) ? FDFSErrno(rawValue: UInt8(error.errno)) : nil
+        let numbered = FDFSErrno(code: error.errno)
         guard let name = (error.status ?? numbered)?.name else { return line }
         return line.contains(name) ? line : "\(line) (\(name))"
     }

@@ -89,20 +89,20 @@ struct XattrTests {
 @Suite("File ids and mount options")
 struct ParsingTests {
     @Test func decodesTheWorkedExample() throws {
-        let d = try FileIDCodec.decode("group1/M00/00/00/wKgBaGVT8QCAEjRWAAAACcv0OSY123.txt")
+        let d = try DecodedFileID(decoding: "group1/M00/00/00/wKgBaGVT8QCAEjRWAAAACcv0OSY123.txt")
         #expect(d == DecodedFileID(kind: .normal, size: 9, createTime: 1_700_000_000, crc32: 0xCBF4_3926, source: "192.168.1.104"))
-        let idMode = try FileIDCodec.decode("group1/M00/00/00/oYYBAGVT8QCAEjRWAAAACcv0OSY123.txt")
+        let idMode = try DecodedFileID(decoding: "group1/M00/00/00/oYYBAGVT8QCAEjRWAAAACcv0OSY123.txt")
         #expect(idMode.source == "100001")
-        let app = try FileIDCodec.decode("group1/M00/00/00/wKgBaGVT8QCEEjRWAAAAAMv0OSY123.txt")
+        let app = try DecodedFileID(decoding: "group1/M00/00/00/wKgBaGVT8QCEEjRWAAAAAMv0OSY123.txt")
         #expect(app.kind == .appender && app.size == nil)
-        #expect(try FileIDCodec.decode("group1/M00/00/00/wKgBaGVT8QCAEjRWAAAACcv0OSY123_150x150.jpg").kind == .slave)
+        #expect(try DecodedFileID(decoding: "group1/M00/00/00/wKgBaGVT8QCAEjRWAAAACcv0OSY123_150x150.jpg").kind == .slave)
     }
 
     @Test func rejectsMalformedIDs() {
         for bad in ["", "group1", "group1/M00/00/00/short", "group1/M00/0a/00/wKgBaGVT8QCAEjRWAAAACcv0OSY123.txt",
                     "group1/X00/00/00/wKgBaGVT8QCAEjRWAAAACcv0OSY123.txt", "/M00/00/00/wKgBaGVT8QCAEjRWAAAACcv0OSY123.txt",
                     "group1/M00/00/00/wKgBaGVT8QCAEjRW!AAACcv0OSY123.txt"] {
-            #expect(throws: FSError.self, "\(bad)") { try FileIDCodec.decode(bad) }
+            #expect(throws: FSError.self, "\(bad)") { try DecodedFileID(decoding: bad) }
         }
     }
 

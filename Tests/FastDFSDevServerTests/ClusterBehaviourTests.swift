@@ -31,7 +31,7 @@ struct ClusterBehaviourTests {
                 #expect(one.server == server.firstStorage)
             }
             let second = server.storageIDs[1]
-            #expect(try await rawReply(server.storageAddress(second)!, Req.download(g, n)).status == Errno.enoent)
+            #expect(try await rawReply(server.storageAddress(second)!, Req.download(g, n)).status == FDFSErrno.enoent.rawValue)
             #expect(!server.replicationIsIdle)
         }
         // Without lag the replica gets the file (and later operations) and fetch-all lists both.
@@ -65,7 +65,7 @@ struct ClusterBehaviourTests {
             #expect(try await rawReply(t, Req.queryFetch(105, g, normal)).body.count == 16 + 2 * 23)
             #expect(try await rawReply(server.firstStorage, Req.groupAndName(12, g, normal)).status == 0)
             try await server.waitForReplication()
-            #expect(try await rawReply(replica, Req.download(g, normal)).status == Errno.enoent)
+            #expect(try await rawReply(replica, Req.download(g, normal)).status == FDFSErrno.enoent.rawValue)
             // Updates go to the source.
             let update = try decode(try await rawReply(t, Req.queryFetch(103, g, n))) {
                 try QueryFetchResponse.decode(body: &$0)
@@ -89,7 +89,7 @@ struct ClusterBehaviourTests {
             try await server.waitForReplication()
             for r in replicas {
                 #expect(try await rawReply(r, Req.download(g, new)).bodyString == "aXYde")
-                #expect(try await rawReply(r, Req.download(g, n)).status == Errno.enoent)
+                #expect(try await rawReply(r, Req.download(g, n)).status == FDFSErrno.enoent.rawValue)
             }
         }
     }
@@ -139,7 +139,7 @@ struct ClusterBehaviourTests {
             let (g, n) = try await rawUpload(server, Req.bytes("before"))
             try await server.stopStorage(id)
             await #expect(throws: (any Error).self) { _ = try await rawRequest(address, Req.packet(111)) }
-            #expect(try await rawReply(server.trackerAddress, Req.packet(101)).status == Errno.enoent)
+            #expect(try await rawReply(server.trackerAddress, Req.packet(101)).status == FDFSErrno.enoent.rawValue)
             try await server.startStorage(id)
             #expect(server.firstStorage == address)
             #expect(try await rawReply(address, Req.download(g, n)).bodyString == "before")
@@ -185,7 +185,7 @@ struct ClusterBehaviourTests {
             #expect(store.group == "group2" && store.ipWidth == w)
             #expect(server.storageIDs.compactMap(server.storageAddress).contains(store.server))
             #expect(try await rawReply(t, Req.packet(107, Req.fixed("group1", 16))).body.count == 16 + 2 * (w + 8) + 1)
-            #expect(try await rawReply(t, Req.packet(104, Req.fixed("nogroup", 16))).status == Errno.enoent)
+            #expect(try await rawReply(t, Req.packet(104, Req.fixed("nogroup", 16))).status == FDFSErrno.enoent.rawValue)
             let groupSize = p.groupStatLayout.recordSize
             let groups = try await rawReply(t, Req.packet(91))
             #expect(groups.body.count == 2 * groupSize)
@@ -200,11 +200,11 @@ struct ClusterBehaviourTests {
             let group1 = server.storageIDs.filter { $0.group == "group1" }.compactMap(server.storageAddress).map(\.host)
             #expect(storageStats.map(\.ipAddress) == group1 && storageStats.map(\.id) == group1)
             #expect(storageStats.allSatisfy { $0.status == 7 })
-            #expect(try await rawReply(t, Req.packet(92, Req.fixed("group1", 16) + Req.bytes("nope"))).status == Errno.enoent)
+            #expect(try await rawReply(t, Req.packet(92, Req.fixed("group1", 16) + Req.bytes("nope"))).status == FDFSErrno.enoent.rawValue)
             // EINVAL for a bad body; the 5.x tracker closes afterwards, later ones don't.
             try await RawConnection.with(t) { c in
                 guard case .reply(let r) = try await c.request(Req.packet(101, [1])) else { throw TestFailure("closed") }
-                #expect(r.status == Errno.einval)
+                #expect(r.status == FDFSErrno.einval.rawValue)
                 if p.trackerClosesAfterEINVAL {
                     #expect(try await c.isClosedByServer())
                 } else {
@@ -217,7 +217,7 @@ struct ClusterBehaviourTests {
             #expect(try await rawReply(server.firstStorage, Req.groupAndName(22, g, n)).body.count == 24 + p.fileInfoIPWidth)
             // 6.16 fetch-all has a port per server; older ones share the first port.
             let status98 = try await rawReply(t, Req.packet(98, [0, 0, 0, 0])).status
-            #expect(status98 == (p.supportsClusterStatCommands ? 0 : Errno.einval))
+            #expect(status98 == (p.supportsClusterStatCommands ? 0 : FDFSErrno.einval.rawValue))
         }
     }
 

@@ -38,7 +38,7 @@ struct ControlTests {
             // Faults: a handle, then removed by it.
             let fault = await server.control("fault group1/storage2:fail=UPLOAD_FILE:ENOSPC")
             #expect(fault.ok && fault.lines.count == 1)
-            #expect(try await rawReply(a2, Req.upload(Req.bytes("x"))).status == Errno.enospc)
+            #expect(try await rawReply(a2, Req.upload(Req.bytes("x"))).status == FDFSErrno.enospc.rawValue)
             #expect(await server.control("clear-fault \(fault.lines[0])") == .ok())
             #expect(try await rawReply(a2, Req.upload(Req.bytes("x"))).status == 0)
             #expect(await server.control("clear-fault \(fault.lines[0])").ok == false)

@@ -32,10 +32,10 @@ struct FaultInjectionTests {
     @Test("fail=CMD:ERRNO answers that command with the errno, `times` limits it")
     func failCommand() async throws {
         try await withDevServer(faults: [try Fault(parsing: "storage:fail=UPLOAD_FILE:ENOSPC,times=1")]) { (server: DevServer) async throws in
-            #expect(try await rawReply(server.firstStorage, Req.upload([1, 2, 3])).status == Errno.enospc)
+            #expect(try await rawReply(server.firstStorage, Req.upload([1, 2, 3])).status == FDFSErrno.enospc.rawValue)
             #expect(try await rawReply(server.firstStorage, Req.upload([1, 2, 3])).status == 0)
-            let h = await server.inject(Fault(target: .tracker, kind: .fail(command: 101, errno: Errno.enoent)))
-            #expect(try await rawReply(server.trackerAddress, Req.packet(101)).status == Errno.enoent)
+            let h = await server.inject(Fault(target: .tracker, kind: .fail(command: 101, errno: FDFSErrno.enoent.rawValue)))
+            #expect(try await rawReply(server.trackerAddress, Req.packet(101)).status == FDFSErrno.enoent.rawValue)
             #expect(try await rawReply(server.trackerAddress, Req.packet(91)).status == 0)
             await server.removeFault(h)
             #expect(try await rawReply(server.trackerAddress, Req.packet(101)).status == 0)

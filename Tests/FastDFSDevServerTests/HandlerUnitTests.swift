@@ -38,7 +38,7 @@ func upload(_ handler: StorageHandler, _ data: [UInt8], appender: Bool = false) 
     var head = ByteBuffer(bytes: [0] + Req.int64(Int64(data.count)) + Req.fixed("txt", 6))
     let command: UInt8 = appender ? 23 : 11
     guard case .accept(var sink) = handler.startStream(command: command, bodyLength: 15 + Int64(data.count), buffer: &head)
-    else { return .error(255) }
+    else { return .error(FDFSErrno(rawValue: 255)) }
     // Two chunks, as a socket would deliver them.
     let half = data.count / 2
     try? sink.write(ByteBuffer(bytes: data[..<half]))
@@ -60,7 +60,7 @@ struct HandlerUnitTests {
         let tracker = TrackerHandler(cluster: cluster)
         let store = reply(tracker.handle(command: 101, status: 0, body: ByteBuffer()))!
         #expect(store.status == 0 && store.body.readableBytes == 40)
-        #expect(reply(tracker.handle(command: 101, status: 0, body: ByteBuffer(bytes: [1])))!.status == Errno.einval)
+        #expect(reply(tracker.handle(command: 101, status: 0, body: ByteBuffer(bytes: [1])))!.status == FDFSErrno.einval.rawValue)
 
         let up = upload(storageHandler(cluster, 1), Array("on node two".utf8))
         #expect(up.status == 0)
@@ -99,7 +99,7 @@ struct HandlerUnitTests {
         let del = reply(h.handle(command: 12, status: 0, body: ByteBuffer(bytes: Req.fixed("group1", 16) + Req.bytes(id.filename))))!
         #expect(del.status == 0)
         let again = reply(h.handle(command: 12, status: 0, body: ByteBuffer(bytes: Req.fixed("group1", 16) + Req.bytes(id.filename))))!
-        #expect(again.status == Errno.enoent && !again.closeAfterSending)
+        #expect(again.status == FDFSErrno.enoent.rawValue && !again.closeAfterSending)
         // The binlog recorded what the real one records: the upload, the new `-m` file, the
         // truncate with its sizes, the delete of the file and of its metadata.
         let ops = h.log.records(from: 0).map(\.op)
@@ -120,13 +120,13 @@ struct HandlerUnitTests {
             Issue.record("length mismatch must be rejected without draining")
             return
         }
-        #expect(r1.status == Errno.einval && r1.closeAfterSending)
+        #expect(r1.status == FDFSErrno.einval.rawValue && r1.closeAfterSending)
         var badExt = ByteBuffer(bytes: [0] + Req.int64(1) + Req.fixed("t/x", 6))
         guard case .reject(let r2, drain: true) = h.startStream(command: 11, bodyLength: 16, buffer: &badExt) else {
             Issue.record("bad extension must be drained then rejected")
             return
         }
-        #expect(r2.status == Errno.einval)
+        #expect(r2.status == FDFSErrno.einval.rawValue)
         var partial = ByteBuffer(bytes: [0, 0, 0])
         guard case .needMore = h.startStream(command: 11, bodyLength: 20, buffer: &partial) else {
             Issue.record("an incomplete head needs more bytes")

@@ -124,11 +124,11 @@ struct IdentityTests {
                 try FetchStorageIDsResponse.decode(body: &$0)
             }
             #expect(rest.total == 4 && rest.lines == ["100004 group2 127.0.0.5"])
-            #expect(try await rawReply(t, Req.packet(69, [0, 0, 0, 4])).status == Errno.einval)
+            #expect(try await rawReply(t, Req.packet(69, [0, 0, 0, 4])).status == FDFSErrno.einval.rawValue)
         }
         // Without ids: EOPNOTSUPP, and use_storage_id=0.
         try await withDevServer { (server: DevServer) async throws in
-            #expect(try await rawReply(server.trackerAddress, Req.packet(69, [0, 0, 0, 0])).status == Errno.eopnotsupp)
+            #expect(try await rawReply(server.trackerAddress, Req.packet(69, [0, 0, 0, 0])).status == FDFSErrno.eopnotsupp.rawValue)
             let params = try decode(try await rawReply(server.trackerAddress, Req.packet(75))) {
                 try ParameterResponse.decode(body: &$0)
             }

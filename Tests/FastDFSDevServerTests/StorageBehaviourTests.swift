@@ -22,13 +22,13 @@ struct StorageBehaviourTests {
                 try await RawConnection.with(s) { c in
                     let r = try await c.request(Req.download(g, n, offset: offset, count: count))
                     guard case .reply(let reply) = r else { throw TestFailure("no reply") }
-                    #expect(reply.status == Errno.einval && reply.body.isEmpty)
+                    #expect(reply.status == FDFSErrno.einval.rawValue && reply.body.isEmpty)
                     #expect(try await c.isClosedByServer(), "EINVAL must close the connection")
                 }
             }
             // A zero-length file: any download is at EOF.
             let (_, empty) = try await rawUpload(server, [])
-            #expect(try await rawReply(s, Req.download(g, empty)).status == Errno.einval)
+            #expect(try await rawReply(s, Req.download(g, empty)).status == FDFSErrno.einval.rawValue)
         }
     }
 
@@ -37,10 +37,10 @@ struct StorageBehaviourTests {
         try await withDevServer(compat: .v5) { (server: DevServer) async throws in
             let (g, n) = try await rawUpload(server, ten)
             let s = server.firstStorage
-            #expect(try await rawReply(s, Req.download(g, n, offset: 5, count: 100)).status == Errno.einval)
+            #expect(try await rawReply(s, Req.download(g, n, offset: 5, count: 100)).status == FDFSErrno.einval.rawValue)
             let atEOF = try await rawReply(s, Req.download(g, n, offset: 10, count: 0))
             #expect(atEOF.status == 0 && atEOF.body.isEmpty)
-            #expect(try await rawReply(s, Req.download(g, n, offset: 20, count: 5)).status == Errno.einval)
+            #expect(try await rawReply(s, Req.download(g, n, offset: 20, count: 5)).status == FDFSErrno.einval.rawValue)
             #expect(try await rawReply(s, Req.download(g, n, offset: 2, count: 5)).bodyString == "llo f")
         }
     }
@@ -55,7 +55,7 @@ struct StorageBehaviourTests {
             #expect(try await rawReply(s, Req.download(g, n)).bodyString == "01xy456789ABCDE")
             #expect(try await rawReply(s, Req.modify(n, offset: 15, Req.bytes("QQ"))).status == 0)
             #expect(try await rawReply(s, Req.download(g, n)).bodyString == "01xy456789ABCDEQQ")
-            #expect(try await rawReply(s, Req.modify(n, offset: 30, Req.bytes("ZZ"))).status == Errno.einval)
+            #expect(try await rawReply(s, Req.modify(n, offset: 30, Req.bytes("ZZ"))).status == FDFSErrno.einval.rawValue)
             #expect(try await rawReply(s, Req.truncate(n, to: 4)).status == 0)
             #expect(try await rawReply(s, Req.truncate(n, to: 6)).status == 0)
             #expect(try await rawReply(s, Req.download(g, n)).body == Req.bytes("01xy") + [0, 0])
@@ -68,9 +68,9 @@ struct StorageBehaviourTests {
         try await withDevServer { (server: DevServer) async throws in
             let s = server.firstStorage
             let (_, n) = try await rawUpload(server, ten)
-            #expect(try await rawReply(s, Req.append(n, Req.bytes("x"))).status == Errno.einval)
-            #expect(try await rawReply(s, Req.modify(n, offset: 0, Req.bytes("x"))).status == Errno.einval)
-            #expect(try await rawReply(s, Req.truncate(n, to: 1)).status == Errno.einval)
+            #expect(try await rawReply(s, Req.append(n, Req.bytes("x"))).status == FDFSErrno.einval.rawValue)
+            #expect(try await rawReply(s, Req.modify(n, offset: 0, Req.bytes("x"))).status == FDFSErrno.einval.rawValue)
+            #expect(try await rawReply(s, Req.truncate(n, to: 1)).status == FDFSErrno.einval.rawValue)
         }
     }
 
@@ -79,7 +79,7 @@ struct StorageBehaviourTests {
         try await withDevServer { (server: DevServer) async throws in
             let s = server.firstStorage
             let (g, n) = try await rawUpload(server, ten)
-            #expect(try await rawReply(s, Req.groupAndName(15, g, n)).status == Errno.enoent)
+            #expect(try await rawReply(s, Req.groupAndName(15, g, n)).status == FDFSErrno.enoent.rawValue)
             let meta1 = Req.bytes("width\u{02}1024\u{01}height\u{02}768")
             #expect(try await rawReply(s, Req.setMetadata(g, n, meta1)).status == 0)
             #expect(try await rawReply(s, Req.groupAndName(15, g, n)).bodyString == "height\u{02}768\u{01}width\u{02}1024")
@@ -93,8 +93,8 @@ struct StorageBehaviourTests {
             #expect(try await rawReply(s, Req.setMetadata(g, n, Req.bytes("a\u{02}b"))).status == 0)
             #expect(try await rawReply(s, Req.groupAndName(15, g, n)).bodyString == "a\u{02}b")
             #expect(try await rawReply(s, Req.setMetadata(g, n, [])).status == 0)
-            #expect(try await rawReply(s, Req.groupAndName(15, g, n)).status == Errno.enoent)
-            #expect(try await rawReply(s, Req.setMetadata(g, n, [], mode: 0x58)).status == Errno.einval)
+            #expect(try await rawReply(s, Req.groupAndName(15, g, n)).status == FDFSErrno.enoent.rawValue)
+            #expect(try await rawReply(s, Req.setMetadata(g, n, [], mode: 0x58)).status == FDFSErrno.einval.rawValue)
             // The -m file beside the data file holds the packed, sorted form.
             #expect(try await rawReply(s, Req.setMetadata(g, n, Req.bytes("z\u{02}1\u{01}a\u{02}2"))).status == 0)
             let dir = server.storageDirectory(server.storageIDs[0])!
@@ -110,13 +110,13 @@ struct StorageBehaviourTests {
             let (g, n) = try await rawUpload(server, ten)
             let missing = String(n.dropLast(8)) + "0000.txt"
             for cmd: UInt8 in [12, 15, 22] {
-                #expect(try await rawReply(s, Req.groupAndName(cmd, g, missing)).status == Errno.enoent)
+                #expect(try await rawReply(s, Req.groupAndName(cmd, g, missing)).status == FDFSErrno.enoent.rawValue)
             }
-            #expect(try await rawReply(s, Req.download(g, missing)).status == Errno.enoent)
-            #expect(try await rawReply(s, Req.groupAndName(22, "group2", n)).status == Errno.einval)
-            #expect(try await rawReply(s, Req.groupAndName(22, g, "M00/zz/00/abc")).status == Errno.einval)
-            #expect(try await rawReply(s, Req.groupAndName(22, g, "M01/00/00/" + n.dropFirst(10))).status == Errno.einval)
-            #expect(try await rawReply(s, Req.groupAndName(22, g, "short")).status == Errno.einval)
+            #expect(try await rawReply(s, Req.download(g, missing)).status == FDFSErrno.enoent.rawValue)
+            #expect(try await rawReply(s, Req.groupAndName(22, "group2", n)).status == FDFSErrno.einval.rawValue)
+            #expect(try await rawReply(s, Req.groupAndName(22, g, "M00/zz/00/abc")).status == FDFSErrno.einval.rawValue)
+            #expect(try await rawReply(s, Req.groupAndName(22, g, "M01/00/00/" + n.dropFirst(10))).status == FDFSErrno.einval.rawValue)
+            #expect(try await rawReply(s, Req.groupAndName(22, g, "short")).status == FDFSErrno.einval.rawValue)
         }
     }
 
@@ -130,12 +130,12 @@ struct StorageBehaviourTests {
             let slave = String(decoding: r.body.dropFirst(16), as: UTF8.self)
             #expect(slave == String(master.dropLast(4)) + "_150x150.jpg")
             #expect(try await rawReply(s, Req.download(g, slave)).bodyString == "thumb")
-            #expect(try await rawReply(s, Req.slave(master: master, prefix: "", ext: "jpg", [1])).status == Errno.einval)
+            #expect(try await rawReply(s, Req.slave(master: master, prefix: "", ext: "jpg", [1])).status == FDFSErrno.einval.rawValue)
             #expect(
                 try await rawReply(s, Req.slave(master: master, prefix: "_150x150", ext: "jpg", [1])).status
-                    == Errno.eexist)
+                    == FDFSErrno.eexist.rawValue)
             let missing = String(master.dropLast(8)) + "0000.jpg"
-            #expect(try await rawReply(s, Req.slave(master: missing, prefix: "_s", ext: "jpg", [1])).status == Errno.enoent)
+            #expect(try await rawReply(s, Req.slave(master: missing, prefix: "_s", ext: "jpg", [1])).status == FDFSErrno.enoent.rawValue)
             // Query info of a slave computes its CRC on 6.16.
             let info = try await rawReply(s, Req.groupAndName(22, g, slave))
             #expect(Array(info.body[20..<24]) == withUnsafeBytes(of: CRC32.checksum(Req.bytes("thumb")).bigEndian) { Array($0) })
@@ -155,7 +155,7 @@ struct StorageBehaviourTests {
             let noCRC = try await rawReply(s, Req.groupAndName(22, g, n, status: 1))
             #expect(try decodeInfo(noCRC).crc32 == 0)
             let silent = try await rawReply(s, Req.groupAndName(22, g, String(n.dropLast(8)) + "0000.txt", status: 2))
-            #expect(silent.status == Errno.enoent)
+            #expect(silent.status == FDFSErrno.enoent.rawValue)
         }
     }
 
@@ -170,14 +170,14 @@ struct StorageBehaviourTests {
             let info = try FileIDInfo.decode(filename: new)
             #expect(info.kind == .normal && info.size == 3 && info.crc32 == CRC32.checksum(Req.bytes("abc")))
             #expect(new.hasSuffix(String(n.suffix(7))))
-            #expect(try await rawReply(s, Req.download(g, n)).status == Errno.enoent)
+            #expect(try await rawReply(s, Req.download(g, n)).status == FDFSErrno.enoent.rawValue)
             #expect(try await rawReply(s, Req.download(g, new)).bodyString == "abc")
         }
         try await withDevServer(compat: .v5) { (server: DevServer) async throws in
             let (_, n) = try await rawUpload(server, Req.bytes("abc"), appender: true)
             try await RawConnection.with(server.firstStorage) { c in
                 guard case .reply(let r) = try await c.request(Req.regenerate(n)) else { throw TestFailure("no reply") }
-                #expect(r.status == Errno.einval)
+                #expect(r.status == FDFSErrno.einval.rawValue)
                 #expect(try await c.isClosedByServer())
             }
         }
@@ -189,7 +189,7 @@ struct StorageBehaviourTests {
             for address in [server.trackerAddress, server.firstStorage] {
                 #expect(try await rawRequest(address, Req.packet(82)) == .closed(partial: []))
                 #expect(try await rawReply(address, Req.packet(111)).status == 0)
-                #expect(try await rawReply(address, Req.packet(111, [1])).status == Errno.einval)
+                #expect(try await rawReply(address, Req.packet(111, [1])).status == FDFSErrno.einval.rawValue)
             }
         }
     }
@@ -199,7 +199,7 @@ struct StorageBehaviourTests {
         try await withDevServer { (server: DevServer) async throws in
             try await RawConnection.with(server.firstStorage) { c in
                 guard case .reply(let r) = try await c.request(Req.packet(99)) else { throw TestFailure("no reply") }
-                #expect(r.status == Errno.einval)
+                #expect(r.status == FDFSErrno.einval.rawValue)
                 #expect(try await c.isClosedByServer())
             }
         }
@@ -208,12 +208,12 @@ struct StorageBehaviourTests {
     @Test("ENOSPC when the reserved space would be crossed, from the storage and the tracker")
     func reservedSpace() async throws {
         try await withDevServer(reservedSpaceMB: 1 << 40) { (server: DevServer) async throws in
-            #expect(try await rawReply(server.firstStorage, Req.upload(ten)).status == Errno.enospc)
-            #expect(try await rawReply(server.trackerAddress, Req.packet(101)).status == Errno.enospc)
+            #expect(try await rawReply(server.firstStorage, Req.upload(ten)).status == FDFSErrno.enospc.rawValue)
+            #expect(try await rawReply(server.trackerAddress, Req.packet(101)).status == FDFSErrno.enospc.rawValue)
             // The connection stays usable after a non-EINVAL error.
             try await RawConnection.with(server.firstStorage) { c in
                 guard case .reply(let r) = try await c.request(Req.upload(ten)) else { throw TestFailure("closed") }
-                #expect(r.status == Errno.enospc)
+                #expect(r.status == FDFSErrno.enospc.rawValue)
                 guard case .reply(let a) = try await c.request(Req.packet(111)) else { throw TestFailure("closed") }
                 #expect(a.status == 0)
             }
@@ -241,13 +241,13 @@ struct StorageBehaviourTests {
         try await withDevServer(compat: .v5) { (server: DevServer) async throws in
             let s = server.firstStorage
             let (g, n) = try await rawUpload(server, ten)
-            #expect(try await rawReply(s, Req.download(g, n, offset: 1, count: Int64.max)).status == Errno.einval)
-            #expect(try await rawReply(s, Req.download(g, n, offset: Int64.max, count: 0)).status == Errno.einval)
+            #expect(try await rawReply(s, Req.download(g, n, offset: 1, count: Int64.max)).status == FDFSErrno.einval.rawValue)
+            #expect(try await rawReply(s, Req.download(g, n, offset: Int64.max, count: 0)).status == FDFSErrno.einval.rawValue)
             // Upload announcing Int64.max content bytes in a small packet.
             let bogus = Req.packet(11, [0] + Req.int64(Int64.max) + Req.fixed("txt", 6))
-            #expect(try await rawReply(s, bogus).status == Errno.einval)
+            #expect(try await rawReply(s, bogus).status == FDFSErrno.einval.rawValue)
             let meta = Req.packet(13, Req.int64(Int64(n.utf8.count)) + Req.int64(Int64.max) + [0x4F] + Req.fixed(g, 16) + Req.bytes(n))
-            #expect(try await rawReply(s, meta).status == Errno.einval)
+            #expect(try await rawReply(s, meta).status == FDFSErrno.einval.rawValue)
             #expect(try await rawReply(s, Req.packet(111)).status == 0)
         }
     }

@@ -64,7 +64,7 @@ struct TrackerQueryTests {
         #expect(picks[0] != picks[1] && picks[0] == picks[2])
         b.setOffline(1)
         b.setOffline(2)
-        #expect(b.status(103, file) == Errno.enoent)
+        #expect(b.status(103, file) == FDFSErrno.enoent.rawValue)
     }
 
     @Test("FETCH_ONE, appender and slave files: the source while ACTIVE, else the store server, lagging or not")

@@ -213,6 +213,19 @@ struct FileIDTests {
         #expect(FDFSFilename.make(storePathIndex: 0x1F, sub1: 0x0A, sub2: 0xFF, base27: Self.exampleB27, ext7: "123.txt")
                 == "M1F/0A/FF/\(Self.exampleB27)123.txt")
 
+        // A whole new name decodes back to what it was made from (normal, appender, ≥ 4 GiB).
+        let ip = try #require(FDFSFilename.sourceField(ipv4: "127.0.0.1"))
+        for (size, appender) in [(Int64(9), false), (Int64(9), true), (Int64(5) << 32, false)] {
+            let name = FDFSFilename.generate(
+                source: ip, timestamp: 1_700_000_000, size: size, appender: appender, crc32: 0xCBF4_3926,
+                storePathIndex: 0, sub1: 0x0A, sub2: 0xFF, ext7: "123.txt", using: &rng)
+            #expect(name.hasPrefix("M00/0A/FF/") && name.hasSuffix("123.txt") && name.utf8.count == 44)
+            let info = try FileIDInfo.decode(filename: name)
+            #expect(info.source == .ipv4("127.0.0.1") && info.createTime == 1_700_000_000 && info.crc32 == 0xCBF4_3926)
+            #expect(info.kind == (appender ? .appender : .normal))
+            #expect(info.size == (appender ? nil : size))
+        }
+
         // Slave names (§5.6).
         let b = Self.exampleB27
         #expect(try FDFSFilename.slaveFilename(master: "M00/00/00/\(b).tar.gz", prefix: "_s", ext: "gz") == "M00/00/00/\(b)_s.gz")

@@ -170,6 +170,28 @@ struct ClientEndToEndTests {
         await server.stop()
     }
 
+    @Test func idleConnectionIsClosedWhenItsIdleTimeIsUpWithNoOtherCall() async throws {
+        let vectors = self.vectors
+        let server = try await FakeFDFSServer.start { _ in .canned(vectors["storage_download_file"].response) }
+        var config = FastDFSConfiguration(trackers: [server.address])
+        config.readStallTimeout = .seconds(3600)
+        config.connectionPoolMaxIdleTime = .milliseconds(500)
+        let client = FastDFSClient(configuration: config)
+        let data = try await client.download(uploadedID, storage: server.address)
+        #expect(String(buffer: data) == "hello fdfs")
+        let released = ContinuousClock.now
+        // Pooled, and still open well before its idle time is up.
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(server.acceptedConnections == 1 && server.closedConnections == 0)
+        // Closed by the pool's idle timer, with no other client call to notice it (the bound
+        // is `eventually`'s: a loaded machine can delay the timer, never fire it early).
+        #expect(await eventually { server.closedConnections == 1 })
+        let elapsed = released.duration(to: .now)
+        #expect(elapsed >= .milliseconds(450), "closed after \(elapsed)")
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func uploadAfterTheServerClosedAnIdleConnectionUsesANewOne() async throws {
         // Uploads are not retried once sent, so the pool must drop connections the server closed
         // while they were idle. (A close still in flight while a request is being sent cannot be

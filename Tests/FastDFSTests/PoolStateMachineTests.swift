@@ -12,6 +12,11 @@ struct PoolStateMachineTests {
         SM(configuration: .init(maxConnections: max, maxIdleTime: idle, pooling: pooling))
     }
 
+    /// When a connection idle since `second` expires (idle for longer than `idle` seconds).
+    func expiry(_ second: Int, idle: Int = 60) -> ManualClock.Instant {
+        ManualClock.at(second).advanced(by: .seconds(idle) + .nanoseconds(1))
+    }
+
     @Test func firstLeaseCreatesAConnectionAndGetsIt() {
         var sm = machine()
         #expect(sm.leaseRequested(1, now: ManualClock.at(0)) == Action(create: [0]))
@@ -23,7 +28,7 @@ struct PoolStateMachineTests {
         var sm = machine()
         _ = sm.leaseRequested(1, now: ManualClock.at(0))
         _ = sm.connectionEstablished(0, now: ManualClock.at(0))
-        #expect(sm.connectionReleased(0, reusable: true, now: ManualClock.at(1)) == .none)
+        #expect(sm.connectionReleased(0, reusable: true, now: ManualClock.at(1)) == Action(scheduleIdleTimer: expiry(1)))
         #expect(sm.idleCount == 1)
         #expect(sm.leaseRequested(2, now: ManualClock.at(2)) == Action(leases: [.init(connection: 0, request: 2)]))
     }
@@ -83,15 +88,60 @@ struct PoolStateMachineTests {
         #expect(sm.leaseRequested(3, now: ManualClock.at(131)) == Action(create: [1], close: [0]))
     }
 
-    @Test func pruneClosesOnlyExpiredConnections() {
+    @Test func idleTimerClosesOnlyExpiredConnectionsAndAsksForTheNext() {
         var sm = machine(max: 3, idle: .seconds(60))
         for r in 1...2 { _ = sm.leaseRequested(r, now: ManualClock.at(0)) }
         _ = sm.connectionEstablished(0, now: ManualClock.at(0))
         _ = sm.connectionEstablished(1, now: ManualClock.at(0))
-        _ = sm.connectionReleased(0, reusable: true, now: ManualClock.at(0))
-        _ = sm.connectionReleased(1, reusable: true, now: ManualClock.at(50))
-        #expect(sm.pruneIdle(now: ManualClock.at(100)) == Action(close: [0]))
+        // The first idle connection asks for a timer at its expiry; the second expires later,
+        // so the running timer covers it.
+        #expect(sm.connectionReleased(0, reusable: true, now: ManualClock.at(0)) == Action(scheduleIdleTimer: expiry(0)))
+        #expect(sm.connectionReleased(1, reusable: true, now: ManualClock.at(50)) == .none)
+        #expect(sm.idleTimer == expiry(0))
+        // The timer fires on time: connection 0 goes, the next timer is for connection 1.
+        #expect(
+            sm.idleTimerFired(deadline: expiry(0), now: expiry(0)) == Action(close: [0], scheduleIdleTimer: expiry(50)))
         #expect(sm.idleCount == 1)
+        #expect(sm.idleTimerFired(deadline: expiry(50), now: expiry(50)) == Action(close: [1]))
+        #expect(sm.idleCount == 0 && sm.idleTimer == nil)
+    }
+
+    @Test func idleTimerFiringEarlyClosesNothingAndRunsAgain() {
+        var sm = machine(idle: .seconds(60))
+        _ = sm.leaseRequested(1, now: ManualClock.at(0))
+        _ = sm.connectionEstablished(0, now: ManualClock.at(0))
+        #expect(sm.connectionReleased(0, reusable: true, now: ManualClock.at(0)) == Action(scheduleIdleTimer: expiry(0)))
+        // Exactly maxIdleTime idle is not expired yet.
+        #expect(sm.idleTimerFired(deadline: expiry(0), now: ManualClock.at(60)) == Action(scheduleIdleTimer: expiry(0)))
+        #expect(sm.idleCount == 1)
+        // Reused before the timer fired: the stale timer closes nothing and asks for none.
+        #expect(sm.leaseRequested(2, now: ManualClock.at(30)) == Action(leases: [.init(connection: 0, request: 2)]))
+        #expect(sm.idleTimerFired(deadline: expiry(0), now: expiry(0)) == .none)
+        #expect(sm.connectionReleased(0, reusable: true, now: ManualClock.at(62)) == Action(scheduleIdleTimer: expiry(62)))
+    }
+
+    @Test func aStaleTimerHandsOverToTheNextExpiry() {
+        var sm = machine(max: 2, idle: .seconds(60))
+        for r in 1...2 { _ = sm.leaseRequested(r, now: ManualClock.at(0)) }
+        _ = sm.connectionEstablished(0, now: ManualClock.at(0))
+        _ = sm.connectionEstablished(1, now: ManualClock.at(0))
+        #expect(sm.connectionReleased(0, reusable: true, now: ManualClock.at(10)) == Action(scheduleIdleTimer: expiry(10)))
+        #expect(sm.leaseRequested(3, now: ManualClock.at(20)) == Action(leases: [.init(connection: 0, request: 3)]))
+        // Connection 1 expires after the running (now stale) timer: no second timer yet...
+        #expect(sm.connectionReleased(1, reusable: true, now: ManualClock.at(30)) == .none)
+        // ...the stale one asks for it when it fires.
+        #expect(sm.idleTimerFired(deadline: expiry(10), now: expiry(10)) == Action(scheduleIdleTimer: expiry(30)))
+        #expect(sm.connectionReleased(0, reusable: true, now: ManualClock.at(40)) == .none)
+        #expect(sm.idleTimerFired(deadline: expiry(30), now: expiry(30)) == Action(close: [1], scheduleIdleTimer: expiry(40)))
+    }
+
+    @Test func noIdleTimerAfterShutdown() {
+        var sm = machine()
+        _ = sm.leaseRequested(1, now: ManualClock.at(0))
+        _ = sm.connectionEstablished(0, now: ManualClock.at(0))
+        _ = sm.connectionReleased(0, reusable: true, now: ManualClock.at(0))
+        #expect(sm.shutdown() == Action(close: [0]))
+        #expect(sm.idleTimerFired(deadline: expiry(0), now: expiry(0)) == .none)
     }
 
     @Test func deadConnectionIsReplacedAndTheRequestServedFirst() {
@@ -133,7 +183,7 @@ struct PoolStateMachineTests {
         #expect(sm.requestCancelled(2) == Action(failures: [.init(request: 2, reason: .cancelled)]))
         #expect(sm.requestCancelled(2) == .none)
         #expect(sm.connectionEstablished(0, now: ManualClock.at(0)) == Action(leases: [.init(connection: 0, request: 1)]))
-        #expect(sm.connectionReleased(0, reusable: true, now: ManualClock.at(0)) == .none)
+        #expect(sm.connectionReleased(0, reusable: true, now: ManualClock.at(0)) == Action(scheduleIdleTimer: expiry(0)))
     }
 
     @Test func shutdownClosesIdleFailsWaitersAndClosesReturningConnections() {

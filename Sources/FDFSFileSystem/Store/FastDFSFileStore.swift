@@ -104,24 +104,8 @@ public final class FastDFSFileStore: FileStore {
     }
 
     public func decode(_ fileID: String) throws(FSError) -> DecodedFileID {
-        let id = try Self.fileID(fileID)
-        // The strict shape check first (uppercase hex subdirectories, lengths), then the fields.
-        guard (try? FileIDInfo.validate(filename: id.filename)) != nil, let info = try? FastDFSClient.decode(id) else {
-            throw FSError.noent("malformed file id \(fileID)")
-        }
-        let kind: DecodedFileID.Kind
-        switch info.kind {
-        case .normal: kind = .normal
-        case .appender: kind = .appender
-        case .slave: kind = .slave
-        case .trunk: kind = .trunk
-        }
-        let source: String
-        switch info.source {
-        case .ipv4(let ip): source = ip
-        case .storageID(let n): source = client.configuration.storageIDs[n]?.host ?? String(n)
-        }
-        return DecodedFileID(kind: kind, size: info.size, createTime: info.createTime, crc32: info.crc32, source: source)
+        let storageIDs = client.configuration.storageIDs
+        return try DecodedFileID(decoding: fileID) { storageIDs[$0]?.host }
     }
 
     public func sourceStorage(of fileID: String) -> StorageHint? {

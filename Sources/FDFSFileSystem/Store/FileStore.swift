@@ -71,17 +71,3 @@ public struct StoreGroup: Sendable, Hashable {
         self.storePathCount = storePathCount; self.subdirCountPerPath = subdirCountPerPath
     }
 }
-
-public struct DecodedFileID: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable { case normal, appender, slave, trunk }
-    public var kind: Kind
-    /// Known locally for normal and trunk files; nil for appender and slave files.
-    public var size: Int64?
-    public var createTime: Int64
-    public var crc32: UInt32
-    /// The source storage: IPv4 address or decimal storage id.
-    public var source: String
-    public init(kind: Kind, size: Int64?, createTime: Int64, crc32: UInt32, source: String) {
-        self.kind = kind; self.size = size; self.createTime = createTime; self.crc32 = crc32; self.source = source
-    }
-}

@@ -19,6 +19,8 @@ public final class MemoryFileStore: FileStore {
         var downloadsByStorage: [String: Int] = [:]
     }
     private let state = Mutex(State())
+    /// The source field of every id this store makes: 127.0.0.1.
+    static let source = FDFSFilename.sourceField(ipv4: "127.0.0.1")!
     public let groups: [StoreGroup]
     /// What `replicas(of:)` answers (empty: no QUERY_FETCH_ALL support).
     public let replicaHosts: [String]
@@ -63,9 +65,11 @@ public final class MemoryFileStore: FileStore {
         guard groups.contains(where: { $0.name == g }) else { throw FSError(ENOENT, "no group \(g)") }
         return state.withLock { s in
             s.counter += 1
-            let name = FileIDCodec.makeFilename(sourceIPv4: (127, 0, 0, 1), timestamp: UInt32(time(nil)), size: Int64(data.count),
-                                                appender: appender, crc32: CRC32.checksum(data), ext: ext,
-                                                sub1: s.counter % 256, sub2: (s.counter / 256) % 256, random: &s.rng)
+            let ext7 = FDFSFilename.formatExt(ext, randomDigits: &s.rng)
+            let name = FDFSFilename.generate(
+                source: Self.source, timestamp: UInt32(truncatingIfNeeded: time(nil)), size: Int64(data.count),
+                appender: appender, crc32: CRC32.checksum(data), storePathIndex: 0,
+                sub1: s.counter % 256, sub2: (s.counter / 256) % 256, ext7: ext7, using: &s.rng)
             let id = "\(g)/\(name)"
             s.files[id] = StoredFile(data: data, metadata: [:], mtime: Int64(time(nil)), appender: appender)
             return id
@@ -75,11 +79,11 @@ public final class MemoryFileStore: FileStore {
     public func uploadSlave(_ data: [UInt8], master: String, prefix: String, ext: String) async throws(FSError) -> String {
         count("uploadSlave")
         _ = try existing(master)
-        guard let (g, filename) = FileIDCodec.split(master) else { throw FSError(EINVAL, "malformed master id \(master)") }
+        guard let masterID = FileID(master) else { throw FSError(EINVAL, "malformed master id \(master)") }
         let slave: String
-        do { slave = try FDFSFilename.slaveFilename(master: String(filename), prefix: prefix, ext: ext) }
+        do { slave = try FDFSFilename.slaveFilename(master: masterID.filename, prefix: prefix, ext: ext) }
         catch { throw FSError(EINVAL, "\(error)") }
-        let id = "\(g)/\(slave)"
+        let id = "\(masterID.group)/\(slave)"
         let err: FSError? = state.withLock { s in
             if s.files[id] != nil { return FSError(EEXIST, "slave file \(id) already exists") }
             s.files[id] = StoredFile(data: data, metadata: [:], mtime: Int64(time(nil)), appender: false)
@@ -165,7 +169,7 @@ public final class MemoryFileStore: FileStore {
         return groups
     }
 
-    public func decode(_ fileID: String) throws(FSError) -> DecodedFileID { try FileIDCodec.decode(fileID) }
+    public func decode(_ fileID: String) throws(FSError) -> DecodedFileID { try DecodedFileID(decoding: fileID) }
 
     public func sourceStorage(of fileID: String) -> StorageHint? {
         remembersSources && state.withLock({ $0.files[fileID] }) != nil ? StorageHint(host: "127.0.0.1", port: 23000) : nil

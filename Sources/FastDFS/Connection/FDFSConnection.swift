@@ -14,38 +14,37 @@ final class FDFSConnection: PoolableConnection {
     let channel: any Channel
     let networkTimeout: Duration
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    private let exchange: ExchangeState
-    private let flags: Flags
+    private let inbound: Inbound
+    /// The exchange state. Events come from the task holding the lease, its cancellation
+    /// handler and the event loop (network_timeout, close); the lock is held only while the
+    /// machine decides, never across I/O.
+    private let state: State
 
-    /// Flags set from the event loop / cancellation handlers, read by the owning task.
-    final class Flags: Sendable {
-        let timedOut = Atomic<Bool>(false)
-        let cancelled = Atomic<Bool>(false)
+    /// The state machine behind its lock (a class: the timeout handler gets it before the
+    /// connection exists).
+    final class State: Sendable {
+        let machine = Mutex(FDFSConnectionStateMachine())
     }
 
-    /// The inbound iterator and per-request bookkeeping.
+    /// The inbound iterator.
     /// Invariant (why @unchecked Sendable is sound): only the task holding the pool lease on this
-    /// connection touches these fields, and the pool leases a connection to one task at a time.
-    final class ExchangeState: @unchecked Sendable {
+    /// connection touches it, and the pool leases a connection to one task at a time.
+    final class Inbound: @unchecked Sendable {
         var iterator: NIOAsyncChannelInboundStream<FDFSFramePart>.AsyncIterator
-        var replyBytes: Int64 = 0
-        var requestComplete = false
-        var responseComplete = true
-        var failed = false
         init(iterator: NIOAsyncChannelInboundStream<FDFSFramePart>.AsyncIterator) { self.iterator = iterator }
     }
 
     private init(
         address: StorageAddress, channel: any Channel, networkTimeout: Duration,
         inbound: NIOAsyncChannelInboundStream<FDFSFramePart>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        flags: Flags
+        state: State
     ) {
         self.address = address
         self.channel = channel
         self.networkTimeout = networkTimeout
         self.outbound = outbound
-        self.exchange = ExchangeState(iterator: inbound.makeAsyncIterator())
-        self.flags = flags
+        self.inbound = Inbound(iterator: inbound.makeAsyncIterator())
+        self.state = state
     }
 
     deinit {
@@ -59,7 +58,7 @@ final class FDFSConnection: PoolableConnection {
     static func connect(
         to address: StorageAddress, group: any EventLoopGroup, connectTimeout: Duration, networkTimeout: Duration
     ) async throws(FastDFSError) -> FDFSConnection {
-        let flags = Flags()
+        let state = State()
         let timeoutAmount = TimeAmount(networkTimeout)
         do {
             let asyncChannel = try await ClientBootstrap(group: group)
@@ -69,7 +68,9 @@ final class FDFSConnection: PoolableConnection {
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(
-                            InactivityTimeoutHandler(timeout: timeoutAmount) { flags.timedOut.store(true, ordering: .relaxed) })
+                            InactivityTimeoutHandler(timeout: timeoutAmount) {
+                                _ = state.machine.withLock { $0.timedOut() }
+                            })
                         try sync.addHandler(ByteToMessageHandler(FramePartDecoder()))
                         return try NIOAsyncChannel<FDFSFramePart, ByteBuffer>(
                             wrappingChannelSynchronously: channel,
@@ -77,9 +78,13 @@ final class FDFSConnection: PoolableConnection {
                     }
                 }
             let streams = asyncChannel as any AsyncChannelStreams<FDFSFramePart, ByteBuffer>
-            return FDFSConnection(
+            let connection = FDFSConnection(
                 address: address, channel: asyncChannel.channel, networkTimeout: networkTimeout,
-                inbound: streams.inboundStream, outbound: streams.outboundWriter, flags: flags)
+                inbound: streams.inboundStream, outbound: streams.outboundWriter, state: state)
+            asyncChannel.channel.closeFuture.whenComplete { _ in
+                _ = state.machine.withLock { $0.channelClosed() }
+            }
+            return connection
         } catch {
             throw ConnectErrorMapper.map(error, address: address, connectTimeout: connectTimeout)
         }
@@ -87,7 +92,7 @@ final class FDFSConnection: PoolableConnection {
 
     // MARK: - PoolableConnection
 
-    var isUsable: Bool { channel.isActive && !exchange.failed }
+    var isUsable: Bool { channel.isActive && state.machine.withLock { $0.isUsable } }
 
     /// Lets the event loop process what already arrived (a FIN from a server that closed this
     /// idle connection) before the connection is reused, then checks it is still open.
@@ -107,92 +112,85 @@ final class FDFSConnection: PoolableConnection {
 
     /// Closes the connection because the task using it was cancelled.
     func cancel() {
-        flags.cancelled.store(true, ordering: .relaxed)
-        channel.close(promise: nil)
+        run(state.machine.withLock { $0.cancelled() })
     }
 
     // MARK: - Exchange
 
     /// Starts a request: resets the bookkeeping and starts network_timeout accounting.
     func beginExchange() {
-        exchange.replyBytes = 0
-        exchange.requestComplete = false
-        exchange.responseComplete = false
-        channel.pipeline.triggerUserOutboundEvent(RequestPhaseEvent.began, promise: nil)
+        run(state.machine.withLock { $0.exchangeStarted() })
     }
 
     /// A second request on the same lease (SET_METADATA after UPLOAD): keeps the reply byte count
     /// (so a failure is never mistaken for a dead pooled connection) and expects a new reply.
     func beginFollowUpRequest() {
-        exchange.requestComplete = false
-        exchange.responseComplete = false
+        run(state.machine.withLock { $0.followUpStarted() })
     }
 
     /// Ends a request (stops network_timeout accounting).
     func endExchange() {
-        channel.pipeline.triggerUserOutboundEvent(RequestPhaseEvent.ended, promise: nil)
+        run(state.machine.withLock { $0.exchangeEnded() })
     }
 
     /// Reply bytes seen in this exchange (0 means the server never answered).
-    var replyBytes: Int64 { exchange.replyBytes }
+    var replyBytes: Int64 { state.machine.withLock { $0.replyBytes } }
     /// The whole request was handed to the socket.
-    var requestComplete: Bool { exchange.requestComplete }
+    var requestComplete: Bool { state.machine.withLock { $0.requestComplete } }
     /// True when the connection can go back to the pool: the reply was read to its end and
     /// nothing failed.
-    var reusable: Bool { exchange.responseComplete && !exchange.failed && channel.isActive }
+    var reusable: Bool { state.machine.withLock { $0.isReusable } && channel.isActive }
 
-    func markFailed() { exchange.failed = true }
+    /// The caller gave up on this exchange (the connection will not be reused).
+    func markFailed() { run(state.machine.withLock { $0.exchangeAbandoned() }) }
 
     /// Writes bytes (suspends while the socket is not writable).
     func write(_ buffer: ByteBuffer, command: FDFSCommand) async throws(FastDFSError) {
+        try check(state.machine.withLock { $0.writeRequested() }, command: command)
         do {
             try await outbound.write(buffer)
         } catch {
-            exchange.failed = true
-            throw mapError(error, command: command, phase: "sending the request")
+            throw transportError(error, command: command, phase: "sending the request")
         }
     }
 
     /// Marks the request as completely written.
-    func requestWritten() { exchange.requestComplete = true }
+    func requestWritten() {
+        // A failure here surfaces on the next read, which reports it.
+        _ = state.machine.withLock { $0.requestWritten() }
+    }
 
     /// Reads the reply header. A non-zero status becomes a `.serverStatus` error.
     func readHead(command: FDFSCommand) async throws(FastDFSError) -> FDFSHeader {
-        guard let part = try await nextPart(command: command) else {
-            throw closedError(command: command)
+        switch try await nextPart(command: command) {
+        case .head(let header):
+            try check(
+                state.machine.withLock { $0.headReceived(command: header.command, status: header.status, size: FDFSHeader.size) },
+                command: command)
+            return header
+        case .body(let chunk):
+            try check(state.machine.withLock { $0.bodyChunkReceived(size: chunk.readableBytes) }, command: command)
+        case .end:
+            try check(state.machine.withLock { $0.endReceived() }, command: command)
         }
-        guard case .head(let header) = part else {
-            exchange.failed = true
-            throw .protocolViolation("expected a reply header", command: command, server: address)
-        }
-        exchange.replyBytes += Int64(FDFSHeader.size)
-        guard header.command == FDFSCommand.response.rawValue else {
-            exchange.failed = true
-            throw .protocolViolation(
-                "reply header carries command \(header.command), expected 100", command: command, server: address)
-        }
-        if header.status != 0 {
-            exchange.failed = true  // the C client closes after any error; storages close after EINVAL
-            throw .status(header.status, command: command, server: address)
-        }
-        return header
+        // The machine accepts a body part only after a header.
+        throw failure(.illegal(event: "body before header", state: "requestSent"), command: command)
     }
 
     /// The next body chunk, or nil at the end of the reply.
     func readBodyChunk(command: FDFSCommand) async throws(FastDFSError) -> ByteBuffer? {
-        guard let part = try await nextPart(command: command) else {
-            throw closedError(command: command)
-        }
-        switch part {
+        switch try await nextPart(command: command) {
         case .body(let chunk):
-            exchange.replyBytes += Int64(chunk.readableBytes)
+            try check(state.machine.withLock { $0.bodyChunkReceived(size: chunk.readableBytes) }, command: command)
             return chunk
         case .end:
-            exchange.responseComplete = true
+            try check(state.machine.withLock { $0.endReceived() }, command: command)
             return nil
-        case .head:
-            exchange.failed = true
-            throw .protocolViolation("unexpected second reply header", command: command, server: address)
+        case .head(let header):
+            try check(
+                state.machine.withLock { $0.headReceived(command: header.command, status: header.status, size: FDFSHeader.size) },
+                command: command)
+            throw failure(.protocolViolation("unexpected second reply header"), command: command)
         }
     }
 
@@ -201,7 +199,7 @@ final class FDFSConnection: PoolableConnection {
         -> ByteBuffer
     {
         guard header.bodyLength <= Int64(limit) else {
-            exchange.failed = true
+            markFailed()
             throw .protocolViolation(
                 "reply body of \(header.bodyLength) bytes is larger than the \(limit) bytes allowed", command: command,
                 server: address)
@@ -215,42 +213,86 @@ final class FDFSConnection: PoolableConnection {
 
     // MARK: - Internals
 
-    private func nextPart(command: FDFSCommand) async throws(FastDFSError) -> FDFSFramePart? {
+    /// The next part of the reply; the end of the stream and read errors end the exchange.
+    private func nextPart(command: FDFSCommand) async throws(FastDFSError) -> FDFSFramePart {
+        let part: FDFSFramePart?
         do {
-            let part = try await exchange.iterator.next()
-            if part == nil { exchange.failed = true }
-            return part
+            part = try await inbound.iterator.next()
         } catch {
-            exchange.failed = true
-            throw mapError(error, command: command, phase: "reading the reply")
+            throw transportError(error, command: command, phase: "reading the reply")
+        }
+        guard let part else {
+            let action = state.machine.withLock { $0.inboundFinished() }
+            try check(action, command: command)
+            throw failure(.closed(replyBytes: replyBytes), command: command)
+        }
+        return part
+    }
+
+    /// Runs an action that needs no error context.
+    private func run(_ action: FDFSConnectionStateMachine.Action) {
+        switch action {
+        case .none, .fail:
+            break
+        case .startNetworkTimer:
+            channel.pipeline.triggerUserOutboundEvent(RequestPhaseEvent.began, promise: nil)
+        case .stopNetworkTimer:
+            channel.pipeline.triggerUserOutboundEvent(RequestPhaseEvent.ended, promise: nil)
+        case .closeChannel:
+            channel.close(promise: nil)
         }
     }
 
-    private func closedError(command: FDFSCommand) -> FastDFSError {
-        exchange.failed = true
-        if flags.cancelled.load(ordering: .relaxed) { return .cancelled(command: command, server: address) }
-        if flags.timedOut.load(ordering: .relaxed) { return timeoutError(command: command) }
-        let when =
-            exchange.replyBytes == 0
-            ? "the server closed the connection without replying"
-            : "the server closed the connection after \(exchange.replyBytes) bytes of the reply"
-        return FastDFSError(
-            code: .connectionClosed, command: command, server: address, message: when, errno: LinuxErrno.EIO)
+    /// Runs an action of a reading or writing call: `.fail` throws.
+    private func check(_ action: FDFSConnectionStateMachine.Action, command: FDFSCommand) throws(FastDFSError) {
+        if case .fail(let f) = action { throw failure(f, command: command) }
+        run(action)
     }
 
-    private func timeoutError(command: FDFSCommand) -> FastDFSError {
-        FastDFSError(
-            code: .timeout, command: command, server: address,
-            message: "no network progress for \(networkTimeout.secondsDescription) (network_timeout)",
-            errno: LinuxErrno.ETIMEDOUT)
+    /// A read or write error, classified by the machine (cancellation and network_timeout win).
+    private func transportError(_ error: any Error, command: FDFSCommand, phase: String) -> FastDFSError {
+        let cause: FDFSConnectionStateMachine.TransportCause =
+            error is CancellationError ? .cancellation : error is NetworkTimeoutError ? .timeout : .other
+        guard case .fail(let f) = state.machine.withLock({ $0.transportFailed(cause) }) else {
+            return mapError(error, command: command, phase: phase)
+        }
+        if f == .transportError { return mapError(error, command: command, phase: phase) }
+        return failure(f, command: command)
     }
 
-    func mapError(_ error: any Error, command: FDFSCommand, phase: String) -> FastDFSError {
-        exchange.failed = true
-        if flags.cancelled.load(ordering: .relaxed) || error is CancellationError {
+    /// The FastDFSError for a failure the machine reported.
+    private func failure(_ failure: FDFSConnectionStateMachine.Failure, command: FDFSCommand) -> FastDFSError {
+        switch failure {
+        case .cancelled:
             return .cancelled(command: command, server: address)
+        case .timedOut:
+            return FastDFSError(
+                code: .timeout, command: command, server: address,
+                message: "no network progress for \(networkTimeout.secondsDescription) (network_timeout)",
+                errno: LinuxErrno.ETIMEDOUT)
+        case .closed(let replyBytes):
+            let when =
+                replyBytes == 0
+                ? "the server closed the connection without replying"
+                : "the server closed the connection after \(replyBytes) bytes of the reply"
+            return FastDFSError(
+                code: .connectionClosed, command: command, server: address, message: when, errno: LinuxErrno.EIO)
+        case .status(let status):
+            return .status(status, command: command, server: address)
+        case .protocolViolation(let reason):
+            return .protocolViolation(reason, command: command, server: address)
+        case .transportError, .abandoned:
+            return FastDFSError(
+                code: .connectionClosed, command: command, server: address,
+                message: "the connection failed earlier in this exchange", errno: LinuxErrno.EIO)
+        case .illegal(let event, let state):
+            return .protocolViolation(
+                "connection used out of order (\(event) while \(state))", command: command, server: address)
         }
-        if flags.timedOut.load(ordering: .relaxed) || error is NetworkTimeoutError { return timeoutError(command: command) }
+    }
+
+    /// Maps what the socket or the decoder threw.
+    private func mapError(_ error: any Error, command: FDFSCommand, phase: String) -> FastDFSError {
         if let e = error as? FastDFSError { return e.with(command: command, server: address) }
         if let e = error as? FDFSProtocolError {
             if case .malformed(command: "frame", let reason) = e {
@@ -261,11 +303,9 @@ final class FDFSConnection: PoolableConnection {
             return .protocolViolation(e.description, command: command, server: address, underlying: e)
         }
         if let e = error as? IOError {
-            let code = e.errnoCode
             return FastDFSError(
                 code: .connectionClosed, command: command, server: address,
-                message: "connection error while \(phase): \(e)", underlying: e,
-                errno: code == LinuxErrno.ECONNRESET || code == LinuxErrno.EPIPE ? LinuxErrno.EIO : LinuxErrno.EIO)
+                message: "connection error while \(phase): \(e)", underlying: e, errno: LinuxErrno.EIO)
         }
         if let e = error as? ChannelError {
             return FastDFSError(

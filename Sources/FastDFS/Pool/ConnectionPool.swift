@@ -1,7 +1,12 @@
 // Runs ConnectionPoolStateMachine for one server: keeps the real connections and the waiting
 // continuations behind one lock, asks the machine what to do, and does it after the lock is
-// released (resume waiters, start connects, close connections). Generic over the connection
-// and the clock so tests can drive it with fake connections and a manual clock.
+// released (resume waiters, close connections, hand connects and idle timers to `run()`).
+// Generic over the connection and the clock so tests can drive it with fake connections and a
+// manual clock.
+//
+// Background work — connecting and the idle timers — runs in `run()`, in one task group fed by
+// an AsyncStream of work (postgres-nio's pool `run()`): `shutdown()` or cancelling `run()` ends
+// it, and nothing of the pool outlives it.
 
 import Synchronization
 
@@ -42,11 +47,20 @@ where Clock.Duration == Duration, Clock: Sendable, Clock.Instant: Sendable {
         var resume: [(CheckedContinuation<Lease, any Error>, Result<Lease, any Error>)] = []
         var close: [Connection] = []
         var create: [Int] = []
+        var timer: Clock.Instant?
+    }
+
+    /// Work for `run()`.
+    private enum Work: Sendable {
+        case connect(Int)
+        case idleTimer(Clock.Instant)
     }
 
     private let state: Mutex<State>
     private let clock: Clock
     private let factory: @Sendable () async throws -> Connection
+    private let work: AsyncStream<Work>
+    private let workSink: AsyncStream<Work>.Continuation
 
     init(
         configuration: Machine.Configuration, clock: Clock,
@@ -55,6 +69,32 @@ where Clock.Duration == Duration, Clock: Sendable, Clock.Instant: Sendable {
         self.state = Mutex(State(machine: Machine(configuration: configuration)))
         self.clock = clock
         self.factory = factory
+        (self.work, self.workSink) = AsyncStream.makeStream(of: Work.self)
+    }
+
+    /// Connects and runs the idle timers until `shutdown()` (or until the task running it is
+    /// cancelled, which shuts the pool down). Must be running for leases to get new connections.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            for await item in work {
+                switch item {
+                case .connect(let id):
+                    group.addTask { await self.connect(id) }
+                case .idleTimer(let deadline):
+                    group.addTask {
+                        do {
+                            try await self.clock.sleep(until: deadline, tolerance: nil)
+                        } catch {
+                            return  // cancelled: the pool is shutting down
+                        }
+                        self.idleTimerFired(deadline)
+                    }
+                }
+            }
+            // Shut down (or run() cancelled): connects in flight and sleeping timers end now.
+            group.cancelAll()
+        }
+        shutdown()
     }
 
     /// Waits for a connection (idle, new, or released by another task). Throws the connect
@@ -99,22 +139,15 @@ where Clock.Duration == Duration, Clock: Sendable, Clock.Instant: Sendable {
         perform(effects)
     }
 
-    /// Closes idle connections that exceeded the idle time (also done on every other event).
-    func pruneIdle() {
-        let now = clock.now
-        let effects = state.withLock { s -> Effects in
-            Self.apply(s.machine.pruneIdle(now: now), to: &s, now: now, connectError: nil)
-        }
-        perform(effects)
-    }
-
     /// Closes idle connections and fails waiters; leased connections close when released.
+    /// Ends `run()`.
     func shutdown() {
         let now = clock.now
         let effects = state.withLock { s -> Effects in
             Self.apply(s.machine.shutdown(), to: &s, now: now, connectError: nil)
         }
         perform(effects)
+        workSink.finish()
     }
 
     /// (connecting, idle, leased, waiting) — for tests and diagnostics.
@@ -125,6 +158,23 @@ where Clock.Duration == Duration, Clock: Sendable, Clock.Instant: Sendable {
     }
 
     // MARK: - Internals
+
+    private func connect(_ id: Int) async {
+        do {
+            let connection = try await factory()
+            connectionEstablished(id, connection)
+        } catch {
+            connectionFailed(id, error)
+        }
+    }
+
+    private func idleTimerFired(_ deadline: Clock.Instant) {
+        let now = clock.now
+        let effects = state.withLock { s -> Effects in
+            Self.apply(s.machine.idleTimerFired(deadline: deadline, now: now), to: &s, now: now, connectError: nil)
+        }
+        perform(effects)
+    }
 
     private func connectionEstablished(_ id: Int, _ connection: Connection) {
         let now = clock.now
@@ -191,6 +241,7 @@ where Clock.Duration == Duration, Clock: Sendable, Clock.Instant: Sendable {
                     (continuation, .success(Lease(id: lease.connection, connection: connection, reused: reused))))
             }
             effects.create.append(contentsOf: action.create)
+            if let deadline = action.scheduleIdleTimer { effects.timer = deadline }
         }
         return effects
     }
@@ -198,16 +249,7 @@ where Clock.Duration == Duration, Clock: Sendable, Clock.Instant: Sendable {
     private func perform(_ effects: Effects) {
         for connection in effects.close { connection.close() }
         for (continuation, result) in effects.resume { continuation.resume(with: result) }
-        for id in effects.create {
-            let factory = self.factory
-            Task {
-                do {
-                    let connection = try await factory()
-                    self.connectionEstablished(id, connection)
-                } catch {
-                    self.connectionFailed(id, error)
-                }
-            }
-        }
+        for id in effects.create { workSink.yield(.connect(id)) }
+        if let deadline = effects.timer { workSink.yield(.idleTimer(deadline)) }
     }
 }

@@ -7,7 +7,8 @@
 // - at most `maxConnections` connections (connecting + idle + leased) per server;
 // - requests beyond that wait in FIFO order;
 // - an idle connection is reused most-recently-used first; one idle for longer than
-//   `maxIdleTime` is closed when seen (connection_pool_max_idle_time);
+//   `maxIdleTime` is closed (connection_pool_max_idle_time) when its timer fires — the machine
+//   asks the driver for a timer at the earliest expiry — or when seen by any other event;
 // - a connection released as not reusable (it saw an error, or pooling is off) is closed;
 // - a leased connection found dead (peer closed it while idle) is closed and its request is
 //   served again first in line.
@@ -41,12 +42,15 @@ where Clock.Duration == Duration {
         var reason: FailureReason
     }
 
-    /// What the driver must do after an event, in this order: close, fail, lease, create.
+    /// What the driver must do after an event, in this order: close, fail, lease, create,
+    /// schedule.
     struct Action: Hashable, Sendable {
         var leases: [Lease] = []
         var create: [ConnectionID] = []
         var close: [ConnectionID] = []
         var failures: [Failure] = []
+        /// Call `idleTimerFired(deadline:now:)` at this instant (an idle connection expires then).
+        var scheduleIdleTimer: Instant? = nil
         static var none: Action { Action() }
     }
 
@@ -63,6 +67,8 @@ where Clock.Duration == Duration {
     private(set) var waiters: [RequestID] = []
     private var nextConnectionID: ConnectionID = 0
     private(set) var isShutdown = false
+    /// The earliest idle timer the driver has running (nil: none).
+    private(set) var idleTimer: Instant?
 
     init(configuration: Configuration) {
         precondition(configuration.maxConnections > 0)
@@ -97,6 +103,7 @@ where Clock.Duration == Duration {
         expireIdle(now: now, into: &action)
         makeIdle(id, now: now)
         serveWaiters(into: &action)
+        scheduleIdleTimer(into: &action)
         return action
     }
 
@@ -127,6 +134,7 @@ where Clock.Duration == Duration {
         }
         expireIdle(now: now, into: &action)
         serveWaiters(into: &action)
+        scheduleIdleTimer(into: &action)
         return action
     }
 
@@ -167,10 +175,14 @@ where Clock.Duration == Duration {
         return Action(failures: [Failure(request: request, reason: .cancelled)])
     }
 
-    /// Periodic sweep: close connections idle for longer than maxIdleTime.
-    mutating func pruneIdle(now: Instant) -> Action {
+    /// The idle timer scheduled for `deadline` fired: close connections idle for longer than
+    /// maxIdleTime and ask for the next timer.
+    mutating func idleTimerFired(deadline: Instant, now: Instant) -> Action {
+        if idleTimer == deadline { idleTimer = nil }
         var action = Action()
+        guard !isShutdown else { return action }
         expireIdle(now: now, into: &action)
+        scheduleIdleTimer(into: &action)
         return action
     }
 
@@ -189,6 +201,22 @@ where Clock.Duration == Duration {
     }
 
     // MARK: - Internals
+
+    /// Asks for a timer at the earliest idle expiry unless one that fires no later is running.
+    private mutating func scheduleIdleTimer(into action: inout Action) {
+        guard !isShutdown else { return }
+        var next: Instant?
+        for id in idleOrder {
+            guard case .idle(let since) = connections[id] else { continue }
+            // The first instant at which it counts as expired (idle for longer than maxIdleTime).
+            let expiry = since.advanced(by: configuration.maxIdleTime + .nanoseconds(1))
+            if next.map({ expiry < $0 }) ?? true { next = expiry }
+        }
+        guard let next else { return }
+        if let running = idleTimer, running <= next { return }
+        idleTimer = next
+        action.scheduleIdleTimer = next
+    }
 
     private mutating func makeIdle(_ id: ConnectionID, now: Instant) {
         connections[id] = .idle(since: now)
