@@ -27,6 +27,18 @@ truncate -s 2G "$WORK/ext4.img" && mkfs.ext4 -q -F "$WORK/ext4.img" && mkdir -p 
     && mount -o loop "$WORK/ext4.img" "$WORK/ext4" || { echo "cannot mount an ext4 image"; exit 1; }
 trap 'umount "$WORK/ext4" 2>/dev/null; cleanup' EXIT
 
+# The py3fdfs baseline with TCP_NODELAY: py3fdfs writes a request's header and body separately,
+# and without it each request can wait 40 ms for a delayed ACK; this makes it as fast as it can be.
+cat >"$WORK/nodelay.py" <<'PYEOF'
+import socket
+_create = socket.create_connection
+def _nodelay(*a, **k):
+    s = _create(*a, **k)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+socket.create_connection = _nodelay
+PYEOF
+export PYTHONPATH="$WORK${PYTHONPATH:+:$PYTHONPATH}"
 SRC="$WORK/src"; mkdir -p "$SRC"
 python3 - "$SRC" "$FILES" "$SIZE" <<'PYEOF'
 import os, sys
@@ -43,15 +55,7 @@ ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 drop_caches; t0=$(now); cp -r "$SRC" "$MNT/tree"; t1=$(now); fs_cp=$(secs "$t0" "$t1")
 drop_caches; t0=$(now); cp -r "$SRC" "$WORK/ext4/tree"; sync -f "$WORK/ext4/tree"; t1=$(now); ext4_cp=$(secs "$t0" "$t1")
 py_up=$("$PY" - "${TRACKER%:*}" "${TRACKER##*:}" "$SRC" "$WORK/py-ids" <<'PYEOF'
-import socket
-# py3fdfs writes a request's header and body separately; without TCP_NODELAY each request can
-# wait 40 ms for a delayed ACK. The baseline gets NODELAY, so it is the fastest py3fdfs can be.
-_create = socket.create_connection
-def _nodelay(*a, **k):
-    s = _create(*a, **k)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-socket.create_connection = _nodelay
+import nodelay  # noqa: F401 (see $WORK/nodelay.py)
 import os, sys, time
 from fdfs_client.client import Fdfs_client
 c = Fdfs_client({'host_tuple': (sys.argv[1],), 'port': int(sys.argv[2]), 'timeout': 30, 'name': 'Tracker Pool'})
@@ -71,15 +75,7 @@ umount "$MNT" && sleep 1 && "$FDFSFS" "$TRACKER" "$MNT" -o "state_dir=$STATE,log
 drop_caches; t0=$(now); cat "$MNT"/tree/* >/dev/null; t1=$(now); fs_cat=$(secs "$t0" "$t1")
 drop_caches; t0=$(now); cat "$WORK"/ext4/tree/* >/dev/null; t1=$(now); ext4_cat=$(secs "$t0" "$t1")
 py_dl=$("$PY" - "${TRACKER%:*}" "${TRACKER##*:}" "$WORK/py-ids" <<'PYEOF'
-import socket
-# py3fdfs writes a request's header and body separately; without TCP_NODELAY each request can
-# wait 40 ms for a delayed ACK. The baseline gets NODELAY, so it is the fastest py3fdfs can be.
-_create = socket.create_connection
-def _nodelay(*a, **k):
-    s = _create(*a, **k)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-socket.create_connection = _nodelay
+import nodelay  # noqa: F401 (see $WORK/nodelay.py)
 import sys, time
 from fdfs_client.client import Fdfs_client
 c = Fdfs_client({'host_tuple': (sys.argv[1],), 'port': int(sys.argv[2]), 'timeout': 30, 'name': 'Tracker Pool'})

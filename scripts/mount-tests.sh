@@ -25,12 +25,13 @@ DEVSERVER_PID=""
 if [ "${FDFS_BACKEND:-memory}" = devserver ]; then
     swift build --product fdfs-devserver >>/tmp/fdfsfs-mount-tests-build.log 2>&1 || { tail -30 /tmp/fdfsfs-mount-tests-build.log; echo "0 passed, 1 failed"; exit 1; }
     mkdir -p "$WORK/devserver"
-    "$BIN/fdfs-devserver" --data "$WORK/devserver" --tracker-port 0 --storage-port 0 --groups 2 >"$WORK/devserver.out" 2>&1 &
+    # shellcheck disable=SC2086  # DEVSERVER_ARGS (--storage-ids, --trunk) is a list of flags
+    "$BIN/fdfs-devserver" --data "$WORK/devserver" --tracker-port 0 --storage-port 0 --groups 2 ${DEVSERVER_ARGS:-} >"$WORK/devserver.out" 2>&1 &
     DEVSERVER_PID=$!
     for _ in $(seq 1 100); do grep -q '^ready' "$WORK/devserver.out" && break; sleep 0.1; done
     FDFS_SOURCE=$(awk '/^tracker /{print $2}' "$WORK/devserver.out")
     [ -n "$FDFS_SOURCE" ] || { cat "$WORK/devserver.out"; echo "0 passed, 1 failed"; exit 1; }
-    echo "fdfs-devserver tracker at $FDFS_SOURCE"
+    echo "fdfs-devserver tracker at $FDFS_SOURCE${DEVSERVER_ARGS:+ ($DEVSERVER_ARGS)}"
 fi
 SOURCE=${FDFS_SOURCE:-memory:}
 MEMORY=0; [ "$SOURCE" = "memory:" ] && MEMORY=1
@@ -52,16 +53,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1${2:+ ($2)}"; failed=$((failed + 1)); }
-# check DESC CMD...: passes when CMD succeeds.
-check() { local d=$1; shift; local out; if out=$("$@" 2>&1); then pass "$d"; else fail "$d" "$(echo "$out" | tail -2 | tr '\n' ' ')"; fi; }
-# check_err DESC PATTERN CMD...: passes when CMD fails and its stderr matches PATTERN.
-check_err() {
-    local d=$1 pat=$2; shift 2; local out
-    if out=$("$@" 2>&1); then fail "$d" "unexpectedly succeeded"; 
-    elif echo "$out" | grep -qi -- "$pat"; then pass "$d"; else fail "$d" "got: $(echo "$out" | tail -1)"; fi
-}
+source "$(dirname "$0")/checks.sh"
 check_eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$3', got '$2'"; fi; }
 
 do_mount() { "$FDFSFS" "$SOURCE" "$MNT" -o "allow_other,state_dir=$STATE,attr_timeout=0,entry_timeout=0${1:+,$1}"; }

@@ -45,14 +45,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $1${2:+ ($2)}"; failed=$((failed + 1)); }
-check() { local d=$1; shift; local out; if out=$("$@" 2>&1); then pass "$d"; else fail "$d" "$(echo "$out" | tail -2 | tr '\n' ' ')"; fi; }
-check_err() {
-    local d=$1 pat=$2; shift 2; local out
-    if out=$("$@" 2>&1); then fail "$d" "unexpectedly succeeded"
-    elif echo "$out" | grep -qi -- "$pat"; then pass "$d"; else fail "$d" "got: $(echo "$out" | tail -1)"; fi
-}
+source "$(dirname "$0")/checks.sh"
 check_eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$3', got '$2'"; fi; }
 
 if [ "${FDFS_BACKEND:-memory}" = devserver ]; then
