@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // Pure wire codec shared by the client and the dev server.
@@ -68,6 +71,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The PostgreSQL naming engine: one named tree shared by several mounts (postgres-nio).
+        .target(
+            name: "FDFSNamingPostgres",
+            dependencies: [
+                "FDFSFileSystem", "FuseTypes",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "fdfs",
             dependencies: [
@@ -81,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "fdfsfs",
             dependencies: [
-                "FuseKit", "FDFSFileSystem", "FastDFS", "FastDFSProtocol", "FastDFSDevServer",
+                "FuseKit", "FDFSFileSystem", "FDFSNamingPostgres", "FastDFS", "FastDFSProtocol", "FastDFSDevServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -122,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FDFSFileSystemTests",
-            dependencies: ["FDFSFileSystem", "FuseTypes", "FuseKit"],
+            dependencies: ["FDFSFileSystem", "FDFSNamingPostgres", "PostgresTestSupport", "FuseTypes", "FuseKit"],
             swiftSettings: swiftSettings
         ),
     ],

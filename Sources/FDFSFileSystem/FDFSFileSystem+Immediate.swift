@@ -25,7 +25,7 @@ extension FDFSFileSystem {
     }
 
     public func immediateGetattr(ino: UInt64) -> (Attr, Double)? {
-        guard ino != InodeTable.root, !InodeTable.isByID(ino), let n = naming.cache.node(Int64(ino)) else { return nil }
+        guard ino != InodeTable.root, !InodeTable.isByID(ino), let n = naming.cachedNode(Int64(ino)) else { return nil }
         return (liveAttrNow(n), options.attrTimeout)
     }
 
@@ -37,12 +37,12 @@ extension FDFSFileSystem {
             guard let groups = groupsCache.get(0) else { return nil }
             if let s = name.string, groups.contains(where: { $0.name == s }) { return nil }
         }
-        switch naming.cache.entry(parent: Int64(parent), name: name) {
+        switch naming.cachedEntry(parent: Int64(parent), name: name) {
         case .absent:
             let miss = FSError.noent("\(name) not found")
             return options.kernelNegativeCache ? .success(negativeEntry(timeout: options.entryTimeout)) : .failure(miss)
         case .child(let id):
-            guard let n = naming.cache.node(id) else { return nil }
+            guard let n = naming.cachedNode(id) else { return nil }
             return .success(counted(liveAttrNow(n)))
         case nil:
             return nil

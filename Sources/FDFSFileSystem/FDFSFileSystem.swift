@@ -53,7 +53,7 @@ public struct FDFSOptions: Sendable {
 
 public final class FDFSFileSystem: FuseFilesystem {
     public let store: any FileStore
-    public let naming: NamingStore
+    public let naming: any NamingEngine
     public let options: FDFSOptions
     let inodes = Mutex(InodeTable())
     let handles = Mutex(HandleTable())
@@ -72,6 +72,8 @@ public final class FDFSFileSystem: FuseFilesystem {
     let uploadSlots: UploadSlots
     let mountTime = Timespec.now()
     let maintenance = Mutex<Task<Void, Never>?>(nil)
+    /// Where other mounts' changes of a shared tree go: the kernel's caches (set by `attach`).
+    let kernelNotifier = Mutex<(any KernelCacheNotifier)?>(nil)
     /// Purges started from `forget` (which cannot await); tests drain them.
     let background = Mutex<[Task<Void, Never>]>([])
 
@@ -80,7 +82,7 @@ public final class FDFSFileSystem: FuseFilesystem {
     static let namedOffsetBase: Int64 = 1 << 32
     static let nameMax = 255
 
-    public init(store: any FileStore, naming: NamingStore, options: FDFSOptions = FDFSOptions(), clock: @escaping Clock = monotonicSeconds) {
+    public init(store: any FileStore, naming: any NamingEngine, options: FDFSOptions = FDFSOptions(), clock: @escaping Clock = monotonicSeconds) {
         self.store = store
         self.naming = naming
         self.options = options
@@ -97,6 +99,7 @@ public final class FDFSFileSystem: FuseFilesystem {
     /// Checks the store is reachable (lists groups), purges zombies left by a previous mount and
     /// starts retrying queued remote deletes.
     public func start() async throws(FSError) {
+        try await naming.start { [weak self] change in self?.remoteChanged(change) }
         _ = try await groups(refresh: true)
         for id in try await naming.orphans() { await purge(id) }
         await recoverStagedWrites()

@@ -15,6 +15,13 @@ public struct MountCommand: Sendable {
     public var fuseOptions: [String] = []
     public var conf: String?
     public var stateDir: String?
+    /// Where the named tree lives: nil (STATE_DIR/names.sqlite), `sqlite:PATH` or a postgres:// URL.
+    public var meta: String?
+    public var metaPasswordFile: String?
+    /// Seconds without heartbeat before a shared-tree session (a dead mount) expires.
+    public var sessionTTL = 60
+    /// Deadline of each naming-database call (PostgreSQL).
+    public var metaTimeout: Double = 10
     public var logFile: String?
     public var connectTimeout: Double = 10
     /// Seconds without network progress before a request fails (client.conf network_timeout);
@@ -47,6 +54,8 @@ public struct MountCommand: Sendable {
     public static let usage = """
         usage: fdfsfs SOURCE MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d]
                fdfsfs status STATE_DIR   (files whose writes are staged, not yet on the cluster)
+               fdfsfs dump STATE_DIR|META_URL > tree.json   (the named tree as JSON)
+               fdfsfs load META_URL < tree.json             (into an empty namespace)
           SOURCE      a client.conf path, or HOST:PORT[,HOST:PORT...] of trackers
           -f          stay in the foreground
           -d          debug (implies -f; logs every FUSE request)
@@ -59,6 +68,9 @@ public struct MountCommand: Sendable {
                       max_uploads=N (requests sending written data at once, all files; default 4),
                       connect_timeout=S, network_timeout=S, log=FILE, no_default_permissions (default_permissions is on
                       by default); fstab-only options are ignored
+                      meta=sqlite:PATH | postgres://USER@HOST[:PORT]/DB[?sslmode=disable|require&namespace=NAME]
+                      (the named tree; postgres: shared by every mount naming it), meta_password_file=PATH,
+                      session_ttl=S (default 60), meta_timeout=S (default 10)
         """
 
     public static func parse(_ args: [String]) throws(ParseError) -> MountCommand {
@@ -126,6 +138,10 @@ public struct MountCommand: Sendable {
             case "conf": conf = try str(value)
             case "group" where value != nil: fs.group = try str(value)
             case "state_dir": stateDir = try str(value)
+            case "meta": meta = try str(value)
+            case "meta_password_file": metaPasswordFile = try str(value)
+            case "session_ttl": sessionTTL = max(3, Int(clamping: try int(value)))
+            case "meta_timeout": metaTimeout = max(0.1, try num(value))
             case "log": logFile = try str(value)
             case "attr_timeout": fs.attrTimeout = try num(value)
             case "entry_timeout": fs.entryTimeout = try num(value)

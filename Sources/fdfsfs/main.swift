@@ -10,7 +10,9 @@ import Glibc
 #endif
 import CFuse3
 import FDFSFileSystem
+import FDFSNamingPostgres
 import FastDFSProtocol
+import Foundation
 import FuseKit
 import FuseTypes
 
@@ -39,6 +41,10 @@ if rawArgs.first == "status" {
     // `fdfsfs status STATE_DIR`: files whose writes are staged and not yet on the cluster.
     guard rawArgs.count == 2 else { fputsErr("usage: fdfsfs status STATE_DIR\n"); exit(2) }
     exit(StatusCommand.run(stateDir: rawArgs[1]))
+}
+
+if rawArgs.first == "dump" || rawArgs.first == "load" {
+    exit(await DumpCommand.run(rawArgs))
 }
 
 let command: MountCommand
@@ -86,6 +92,11 @@ if !command.foreground {
     FuseSession.unblockTerminationSignals()
     var args = CommandLine.arguments
     args[0] = CommandLine.arguments[0]
+    // A password in meta= reaches the daemon through its environment, not its command line (ps).
+    if let meta = command.meta, MetaURL.scrub(meta) != meta, case .postgres(let t)? = try? MetaURL.parse(meta), let pw = t.password {
+        setenv("PGPASSWORD", pw, 1)
+        args = args.map { $0.replacingOccurrences(of: meta, with: MetaURL.scrub(meta).replacingOccurrences(of: ":***@", with: "@")) }
+    }
     args.append("-f")
     // Generous wait: connecting may take connect_timeout per tracker, then the mount itself.
     exit(Daemon.spawnAndWait(arguments: args, logFile: logFile, timeout: command.connectTimeout * 2 + 15))
@@ -114,8 +125,14 @@ if command.memoryStore {
     }
 }
 
-let naming: NamingStore
-do { naming = try NamingStore(path: stateDir + "/names.sqlite") } catch { fatal(error.message) }
+let naming: any NamingEngine
+do {
+    naming = try await NamingFactory.make(meta: command.meta, passwordFile: command.metaPasswordFile, stateDir: stateDir,
+                                          mountpoint: mountpoint, sessionTTL: command.sessionTTL, timeout: command.metaTimeout)
+} catch {
+    fatal(error.message)
+}
+if let meta = command.meta { Log.info("named tree in \(MetaURL.scrub(meta))") }
 
 var fsOptions = command.fs
 fsOptions.readOnly = command.readOnly
@@ -157,6 +174,7 @@ Log.info("FUSE loop ended (\(rc)); unmounting \(mountpoint)")
 filesystem.stop()
 await session.drain()
 session.teardown()
+await naming.shutdown()
 await shutdownStore(store)
 Log.info("unmounted \(mountpoint)")
 exit(rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1)

@@ -19,12 +19,15 @@ func expectErrno(_ errno: Int32, _ body: () async throws -> Void, sourceLocation
     }
 }
 
-@Suite("NamingStore")
+/// The naming layer's suite, run against both engines (SQLite in memory; a namespace of its own
+/// in the private PostgreSQL the tests start).
+@Suite("Naming engines")
 struct NamingStoreTests {
     let root = NamingStore.rootID
 
-    @Test func createLookupAndDuplicate() async throws {
-        let s = try NamingStore(path: nil)
+    @Test(arguments: EngineKind.allCases) func createLookupAndDuplicate(engine: EngineKind) async throws {
+        let s = try await makeEngine(engine)
+        defer { shutdownLater(s) }
         let d = try await s.create(parent: root, name: "d", mode: dirMode, uid: 1, gid: 2)
         let f = try await s.create(parent: d.id, name: "f", mode: fileMode, uid: 1, gid: 2)
         #expect(try await s.lookup(parent: d.id, name: "f")?.id == f.id)
@@ -34,8 +37,9 @@ struct NamingStoreTests {
         await expectErrno(ENOTDIR) { _ = try await s.create(parent: f.id, name: "x", mode: fileMode, uid: 0, gid: 0) }
     }
 
-    @Test func rmdirNonEmptyAndUnlinkKinds() async throws {
-        let s = try NamingStore(path: nil)
+    @Test(arguments: EngineKind.allCases) func rmdirNonEmptyAndUnlinkKinds(engine: EngineKind) async throws {
+        let s = try await makeEngine(engine)
+        defer { shutdownLater(s) }
         let d = try await s.create(parent: root, name: "d", mode: dirMode, uid: 0, gid: 0)
         _ = try await s.create(parent: d.id, name: "f", mode: fileMode, uid: 0, gid: 0)
         await expectErrno(ENOTEMPTY) { _ = try await s.remove(parent: root, name: "d", directory: true) }
@@ -48,8 +52,9 @@ struct NamingStoreTests {
         #expect(try await s.node(root)?.nlink == 2)
     }
 
-    @Test func hardLinksShareTheNode() async throws {
-        let s = try NamingStore(path: nil)
+    @Test(arguments: EngineKind.allCases) func hardLinksShareTheNode(engine: EngineKind) async throws {
+        let s = try await makeEngine(engine)
+        defer { shutdownLater(s) }
         let f = try await s.create(parent: root, name: "f", mode: fileMode, uid: 0, gid: 0)
         let l = try await s.link(node: f.id, parent: root, name: "g")
         #expect(l.id == f.id && l.nlink == 2)
@@ -60,8 +65,9 @@ struct NamingStoreTests {
         await expectErrno(EPERM) { _ = try await s.link(node: d.id, parent: root, name: "d2") }
     }
 
-    @Test func renameVariants() async throws {
-        let s = try NamingStore(path: nil)
+    @Test(arguments: EngineKind.allCases) func renameVariants(engine: EngineKind) async throws {
+        let s = try await makeEngine(engine)
+        defer { shutdownLater(s) }
         let a = try await s.create(parent: root, name: "a", mode: dirMode, uid: 0, gid: 0)
         let b = try await s.create(parent: a.id, name: "b", mode: dirMode, uid: 0, gid: 0)
         let c = try await s.create(parent: b.id, name: "c", mode: dirMode, uid: 0, gid: 0)
@@ -93,9 +99,10 @@ struct NamingStoreTests {
         #expect(try await s.lookup(parent: b.id, name: "c")?.id == g.id)
     }
 
-    @Test func readdirOffsetsAreStable() async throws {
-        let s = try NamingStore(path: nil)
-        for i in 0..<10 { _ = try await s.create(parent: root, name: "n\(i)", mode: fileMode, uid: 0, gid: 0) }
+    @Test(arguments: EngineKind.allCases) func readdirOffsetsAreStable(engine: EngineKind) async throws {
+        let s = try await makeEngine(engine)
+        defer { shutdownLater(s) }
+        for i in 0..<10 { _ = try await s.create(parent: root, name: FileName("n\(i)"), mode: fileMode, uid: 0, gid: 0) }
         let first = try await s.list(parent: root, afterEntry: 0, limit: 4)
         #expect(first.map(\.name) == ["n0", "n1", "n2", "n3"])
         _ = try await s.remove(parent: root, name: "n1", directory: false)
@@ -131,8 +138,9 @@ struct NamingStoreTests {
         #expect(fresh.id > ids[3])
     }
 
-    @Test func purgeQueuesTheRemoteDeleteOnlyForTheLastReference() async throws {
-        let s = try NamingStore(path: nil)
+    @Test(arguments: EngineKind.allCases) func purgeQueuesTheRemoteDeleteOnlyForTheLastReference(engine: EngineKind) async throws {
+        let s = try await makeEngine(engine)
+        defer { shutdownLater(s) }
         let a = try await s.create(parent: root, name: "a", mode: fileMode, uid: 0, gid: 0, fileID: "g/M00/00/00/same")
         let b = try await s.create(parent: root, name: "b", mode: fileMode, uid: 0, gid: 0, fileID: "g/M00/00/00/same")
         _ = try await s.remove(parent: root, name: "a", directory: false)

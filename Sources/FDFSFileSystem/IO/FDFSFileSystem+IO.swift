@@ -11,7 +11,9 @@ extension FDFSFileSystem {
 
     /// `writer`: the inode's writer, retained for this handle (write handles only; read-only
     /// handles find a writer through `writer(of:)` at each read).
-    func makeHandle(ino: UInt64, fileID: String?, size: Int64, writer: FileWriter?) -> Opened {
+    /// `unchanged`: false when the file's data changed since this mount last saw it (another
+    /// mount of a shared tree wrote it): the kernel drops its page cache of the file.
+    func makeHandle(ino: UInt64, fileID: String?, size: Int64, writer: FileWriter?, unchanged: Bool = true) -> Opened {
         let pf = fileID.map {
             Prefetcher(fileID: $0, size: size, store: store, hint: store.sourceStorage(of: $0), budget: budget, config: options.readAhead)
         }
@@ -23,7 +25,7 @@ extension FDFSFileSystem {
         inodes.withLock { $0.opened(ino) }
         // keep_cache: FastDFS files never change under a normal id, so the page cache stays valid
         // (writes through this mount go through the kernel's cache too).
-        let keep = writer == nil && (fileID.map { (try? store.decode($0))?.kind == .normal } ?? false)
+        let keep = unchanged && writer == nil && (fileID.map { (try? store.decode($0))?.kind == .normal } ?? false)
         return Opened(fh: fh, directIO: false, keepCache: keep)
     }
 
@@ -46,18 +48,33 @@ extension FDFSFileSystem {
             if flags & O_TRUNC != 0 { try await resizeOpen(w, ino: ino, to: 0) }
             return makeHandle(ino: ino, fileID: path, size: info.size, writer: w)
         }
-        guard let n = try await naming.node(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
-        if n.isDirectory { throw FSError(EISDIR, "is a directory") }
+        if let n = naming.cachedNode(Int64(ino)), n.isDirectory { throw FSError(EISDIR, "is a directory") }
         if write { try requireWritable() }
-        // The size the name records (every change through a mount is committed there): an open
-        // costs no request. Changes made to the FastDFS file behind the name by other clients
-        // show through its by-id path, not through the name.
+        // Close-to-open: the node as committed now (a shared engine reads it afresh and counts the
+        // handle, so a delete elsewhere waits for its close), and whether its data is what this
+        // mount saw before (the kernel keeps its page cache only then). The size the name records
+        // (every change through a mount is committed there): an open costs no FastDFS request.
+        // Changes made to the FastDFS file behind the name by other clients show through its
+        // by-id path, not through the name.
+        guard let (n, unchanged) = try await naming.opened(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        if n.isDirectory {
+            _ = try? await naming.closed(n.id)
+            throw FSError(EISDIR, "is a directory")
+        }
         let size = n.size
-        guard write else { return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: nil) }
-        let w = try retainWriter(ino: ino, fileID: n.fileID, size: size, named: true)
+        guard write else { return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: nil, unchanged: unchanged) }
+        let w: FileWriter
+        do { w = try retainWriter(ino: ino, fileID: n.fileID, size: size, named: true) } catch {
+            _ = try? await naming.closed(n.id)
+            throw error
+        }
         if flags & O_TRUNC != 0 {
             // libfuse enables FUSE_CAP_ATOMIC_O_TRUNC: the truncation arrives with open.
-            do { try await resizeOpen(w, ino: ino, to: 0) } catch { await releaseWriter(ino: ino); throw error }
+            do { try await resizeOpen(w, ino: ino, to: 0) } catch {
+                await releaseWriter(ino: ino)
+                _ = try? await naming.closed(n.id)
+                throw error
+            }
         }
         return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: w)
     }
@@ -140,6 +157,15 @@ extension FDFSFileSystem {
         guard let h = handles.withLock({ $0.remove(fh) }) else { return }
         await h.prefetcher?.dropAll()
         if h.writer != nil { await releaseWriter(ino: h.ino) }
+        if !InodeTable.isByID(h.ino) {
+            // A shared engine: this mount's handle count; the last close of a node unlinked
+            // elsewhere deletes it.
+            do throws(FSError) {
+                if let (row, fid) = try await naming.closed(Int64(h.ino)) { await deleteRemote(row: row, fileID: fid) }
+            } catch {
+                Log.warning("close of inode \(h.ino): \(error) (the shared tree's session cleanup will finish it)")
+            }
+        }
         let ev = inodes.withLock { $0.closed(h.ino) }
         if case .purge(let id) = ev { await purge(Int64(id)) }
     }

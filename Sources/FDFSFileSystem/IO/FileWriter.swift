@@ -32,7 +32,7 @@ public struct SlaveTarget: Sendable, Hashable, Codable {
 actor FileWriter {
     let ino: Int64
     let store: any FileStore
-    let naming: NamingStore
+    let naming: any NamingEngine
     let group: String?
     /// False for by-id appender files: nothing to record in the naming layer.
     let named: Bool
@@ -81,7 +81,7 @@ actor FileWriter {
     /// data: the commit then needs no look at the pending metadata.
     private var mayHavePendingMetadata = true
 
-    init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: NamingStore, group: String?,
+    init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: any NamingEngine, group: String?,
          named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, slots: UploadSlots? = nil,
          recorded: Bool = false, slave: SlaveTarget? = nil, clock: @escaping Clock = monotonicSeconds) throws(FSError) {
         self.clock = clock

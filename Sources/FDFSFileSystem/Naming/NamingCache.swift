@@ -12,13 +12,13 @@ import Synchronization
 /// with; any new name, created or renamed to, drops the cached "no such name" answers). A read fills the cache only if no
 /// change committed while it ran (a generation counter), so a slow reader never puts back a value
 /// a writer has just replaced. The cache is bounded; past the bound it starts over.
-final class NamingCache: TransactionObserver, Sendable {
+public final class NamingCache: TransactionObserver, Sendable {
     struct EntryKey: Hashable, Sendable {
         var parent: Int64
         var name: [UInt8]
     }
 
-    enum EntryHit: Sendable {
+    public enum EntryHit: Sendable {
         case child(Int64)
         case absent
     }
@@ -36,15 +36,16 @@ final class NamingCache: TransactionObserver, Sendable {
     }
 
     private let state = Mutex(State())
+    package init() {}
     static let capacity = 200_000
 
     // MARK: - Reads
 
-    var generation: UInt64 { state.withLock { $0.generation } }
+    package var generation: UInt64 { state.withLock { $0.generation } }
 
-    func node(_ id: Int64) -> Node? { state.withLock { $0.nodes[id] } }
+    package func node(_ id: Int64) -> Node? { state.withLock { $0.nodes[id] } }
 
-    func entry(parent: Int64, name: FileName) -> EntryHit? {
+    package func entry(parent: Int64, name: FileName) -> EntryHit? {
         let key = EntryKey(parent: parent, name: name.bytes)
         return state.withLock { s in
             if let e = s.entries[key] { return .child(e.child) }
@@ -53,7 +54,7 @@ final class NamingCache: TransactionObserver, Sendable {
     }
 
     /// Stores what a read that began at `generation` found, unless something changed since.
-    func fill(node: Node, generation: UInt64) {
+    package func fill(node: Node, generation: UInt64) {
         state.withLock { s in
             guard s.generation == generation else { return }
             Self.makeRoom(&s)
@@ -61,7 +62,7 @@ final class NamingCache: TransactionObserver, Sendable {
         }
     }
 
-    func fill(parent: Int64, name: FileName, entryRow: Int64?, child: Node?, generation: UInt64) {
+    package func fill(parent: Int64, name: FileName, entryRow: Int64?, child: Node?, generation: UInt64) {
         let key = EntryKey(parent: parent, name: name.bytes)
         state.withLock { s in
             guard s.generation == generation else { return }
@@ -76,6 +77,28 @@ final class NamingCache: TransactionObserver, Sendable {
         }
     }
 
+    /// A change committed outside this process (another mount of a shared tree), or by an
+    /// engine that does not observe its database: drops what it touched. `entries` nil: every
+    /// name (the change feed was interrupted and what changed meanwhile is unknown).
+    package func invalidate(nodes: [Int64], entries: [DirEntryKey]?) {
+        state.withLock { s in
+            s.generation &+= 1
+            for id in nodes { s.nodes[id] = nil }
+            guard let entries else {
+                s.nodes.removeAll(keepingCapacity: true)
+                s.entries.removeAll(keepingCapacity: true)
+                s.keyOfRow.removeAll(keepingCapacity: true)
+                s.absent.removeAll(keepingCapacity: true)
+                return
+            }
+            for e in entries {
+                let key = EntryKey(parent: e.parent, name: e.name.bytes)
+                if let old = s.entries.removeValue(forKey: key) { s.keyOfRow[old.row] = nil }
+                s.absent.remove(key)
+            }
+        }
+    }
+
     private static func makeRoom(_ s: inout State) {
         guard s.nodes.count + s.entries.count + s.absent.count >= capacity else { return }
         s.nodes.removeAll(keepingCapacity: true)
@@ -86,11 +109,11 @@ final class NamingCache: TransactionObserver, Sendable {
 
     // MARK: - TransactionObserver (called on the database's writer)
 
-    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+    public func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
         eventKind.tableName == "nodes" || eventKind.tableName == "entries"
     }
 
-    func databaseDidChange(with event: DatabaseEvent) {
+    public func databaseDidChange(with event: DatabaseEvent) {
         let table = event.tableName, row = event.rowID, kind = event.kind
         state.withLock { s in
             if table == "nodes" {
@@ -103,7 +126,7 @@ final class NamingCache: TransactionObserver, Sendable {
         }
     }
 
-    func databaseDidCommit(_ db: Database) {
+    public func databaseDidCommit(_ db: Database) {
         state.withLock { s in
             s.generation &+= 1
             for id in s.changedNodes { s.nodes[id] = nil }
@@ -117,7 +140,7 @@ final class NamingCache: TransactionObserver, Sendable {
         }
     }
 
-    func databaseDidRollback(_ db: Database) {
+    public func databaseDidRollback(_ db: Database) {
         state.withLock { s in
             s.generation &+= 1
             s.changedNodes.removeAll(keepingCapacity: true)

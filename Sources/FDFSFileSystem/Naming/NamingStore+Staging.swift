@@ -78,20 +78,28 @@ extension NamingStore {
         return "/" + parts.reversed().joined(separator: "/")
     }
 
-    /// Opens a state directory's naming database read-only and lists its staged files
-    /// (`fdfsfs status STATE_DIR`; works while the mount runs, WAL readers do not block).
+    /// Opens a state directory's naming databases read-only and lists its staged files
+    /// (`fdfsfs status STATE_DIR`; works while the mount runs, WAL readers do not block):
+    /// `names.sqlite` (the SQLite engine) and `staged.sqlite` (this host's records of a tree in PostgreSQL).
     public static func stagedFiles(stateDir: String) throws(FSError) -> [StagedFileRecord] {
-        do {
-            var config = Configuration()
-            config.readonly = true
-            let q = try DatabaseQueue(path: stateDir + "/names.sqlite", configuration: config)
-            return try q.read { db in
-                guard try db.tableExists("staged_files") else { return [] }
-                return try stagedFiles(db)
+        var out: [StagedFileRecord] = []
+        var found = false
+        for file in ["names.sqlite", "staged.sqlite"] where access(stateDir + "/" + file, F_OK) == 0 {
+            found = true
+            do {
+                var config = Configuration()
+                config.readonly = true
+                let q = try DatabaseQueue(path: stateDir + "/" + file, configuration: config)
+                out += try q.read { db in
+                    guard try db.tableExists("staged_files") else { return [] }
+                    return try stagedFiles(db)
+                }
+            } catch {
+                throw FSError(EIO, "cannot read \(stateDir)/\(file): \(error)")
             }
-        } catch {
-            throw FSError(EIO, "cannot read \(stateDir)/names.sqlite: \(error)")
         }
+        if !found { throw FSError(ENOENT, "\(stateDir) holds no fdfsfs state (no names.sqlite or staged.sqlite)") }
+        return out
     }
 }
 

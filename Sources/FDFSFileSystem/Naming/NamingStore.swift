@@ -17,7 +17,7 @@ import Glibc
 /// fsynced on its own, as a local filesystem's metadata is not at every operation. `syncToDisk`
 /// (fsync(2) of a file, a failed durability point) makes everything committed so far survive a
 /// power loss. A `DatabasePool` lets lookups and stats read while a write commits.
-public final class NamingStore: Sendable {
+public final class NamingStore: NamingEngine {
     let db: any DatabaseWriter
     /// Nodes and names in memory, kept coherent by observing the database (see NamingCache).
     let cache = NamingCache()

@@ -32,6 +32,13 @@ public struct Node: Codable, Sendable, Hashable, FetchableRecord, PersistableRec
         case atimeNs = "atime_ns", mtimeNs = "mtime_ns", ctimeNs = "ctime_ns", fileID = "file_id"
     }
 
+    public init(id: Int64, mode: UInt32, uid: UInt32, gid: UInt32, size: Int64, atimeNs: Int64, mtimeNs: Int64, ctimeNs: Int64,
+                nlink: Int64, fileID: String?, target: Data?, rdev: Int64) {
+        self.id = id; self.mode = mode; self.uid = uid; self.gid = gid; self.size = size
+        self.atimeNs = atimeNs; self.mtimeNs = mtimeNs; self.ctimeNs = ctimeNs; self.nlink = nlink
+        self.fileID = fileID; self.target = target; self.rdev = rdev
+    }
+
     public var isDirectory: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFDIR) }
     public var isRegular: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFREG) }
     public var isSymlink: Bool { mode & UInt32(S_IFMT) == UInt32(S_IFLNK) }
