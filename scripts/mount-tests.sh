@@ -197,6 +197,75 @@ check "copied file is identical" cmp "$WORK/w.src" "$N/copy.bin"
 check "readdir of a big directory" sh -c "mkdir '$N/many' && cd '$N/many' && touch \$(seq 1 600) && [ \$(ls | wc -l) -eq 600 ]"
 check "unlink of an open file keeps it readable" sh -c "touch '$N/open' && exec 3<'$N/open' && rm '$N/open' && cat <&3 >/dev/null"
 
+# --- locks (fcntl and flock go to fdfsfs: FUSE_CAP_POSIX_LOCKS / FLOCK_LOCKS) ----------------------
+LK="$N/locked.txt"
+echo "lock me" > "$LK"
+# lock_holder KIND MARKER [SECONDS]: a process holding an exclusive lock on $LK (flock: the whole
+# file; posix: bytes 0-9) that creates MARKER once it holds it, then sleeps.
+lock_holder() {
+    python3 -c '
+import fcntl, sys, time
+f = open(sys.argv[1], "r+")
+if sys.argv[2] == "flock": fcntl.flock(f, fcntl.LOCK_EX)
+else: fcntl.lockf(f, fcntl.LOCK_EX, 10, 0)
+open(sys.argv[3], "w").close()
+time.sleep(float(sys.argv[4]))' "$LK" "$1" "$2" "${3:-60}" &
+}
+# take_lock KIND WAIT [START LEN]: an exclusive lock from another process (WAIT=nb: LOCK_NB / F_SETLK).
+take_lock() {
+    python3 -c '
+import fcntl, sys
+f = open(sys.argv[1], "r+")
+nb = fcntl.LOCK_NB if sys.argv[3] == "nb" else 0
+if sys.argv[2] == "flock": fcntl.flock(f, fcntl.LOCK_EX | nb)
+else: fcntl.lockf(f, fcntl.LOCK_EX | nb, int(sys.argv[5]), int(sys.argv[4]))' "$LK" "$@"
+}
+# F_GETLK for a write lock on the whole file: "TYPE START LEN PID" of the lock in the way.
+getlk() {
+    python3 -c '
+import fcntl, struct, sys
+f = open(sys.argv[1], "r+")
+t, _, s, l, p = struct.unpack("hhqqi", fcntl.fcntl(f, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)))
+print({fcntl.F_RDLCK: "read", fcntl.F_WRLCK: "write", fcntl.F_UNLCK: "unlocked"}[t], s, l, p)' "$LK"
+}
+wait_file() { for _ in $(seq 1 100); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
+eventually() { for _ in $(seq 1 30); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; "$@"; }
+# finishes_within SECONDS CMD...: CMD ends by itself in time; returns its exit code.
+finishes_within() {
+    local limit=$1; shift; "$@" >/dev/null 2>&1 & local p=$!
+    for _ in $(seq 1 $((limit * 10))); do kill -0 "$p" 2>/dev/null || { wait "$p"; return; }; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null; return 1
+}
+
+lock_holder flock "$WORK/held-flock"; holder=$!
+check "flock: a process holds an exclusive lock" wait_file "$WORK/held-flock"
+check_eq "flock -n on a file another process holds fails" "$(flock -n -E 42 "$LK" true; echo $?)" "42"
+check_err "flock(LOCK_EX|LOCK_NB) from another process is EWOULDBLOCK" "temporarily unavailable" take_lock flock nb
+check "flock and fcntl locks do not exclude each other" take_lock posix nb 0 10
+kill "$holder"; wait "$holder" 2>/dev/null
+check "flock is released when its holder exits" eventually flock -n "$LK" true
+check "shared flocks share" flock -s "$LK" flock -s -n "$LK" true
+check_eq "a shared flock keeps out an exclusive one" "$(flock -s "$LK" flock -n -E 42 "$LK" true; echo $?)" "42"
+
+lock_holder posix "$WORK/held-posix"; holder=$!
+check "fcntl: a process holds bytes 0-9" wait_file "$WORK/held-posix"
+check_err "F_SETLK over the held bytes fails (EAGAIN)" "temporarily unavailable" take_lock posix nb 5 10
+check "F_SETLK on other bytes succeeds" take_lock posix nb 10 10
+check_eq "F_GETLK reports the holder's lock and pid" "$(getlk)" "write 0 10 $holder"
+# timeout(1) sends SIGTERM after 1 s and exits 124: the kernel interrupts the request, fdfsfs must answer.
+check "a blocked F_SETLKW ends on a signal (interrupted request answered)" finishes_within 8 sh -c "timeout 1 python3 -c \"
+import fcntl; fcntl.lockf(open('$LK', 'r+'), fcntl.LOCK_EX, 10, 0)\"; [ \$? -eq 124 ]"
+check_eq "the lock survives the interrupted waiter" "$(getlk)" "write 0 10 $holder"
+kill -KILL "$holder"; wait "$holder" 2>/dev/null
+check "fcntl locks are released when the holder is killed" eventually take_lock posix nb 0 10
+check_eq "F_GETLK after the release" "$(getlk | cut -d' ' -f1)" "unlocked"
+lock_holder posix "$WORK/held-posix2" 1; holder=$!
+wait_file "$WORK/held-posix2"
+check "F_SETLKW waits for the holder and then gets the lock" finishes_within 8 take_lock posix wait 0 10
+check "after the wait the lock is free again" eventually take_lock posix nb 0 10
+wait "$holder" 2>/dev/null
+check "the mount answers after the lock tests" cat "$LK"
+
 # --- remount persistence ------------------------------------------------------------------------
 pid=$(daemon_pid)
 check "umount" umount "$MNT"

@@ -5,10 +5,6 @@ import FuseTypes
 /// caches of those names and nodes, so they show here within the feed's delay instead of after
 /// the entry and attribute timeouts.
 extension FDFSFileSystem {
-    public func attach(notifier: any KernelCacheNotifier) {
-        kernelNotifier.withLock { $0 = notifier }
-    }
-
     func remoteChanged(_ change: RemoteChange) {
         guard let notifier = kernelNotifier.withLock({ $0 }) else { return }
         // Never on a thread answering a request (the kernel may wait on that request's inode).

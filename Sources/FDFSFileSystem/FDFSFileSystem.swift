@@ -48,7 +48,18 @@ public struct FDFSOptions: Sendable {
     public var maxUploads = 4
     /// Answer misses with negative entries the kernel caches (instead of ENOENT each time).
     public var kernelNegativeCache = true
+    /// This mount's name for its lock owners (`LockOwner.session`): unique per mount, so a
+    /// shared `LockService` tells the owners of different mounts apart.
+    public var lockSession = FDFSOptions.newLockSession()
     public init() {}
+
+    /// `HOST/PID/RANDOM`.
+    public static func newLockSession() -> String {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        let name = host.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return "\(name)/\(getpid())/\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+    }
 }
 
 public final class FDFSFileSystem: FuseFilesystem {
@@ -72,18 +83,24 @@ public final class FDFSFileSystem: FuseFilesystem {
     let uploadSlots: UploadSlots
     let mountTime = Timespec.now()
     let maintenance = Mutex<Task<Void, Never>?>(nil)
-    /// Where other mounts' changes of a shared tree go: the kernel's caches (set by `attach`).
-    let kernelNotifier = Mutex<(any KernelCacheNotifier)?>(nil)
     /// Purges started from `forget` (which cannot await); tests drain them.
     let background = Mutex<[Task<Void, Never>]>([])
+    /// fcntl and flock locks (see FDFSFileSystem+Locks).
+    public let locks: any LockService
+    /// Given by FuseKit after the mount; nil until then (and in tests without a kernel).
+    let kernelNotifier = Mutex<(any KernelCacheNotifier)?>(nil)
+    public var notifier: (any KernelCacheNotifier)? { kernelNotifier.withLock { $0 } }
 
     /// Readdir offsets: 1 = ".", 2 = "..", 3... = synthetic entries (groups, by-id names),
     /// `namedOffsetBase + entry id` = named entries.
     static let namedOffsetBase: Int64 = 1 << 32
     static let nameMax = 255
 
-    public init(store: any FileStore, naming: any NamingEngine, options: FDFSOptions = FDFSOptions(), clock: @escaping Clock = monotonicSeconds) {
+    /// - Parameter locks: where fcntl/flock locks live; nil: in this process (`MemoryLockService`).
+    public init(store: any FileStore, naming: any NamingEngine, options: FDFSOptions = FDFSOptions(), clock: @escaping Clock = monotonicSeconds,
+                locks: (any LockService)? = nil) {
         self.store = store
+        self.locks = locks ?? naming.makeLockService()
         self.naming = naming
         self.options = options
         groupsCache = TTLCache(ttl: options.groupCacheTTL, clock: clock)

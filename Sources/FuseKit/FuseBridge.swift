@@ -61,7 +61,11 @@ final class FuseBridge: Sendable {
     }
 
     /// Runs `body` in a Task and replies with its value or its error, exactly once.
-    static func dispatch(_ req: fuse_req_t?, _ op: StaticString,
+    /// - Parameter interruptible: for requests that may wait indefinitely (a blocking lock):
+    ///   `body` runs in a Task of its own that is cancelled when the kernel interrupts the request
+    ///   (the caller got a signal; libfuse marks the request, `fuse_req_interrupted`). The body
+    ///   should then throw EINTR; whatever it throws is the one reply.
+    static func dispatch(_ req: fuse_req_t?, _ op: StaticString, interruptible: Bool = false,
                          _ body: @escaping @Sendable (any FuseFilesystem) async throws(FSError) -> ReplyValue) {
         let bridge = from(req)
         let request = FuseRequest(raw: req!)
@@ -70,11 +74,16 @@ final class FuseBridge: Sendable {
         Task {
             let t1 = t0 != nil ? ContinuousClock.now : nil
             let reply = Reply(request, op)
-            do throws(FSError) {
-                let value = try await body(bridge.fs)
-                reply.send(value, fs: bridge.fs)
-            } catch {
-                reply.fail(error)
+            let fs = bridge.fs
+            let result: Result<ReplyValue, FSError>
+            if interruptible {
+                result = await cancelledOnInterrupt(request) { () async throws(FSError) -> ReplyValue in try await body(fs) }
+            } else {
+                do throws(FSError) { result = .success(try await body(fs)) } catch { result = .failure(error) }
+            }
+            switch result {
+            case .success(let value): reply.send(value, fs: fs)
+            case .failure(let error): reply.fail(error)
             }
             if let t0, let t1 {
                 let t2 = ContinuousClock.now
@@ -83,4 +92,25 @@ final class FuseBridge: Sendable {
             bridge.inflight.subtract(1, ordering: .releasing)
         }
     }
+}
+
+/// Runs `body` in a Task that is cancelled once libfuse has marked `request` interrupted
+/// (checked every `poll`). Returns only after the poller has stopped, so the request is never
+/// touched after the caller replies.
+func cancelledOnInterrupt(_ request: FuseRequest, poll: Duration = .milliseconds(20),
+                          _ body: @escaping @Sendable () async throws(FSError) -> ReplyValue) async -> Result<ReplyValue, FSError> {
+    let work = Task { () async -> Result<ReplyValue, FSError> in
+        do throws(FSError) { return .success(try await body()) } catch { return .failure(error) }
+    }
+    let poller = Task {
+        while !Task.isCancelled {
+            // Invariant: the request is not replied before this Task has ended (awaited below).
+            if fuse_req_interrupted(request.raw) != 0 { work.cancel(); return }
+            try? await Task.sleep(for: poll)
+        }
+    }
+    let result = await work.value
+    poller.cancel()
+    await poller.value
+    return result
 }

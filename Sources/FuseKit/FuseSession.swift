@@ -19,6 +19,7 @@ public final class FuseSession: @unchecked Sendable {
     public let mountpoint: String
     private var mounted = false
     private var handlersSet = false
+    private var notifier: KernelNotifier?
 
     /// - Parameters:
     ///   - options: `-o` options understood by libfuse (`allow_other`, `default_permissions`,
@@ -34,7 +35,7 @@ public final class FuseSession: @unchecked Sendable {
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
         cargs.append(nil)
         defer { for p in cargs { free(p) } }
-        var ops = LowLevelOps.make()
+        var ops = LowLevelOps.make(locks: filesystem.supportsLocks)
         let session: OpaquePointer? = cargs.withUnsafeMutableBufferPointer { bp in
             var args = fuse_args(argc: Int32(argv.count), argv: bp.baseAddress, allocated: 0)
             defer { fuse_opt_free_args(&args) }
@@ -76,6 +77,9 @@ public final class FuseSession: @unchecked Sendable {
             throw FSError(EIO, "cannot mount on \(mountpoint) (see the message above; is /dev/fuse available and the directory present?)")
         }
         mounted = true
+        let n = KernelNotifier(session: se)
+        notifier = n
+        bridge.fs.attach(notifier: n)
     }
 
     /// Runs the multi-threaded loop on a dedicated pthread; returns its exit code (0 after an
@@ -116,6 +120,8 @@ public final class FuseSession: @unchecked Sendable {
     /// Call `drain()` first.
     public func teardown() {
         guard let s = se else { return }
+        notifier?.close()
+        notifier = nil
         if mounted { fuse_session_unmount(s); mounted = false }
         if handlersSet { fuse_remove_signal_handlers(s); handlersSet = false }
         fuse_session_destroy(s)

@@ -9,7 +9,10 @@ import Glibc
 enum LowLevelOps {
 
 
-    static func make() -> fuse_lowlevel_ops {
+    /// - Parameter locks: install `getlk`, `setlk` and `flock` (`FuseFilesystem.supportsLocks`).
+    ///   libfuse asks the kernel for FUSE_CAP_POSIX_LOCKS / FUSE_CAP_FLOCK_LOCKS exactly when
+    ///   these are non-NULL; without them the kernel keeps locks locally.
+    static func make(locks: Bool = false) -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { userdata, conn in
             guard let userdata, let conn else { return }
@@ -31,7 +34,7 @@ enum LowLevelOps {
                 conn.pointee.max_readahead = t.maxReadahead
             }
             conn.pointee.time_gran = 1
-            Log.info("fuse init: proto \(conn.pointee.proto_major).\(conn.pointee.proto_minor), max_write \(conn.pointee.max_write), max_readahead \(conn.pointee.max_readahead), readdirplus \(want & UInt32(FUSE_CAP_READDIRPLUS) != 0)")
+            Log.info("fuse init: proto \(conn.pointee.proto_major).\(conn.pointee.proto_minor), max_write \(conn.pointee.max_write), max_readahead \(conn.pointee.max_readahead), readdirplus \(want & UInt32(FUSE_CAP_READDIRPLUS) != 0), locks: posix \(want & UInt32(FUSE_CAP_POSIX_LOCKS) != 0), flock \(want & UInt32(FUSE_CAP_FLOCK_LOCKS) != 0)")
             bridge.fs.initialized()
         }
         ops.destroy = { userdata in
@@ -141,12 +144,16 @@ enum LowLevelOps {
             FuseBridge.dispatch(req, "write") { fs throws(FSError) in .write(try await fs.write(ino: ino, fh: fh, offset: offset, data: data)) }
         }
         ops.flush = { req, ino, fi in
-            let fh = fi?.pointee.fh ?? 0
-            FuseBridge.dispatch(req, "flush") { fs throws(FSError) in try await fs.flush(ino: ino, fh: fh); return .empty }
+            let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0
+            FuseBridge.dispatch(req, "flush") { fs throws(FSError) in try await fs.flush(ino: ino, fh: fh, lockOwner: owner); return .empty }
         }
         ops.release = { req, ino, fi in
-            let fh = fi?.pointee.fh ?? 0
-            FuseBridge.dispatch(req, "release") { fs throws(FSError) in try await fs.release(ino: ino, fh: fh); return .empty }
+            let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0
+            let flockRelease = (fi?.pointee.flock_release ?? 0) != 0
+            FuseBridge.dispatch(req, "release") { fs throws(FSError) in
+                try await fs.release(ino: ino, fh: fh, lockOwner: owner, flockRelease: flockRelease)
+                return .empty
+            }
         }
         ops.fsync = { req, ino, datasync, fi in
             let fh = fi?.pointee.fh ?? 0, d = datasync != 0
@@ -201,7 +208,70 @@ enum LowLevelOps {
         ops.access = { req, ino, mask in
             FuseBridge.dispatch(req, "access") { fs throws(FSError) in try await fs.access(ino: ino, mask: mask); return .empty }
         }
+        if locks { installLocks(&ops) }
         return ops
+    }
+
+    private static func installLocks(_ ops: inout fuse_lowlevel_ops) {
+        ops.getlk = { req, ino, fi, lock in
+            let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0
+            guard let query = lock.map({ fileLock($0.pointee) }) else { return FuseBridge.answer(req, "getlk", .failure(FSError(EINVAL, "getlk without a lock"))) }
+            FuseBridge.dispatch(req, "getlk") { fs throws(FSError) in
+                .lock(try await fs.getlk(ino: ino, fh: fh, owner: owner, lock: query))
+            }
+        }
+        ops.setlk = { req, ino, fi, lock, sleep in
+            let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0, wait = sleep != 0
+            guard let request = lock.map({ fileLock($0.pointee) }) else { return FuseBridge.answer(req, "setlk", .failure(FSError(EINVAL, "setlk without a lock"))) }
+            FuseBridge.dispatch(req, "setlk", interruptible: wait) { fs throws(FSError) in
+                try await fs.setlk(ino: ino, fh: fh, owner: owner, lock: request, sleep: wait)
+                return .empty
+            }
+        }
+        ops.flock = { req, ino, fi, op in
+            let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0, pid = FuseBridge.context(req).pid
+            guard let (type, wait) = flockOperation(op) else { return FuseBridge.answer(req, "flock", .failure(FSError(EINVAL, "flock operation \(op)"))) }
+            FuseBridge.dispatch(req, "flock", interruptible: wait) { fs throws(FSError) in
+                try await fs.flock(ino: ino, fh: fh, owner: owner, type: type, pid: pid, sleep: wait)
+                return .empty
+            }
+        }
+    }
+}
+
+/// `struct flock` (as libfuse converts it: SEEK_SET, `l_len == 0` = to EOF) to a `FileLock`.
+func fileLock(_ l: flock) -> FileLock {
+    let type: LockType = switch Int32(l.l_type) {
+    case F_RDLCK: .read
+    case F_WRLCK: .write
+    default: .unlock
+    }
+    let start = Int64(l.l_start), len = Int64(l.l_len)
+    let end = len == 0 ? FileLock.toEOF : start &+ len &- 1
+    return FileLock(type: type, start: start, end: end, pid: Int32(l.l_pid))
+}
+
+/// A `FileLock` to the `struct flock` `fuse_reply_lock` reads; nil (no conflict) is F_UNLCK.
+func cFlock(_ lock: FileLock?) -> flock {
+    var l = flock()
+    l.l_whence = Int16(SEEK_SET)
+    guard let lock, lock.type != .unlock else { l.l_type = Int16(F_UNLCK); return l }
+    l.l_type = Int16(lock.type == .read ? F_RDLCK : F_WRLCK)
+    l.l_start = off_t(lock.start)
+    l.l_len = lock.end == FileLock.toEOF ? 0 : off_t(lock.end - lock.start + 1)
+    l.l_pid = pid_t(lock.pid)
+    return l
+}
+
+/// libfuse's flock `op` (LOCK_SH / LOCK_EX / LOCK_UN, with LOCK_NB when the caller must not
+/// wait) as a lock type and whether to wait.
+func flockOperation(_ op: Int32) -> (LockType, Bool)? {
+    let wait = op & LOCK_NB == 0
+    switch op & ~LOCK_NB {
+    case LOCK_SH: return (.read, wait)
+    case LOCK_EX: return (.write, wait)
+    case LOCK_UN: return (.unlock, false)
+    default: return nil
     }
 }
 

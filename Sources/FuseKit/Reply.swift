@@ -25,6 +25,8 @@ enum ReplyValue: Sendable {
     case statfs(StatFS)
     case xattr(XattrAnswer)
     case directory([DirEntry], size: Int, plus: Bool)
+    /// getlk: the conflicting lock, or nil (replied as F_UNLCK).
+    case lock(FileLock?)
 }
 
 /// The reply token: must be consumed exactly once; if it is dropped, the request is answered EIO
@@ -109,6 +111,9 @@ struct Reply: ~Copyable, Sendable {
             }
         case .directory(let entries, let size, let plus):
             sendDirectory(entries, size: size, plus: plus, fs: fs)
+        case .lock(let lock):
+            var l = cFlock(lock)
+            fuse_reply_lock(r, &l)
         }
         discard self
     }

@@ -16,11 +16,39 @@ import Glibc
 /// Names and symlink targets are `FileName`s: the exact bytes the caller gave (not necessarily
 /// UTF-8). `mknod` creates regular files and special files (FIFOs, sockets, devices: `mode`
 /// holds the type, `rdev` the device number); its default refuses with EPERM.
+///
+/// Locks: when `supportsLocks` is true FuseKit installs libfuse's `getlk`, `setlk` and `flock`
+/// (libfuse then asks the kernel for FUSE_CAP_POSIX_LOCKS and FUSE_CAP_FLOCK_LOCKS), and the
+/// kernel sends every fcntl and flock lock request here instead of keeping locks itself. The
+/// filesystem must then drop the POSIX locks of `lockOwner` on `flush` (close), and the flock
+/// locks of `lockOwner` on `release` when `flockRelease` is set. When it is false (the default)
+/// the ops are not installed and the kernel keeps locks locally, as before.
 public protocol FuseFilesystem: Sendable {
     /// Called once when the kernel connection is initialised (after the mount is live).
     func initialized()
     /// Called on unmount (`destroy`).
     func destroyed()
+    /// Called by `FuseSession.mount()` once the mount is live: the way to tell the kernel its
+    /// caches are stale (see `KernelCacheNotifier` for the threading rules). Default: ignored.
+    func attach(notifier: any KernelCacheNotifier)
+
+    /// Whether FuseKit installs the lock operations (read once, when the session is created).
+    var supportsLocks: Bool { get }
+    /// `getlk` (fcntl F_GETLK / F_OFD_GETLK): the first lock of another owner that conflicts
+    /// with `lock`, or nil when `lock` could be set (FuseKit replies F_UNLCK). Valid replies:
+    /// `fuse_reply_lock`, `fuse_reply_err`.
+    func getlk(ino: UInt64, fh: UInt64, owner: UInt64, lock: FileLock) async throws(FSError) -> FileLock?
+    /// `setlk` (fcntl F_SETLK / F_SETLKW): sets, changes or (type `.unlock`) drops the POSIX lock
+    /// of `owner` on `lock.start...lock.end`. A conflict throws EAGAIN when `sleep` is false; when
+    /// it is true the call waits until the lock is granted. If the caller is interrupted (a
+    /// signal), FuseKit cancels the Task: the method must then throw EINTR soon.
+    /// Valid replies: `fuse_reply_err`.
+    func setlk(ino: UInt64, fh: UInt64, owner: UInt64, lock: FileLock, sleep: Bool) async throws(FSError)
+    /// `flock` (flock(2), whole file): `type` `.read` = LOCK_SH, `.write` = LOCK_EX,
+    /// `.unlock` = LOCK_UN; `sleep` is false for LOCK_NB (conflict: EAGAIN (EWOULDBLOCK)).
+    /// Waiting and interruption as for `setlk`. `owner` is the open file description.
+    /// Valid replies: `fuse_reply_err`.
+    func flock(ino: UInt64, fh: UInt64, owner: UInt64, type: LockType, pid: Int32, sleep: Bool) async throws(FSError)
 
     func lookup(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) -> Entry
     /// `forget`/`forget_multi`: no reply. Must not block for long.
@@ -42,7 +70,14 @@ public protocol FuseFilesystem: Sendable {
     func read(ino: UInt64, fh: UInt64, offset: Int64, size: Int) async throws(FSError) -> [UInt8]
     func write(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) async throws(FSError) -> Int
     func flush(ino: UInt64, fh: UInt64) async throws(FSError)
+    /// What FuseKit calls on `flush` (close(2) of a descriptor): `lockOwner` is `fi->lock_owner`,
+    /// whose POSIX locks on `ino` must be dropped. Default: `flush(ino:fh:)`.
+    func flush(ino: UInt64, fh: UInt64, lockOwner: UInt64) async throws(FSError)
     func release(ino: UInt64, fh: UInt64) async throws(FSError)
+    /// What FuseKit calls on `release` (last close of an open file description): when
+    /// `flockRelease` (`fi->flock_release`) is set, the flock locks of `lockOwner` on `ino` must
+    /// be dropped. Default: `release(ino:fh:)`.
+    func release(ino: UInt64, fh: UInt64, lockOwner: UInt64, flockRelease: Bool) async throws(FSError)
     func fsync(ino: UInt64, fh: UInt64, dataOnly: Bool) async throws(FSError)
     func opendir(ino: UInt64, flags: Int32) async throws(FSError) -> Opened
     /// Entries after `offset` (0 = from the start), in order. `plus` asks for `DirEntry.entry`.
@@ -71,6 +106,13 @@ extension FuseFilesystem {
     public func immediateGetxattr(ino: UInt64, name: String) -> Result<[UInt8], FSError>? { nil }
     public func initialized() {}
     public func destroyed() {}
+    public func attach(notifier: any KernelCacheNotifier) {}
+    public var supportsLocks: Bool { false }
+    public func getlk(ino: UInt64, fh: UInt64, owner: UInt64, lock: FileLock) async throws(FSError) -> FileLock? { throw FSError(ENOSYS, "getlk") }
+    public func setlk(ino: UInt64, fh: UInt64, owner: UInt64, lock: FileLock, sleep: Bool) async throws(FSError) { throw FSError(ENOSYS, "setlk") }
+    public func flock(ino: UInt64, fh: UInt64, owner: UInt64, type: LockType, pid: Int32, sleep: Bool) async throws(FSError) { throw FSError(ENOSYS, "flock") }
+    public func flush(ino: UInt64, fh: UInt64, lockOwner: UInt64) async throws(FSError) { try await flush(ino: ino, fh: fh) }
+    public func release(ino: UInt64, fh: UInt64, lockOwner: UInt64, flockRelease: Bool) async throws(FSError) { try await release(ino: ino, fh: fh) }
     public func forget(ino: UInt64, nlookup: UInt64) {}
     public func grantLookups(_ inos: [UInt64]) {}
     public func lookup(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) -> Entry { throw FSError(ENOSYS, "lookup") }

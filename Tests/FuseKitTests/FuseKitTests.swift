@@ -1,6 +1,7 @@
 import Testing
 import CFuse3
 import FuseTypes
+import Synchronization
 @testable import FuseKit
 #if canImport(Glibc)
 import Glibc
@@ -67,6 +68,56 @@ struct FuseKitTests {
         #expect(ops.release != nil && ops.fsync != nil && ops.opendir != nil && ops.readdir != nil && ops.readdirplus != nil)
         #expect(ops.releasedir != nil && ops.statfs != nil && ops.setxattr != nil && ops.getxattr != nil)
         #expect(ops.listxattr != nil && ops.removexattr != nil && ops.access != nil)
+    }
+
+    @Test func lockOpsOnlyWhenTheFilesystemSupportsLocks() {
+        // libfuse asks for FUSE_CAP_POSIX_LOCKS / FLOCK_LOCKS exactly when these are non-NULL.
+        let without = LowLevelOps.make()
+        #expect(without.getlk == nil && without.setlk == nil && without.flock == nil)
+        let with = LowLevelOps.make(locks: true)
+        #expect(with.getlk != nil && with.setlk != nil && with.flock != nil)
+    }
+
+    @Test func structFlockToFileLock() {
+        var l = flock()
+        l.l_type = Int16(F_WRLCK); l.l_whence = Int16(SEEK_SET); l.l_start = 100; l.l_len = 0; l.l_pid = 42
+        #expect(fileLock(l) == FileLock(type: .write, start: 100, end: FileLock.toEOF, pid: 42))
+        l.l_type = Int16(F_RDLCK); l.l_len = 10
+        #expect(fileLock(l) == FileLock(type: .read, start: 100, end: 109, pid: 42))
+        l.l_type = Int16(F_UNLCK)
+        #expect(fileLock(l).type == .unlock)
+    }
+
+    @Test func fileLockToStructFlock() {
+        let c = cFlock(FileLock(type: .read, start: 5, end: 9, pid: 7))
+        #expect(c.l_type == Int16(F_RDLCK) && c.l_start == 5 && c.l_len == 5 && c.l_pid == 7 && c.l_whence == Int16(SEEK_SET))
+        let e = cFlock(FileLock(type: .write, start: 5, end: FileLock.toEOF, pid: 7))
+        #expect(e.l_type == Int16(F_WRLCK) && e.l_len == 0)
+        #expect(cFlock(nil).l_type == Int16(F_UNLCK))
+        for lock in [FileLock(type: .write, start: 0, end: 0, pid: 1), FileLock(type: .read, start: 1 << 40, end: FileLock.toEOF, pid: 2)] {
+            #expect(fileLock(cFlock(lock)) == lock)
+        }
+    }
+
+    @Test func flockOperations() {
+        #expect(flockOperation(LOCK_SH)! == (.read, true))
+        #expect(flockOperation(LOCK_EX | LOCK_NB)! == (.write, false))
+        #expect(flockOperation(LOCK_UN)! == (.unlock, false))
+        #expect(flockOperation(0) == nil)
+    }
+
+    @Test func defaultFlushAndReleaseKeepTodaysBehaviour() async throws {
+        final class Old: FuseFilesystem {
+            let calls = Mutex<[String]>([])
+            func flush(ino: UInt64, fh: UInt64) async throws(FSError) { calls.withLock { $0.append("flush \(ino) \(fh)") } }
+            func release(ino: UInt64, fh: UInt64) async throws(FSError) { calls.withLock { $0.append("release \(ino) \(fh)") } }
+        }
+        let fs = Old()
+        #expect(!fs.supportsLocks)
+        try await fs.flush(ino: 2, fh: 3, lockOwner: 99)
+        try await fs.release(ino: 2, fh: 3, lockOwner: 99, flockRelease: true)
+        #expect(fs.calls.withLock { $0 } == ["flush 2 3", "release 2 3"])
+        do throws(FSError) { try await fs.setlk(ino: 1, fh: 0, owner: 1, lock: FileLock(type: .write), sleep: false); Issue.record("no ENOSYS") } catch { #expect(error.errno == ENOSYS) }
     }
 
     @Test func shimUsesAPI312() {

@@ -93,6 +93,11 @@ public protocol NamingEngine: AnyObject, Sendable {
     func setPendingMetadata(_ ino: Int64, key: String, value: String?) async throws(FSError)
     func clearPendingMetadata(_ ino: Int64) async throws(FSError)
 
+    // MARK: Locks (flock and fcntl)
+    /// Where this engine keeps locks: in this process for a single mount; in the shared database
+    /// for a shared tree, so they hold across its mounts.
+    func makeLockService() -> any LockService
+
     // MARK: Backup and migration (`fdfsfs dump` / `fdfsfs load`)
     func dump() async throws(FSError) -> NamingDump
     /// Restores a dump into an empty namespace (EEXIST-like failure when it is not empty).

@@ -18,6 +18,9 @@ extension NamingStore {
 
     public func closed(_ id: Int64) async throws(FSError) -> QueuedDelete? { nil }
 
+    /// One host: the process's memory is where every lock holder is.
+    public func makeLockService() -> any LockService { MemoryLockService() }
+
     public func start(onRemoteChange: @escaping @Sendable (RemoteChange) -> Void) async throws(FSError) {}
     public func shutdown() async {}
 
