@@ -111,6 +111,8 @@ let package = Package(
         ),
         // Test support (not shipped): the loader of the captured protocol vectors.
         .target(name: "ProtocolVectorSupport", path: "Tests/ProtocolVectorSupport", swiftSettings: swiftSettings),
+        // Test support (not shipped): a private PostgreSQL per test process (initdb + pg_ctl).
+        .target(name: "PostgresTestSupport", path: "Tests/PostgresTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "FastDFSProtocolTests",
             dependencies: ["FastDFSProtocol", "ProtocolVectorSupport", .product(name: "NIOCore", package: "swift-nio")],
@@ -133,6 +135,11 @@ let package = Package(
         .testTarget(
             name: "FuseKitTests",
             dependencies: ["FuseKit", "FuseTypes", "CFuse3"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresTestSupportTests",
+            dependencies: ["PostgresTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
