@@ -87,6 +87,10 @@ public final class FDFSFileSystem: FuseFilesystem {
     let background = Mutex<[Task<Void, Never>]>([])
     /// fcntl and flock locks (see FDFSFileSystem+Locks).
     public let locks: any LockService
+    /// Lock owners of this mount that took a lock (only they need a release at close).
+    let heldLocks = Mutex<Set<HeldLock>>([])
+    /// The root as last read (its attributes while the naming database is unreachable).
+    let lastRoot = Mutex<Node?>(nil)
     /// Given by FuseKit after the mount; nil until then (and in tests without a kernel).
     let kernelNotifier = Mutex<(any KernelCacheNotifier)?>(nil)
     public var notifier: (any KernelCacheNotifier)? { kernelNotifier.withLock { $0 } }
@@ -193,7 +197,16 @@ public final class FDFSFileSystem: FuseFilesystem {
     }
 
     func rootAttr() async throws(FSError) -> Attr {
-        guard let n = try await naming.node(NamingStore.rootID) else { throw FSError(EIO, "root node missing from the naming database") }
+        let n: Node
+        do throws(FSError) {
+            guard let found = try await naming.node(NamingStore.rootID) else { throw FSError(EIO, "root node missing from the naming database") }
+            n = found
+            lastRoot.withLock { $0 = found }
+        } catch {
+            // The mount point stays a directory while the database is away (the by-id view below it works).
+            guard let known = lastRoot.withLock({ $0 }) else { throw error }
+            n = known
+        }
         var a = n.attr
         a.nlink += UInt32((try? await groups().count) ?? 0)
         return a

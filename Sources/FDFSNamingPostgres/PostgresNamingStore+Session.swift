@@ -71,6 +71,7 @@ extension PostgresNamingStore {
             try? await exec("end session", "DELETE FROM \(unescaped: s).sessions WHERE id = \(id)")
             _ = try? await rows("expire", "SELECT \(unescaped: s).fdfs_expire(\(id))") { try $0.decode(Int32.self) }
         }
+        closing.store(true, ordering: .relaxed)
         runTask.withLock { $0?.cancel(); $0 = nil }
     }
 
@@ -195,6 +196,7 @@ extension PostgresNamingStore {
 extension PostgresNamingStore {
     /// Tests: the mount dies (SIGKILL): heartbeats and the change feed stop, the session stays.
     package func abandonForTesting() {
+        closing.store(true, ordering: .relaxed)
         for t in tasks.withLock({ t in defer { t = [] }; return t }) { t.cancel() }
         runTask.withLock { $0?.cancel(); $0 = nil }
     }

@@ -44,6 +44,8 @@ public final class PostgresNamingStore: NamingEngine {
     /// The change feed is listening: cached answers are coherent with other mounts.
     let feedUp = Atomic<Bool>(false)
     let reachable = Atomic<Bool>(true)
+    /// Shutting down: calls failing because the pool closes are not an outage.
+    let closing = Atomic<Bool>(false)
     /// This mount's open handles per node (registered again if its session had expired).
     let openCounts = Mutex<[Int64: Int]>([:])
     /// File id and size of nodes as this mount last saw them (close-to-open: the kernel keeps its
@@ -132,6 +134,8 @@ public final class PostgresNamingStore: NamingEngine {
                     throw Self.map(state: state, message: e.serverInfo?[.message] ?? "", what: what, target: target)
                 }
                 throw unreachable(what, "\(e.code)")
+            } catch is CancellationError {
+                throw FSError(EINTR, "\(what): cancelled", quiet: true)
             } catch is Deadline.Expired {
                 throw unreachable(what, "no answer within \(timeout)")
             } catch {
@@ -152,10 +156,11 @@ public final class PostgresNamingStore: NamingEngine {
 
     /// The database did not answer: EIO, and one log line per outage.
     func unreachable(_ what: String, _ detail: String) -> FSError {
-        if reachable.exchange(false, ordering: .relaxed) {
+        if !closing.load(ordering: .relaxed), reachable.exchange(false, ordering: .relaxed) {
             Log.error("naming database \(target.redacted) unreachable (\(detail)): named-tree operations fail with EIO until it returns; the by-id view keeps working")
         }
-        return FSError(EIO, "naming database \(target.redacted) unreachable (\(what): \(detail))")
+        // Quiet: the outage has its one log line; each failing request is not logged again.
+        return FSError(EIO, "naming database \(target.redacted) unreachable (\(what): \(detail))", quiet: true)
     }
 
     func rows<T: Sendable>(_ what: String, _ query: @autoclosure () throws -> PostgresQuery,

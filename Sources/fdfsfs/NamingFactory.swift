@@ -10,14 +10,14 @@ import FuseTypes
 /// path, or a PostgreSQL namespace shared with other mounts (connected and its schema checked
 /// before the mount goes ahead, so a wrong URL or password fails the mount with a clear message).
 enum NamingFactory {
-    static func make(meta: String?, passwordFile: String?, stateDir: String, mountpoint: String,
+    static func make(meta: String?, passwordFile: String?, stateDir: String?, mountpoint: String,
                      sessionTTL: Int, timeout: Double) async throws(FSError) -> any NamingEngine {
-        guard let meta else { return try NamingStore(path: stateDir + "/names.sqlite") }
+        guard let meta else { return try NamingStore(path: (stateDir ?? ".") + "/names.sqlite") }
         switch try MetaURL.parse(meta, passwordFile: passwordFile) {
         case .sqlite(let path):
             return try NamingStore(path: path)
         case .postgres(let target):
-            let engine = try PostgresNamingStore(target: target, stagedPath: stateDir + "/staged.sqlite", mountpoint: mountpoint,
+            let engine = try PostgresNamingStore(target: target, stagedPath: stateDir.map { $0 + "/staged.sqlite" }, mountpoint: mountpoint,
                                                  timeout: timeout, sessionTTL: sessionTTL)
             do { try await engine.open() } catch {
                 await engine.shutdown()
@@ -30,7 +30,7 @@ enum NamingFactory {
     /// A dump's or load's source: a state directory (its names.sqlite) or a meta URL.
     static func open(source: String, passwordFile: String?) async throws(FSError) -> any NamingEngine {
         if source.hasPrefix("sqlite:") || source.contains("://") {
-            return try await make(meta: source, passwordFile: passwordFile, stateDir: "/nonexistent", mountpoint: "",
+            return try await make(meta: source, passwordFile: passwordFile, stateDir: nil, mountpoint: "",
                                   sessionTTL: 60, timeout: 30)
         }
         var st = stat()

@@ -91,7 +91,17 @@ extension FDFSFileSystem {
             return try await byIDCreateSlave(parent: parent, name: s)
         }
         try await checkCreatable(parent: parent, name: name)
-        let n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
+        let n: Node
+        do {
+            n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
+        } catch where error.errno == EEXIST && flags & O_EXCL == 0 {
+            // Another mount of a shared tree created the name since the kernel looked it up:
+            // open(O_CREAT) without O_EXCL opens the file that is there (with O_TRUNC if asked).
+            guard let existing = try await naming.lookup(parent: Int64(parent), name: name) else { throw error }
+            if existing.isDirectory { throw FSError(EISDIR, "\(name) is a directory") }
+            let opened = try await open(ino: UInt64(existing.id), flags: flags, ctx: ctx)
+            return (counted(await liveAttr(existing)), opened)
+        }
         let e = counted(n.attr)
         let w = try retainWriter(ino: UInt64(n.id), fileID: nil, size: 0, named: true)
         await w.markCreated(name: name.string)

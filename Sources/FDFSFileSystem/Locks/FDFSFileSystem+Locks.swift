@@ -45,6 +45,9 @@ extension FDFSFileSystem {
         while true {
             do {
                 try await locks.set(ino: ino, request)
+                if request.type != .unlock {
+                    _ = heldLocks.withLock { $0.insert(HeldLock(ino: ino, owner: request.owner.id, kind: request.kind)) }
+                }
                 return
             } catch where error.errno == EAGAIN && wait && request.type != .unlock {
                 do { try await Task.sleep(for: pause) } catch { throw FSError(EINTR, "lock wait on inode \(ino) interrupted", quiet: true) }
@@ -58,6 +61,12 @@ extension FDFSFileSystem {
     public func flush(ino: UInt64, fh: UInt64, lockOwner: UInt64) async throws(FSError) {
         var failure: FSError?
         do { try await flush(ino: ino, fh: fh) } catch { failure = error }
+        // Only owners that ever took a lock here: a close costs no lock-service call otherwise
+        // (a round trip to the database for a shared tree, and one that works while it is down).
+        guard heldLocks.withLock({ $0.remove(HeldLock(ino: ino, owner: lockOwner, kind: .posix)) }) != nil else {
+            if let failure { throw failure }
+            return
+        }
         do { try await locks.releaseAll(ino: ino, owner: self.lockOwner(lockOwner), kind: .posix) } catch {
             Log.error("cannot release the POSIX locks of owner \(lockOwner) on inode \(ino): \(error)")
             failure = failure ?? error
@@ -69,7 +78,7 @@ extension FDFSFileSystem {
     public func release(ino: UInt64, fh: UInt64, lockOwner: UInt64, flockRelease: Bool) async throws(FSError) {
         var failure: FSError?
         do { try await release(ino: ino, fh: fh) } catch { failure = error }
-        if flockRelease {
+        if flockRelease, heldLocks.withLock({ $0.remove(HeldLock(ino: ino, owner: lockOwner, kind: .flock)) }) != nil {
             do { try await locks.releaseAll(ino: ino, owner: self.lockOwner(lockOwner), kind: .flock) } catch {
                 Log.error("cannot release the flock locks of owner \(lockOwner) on inode \(ino): \(error)")
                 failure = failure ?? error

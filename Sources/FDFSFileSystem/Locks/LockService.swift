@@ -57,3 +57,10 @@ public final class MemoryLockService: LockService {
     /// Every lock held (tests).
     public var rows: [LockRow] { table.withLock { $0.rows } }
 }
+
+/// A lock owner of this mount that holds (or held) a lock of one kind on an inode.
+struct HeldLock: Hashable, Sendable {
+    var ino: UInt64
+    var owner: UInt64
+    var kind: LockKind
+}
