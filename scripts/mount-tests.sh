@@ -22,6 +22,12 @@ WORK=$(mktemp -d /tmp/fdfsfs-mt.XXXXXX); chmod 755 "$WORK"   # other users must 
 MNT="$WORK/mnt"; STATE="$WORK/state"; MNT2="$WORK/mnt2"
 mkdir -p "$MNT" "$MNT2" "$STATE"
 DEVSERVER_PID=""
+# FDFS_META=postgres: the named tree of every mount in a private PostgreSQL (issue 11).
+META_OPTIONS=""; CLEANUP_HOOKS=()
+if [ "${FDFS_META:-sqlite}" = postgres ]; then
+    source "$(dirname "$0")/postgres.sh"
+    use_postgres_meta || { echo "0 passed, 1 failed"; exit 1; }
+fi
 if [ "${FDFS_BACKEND:-memory}" = devserver ]; then
     swift build --product fdfs-devserver >>/tmp/fdfsfs-mount-tests-build.log 2>&1 || { tail -30 /tmp/fdfsfs-mount-tests-build.log; echo "0 passed, 1 failed"; exit 1; }
     mkdir -p "$WORK/devserver"
@@ -49,6 +55,7 @@ cleanup() {
     done
     for l in "${created_links[@]}"; do rm -f "$l"; [ -e "$l.fdfsfs-test-saved" ] && mv "$l.fdfsfs-test-saved" "$l"; done
     if [ -n "$DEVSERVER_PID" ]; then kill "$DEVSERVER_PID" 2>/dev/null; wait "$DEVSERVER_PID" 2>/dev/null; fi
+    for h in "${CLEANUP_HOOKS[@]}"; do $h; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -56,7 +63,7 @@ trap cleanup EXIT INT TERM
 source "$(dirname "$0")/checks.sh"
 check_eq() { if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$3', got '$2'"; fi; }
 
-do_mount() { "$FDFSFS" "$SOURCE" "$MNT" -o "allow_other,state_dir=$STATE,attr_timeout=0,entry_timeout=0${1:+,$1}"; }
+do_mount() { "$FDFSFS" "$SOURCE" "$MNT" -o "allow_other,state_dir=$STATE,attr_timeout=0,entry_timeout=0${META_OPTIONS:+,$META_OPTIONS}${1:+,$1}"; }
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 is_fdfsfs_mount() { findmnt -n -o FSTYPE --mountpoint "$1" 2>/dev/null | grep -q 'fuse.fdfsfs'; }
 daemon_pid() { cat "$STATE/fdfsfs.pid" 2>/dev/null; }
@@ -322,14 +329,14 @@ link_for_test() { # TARGET LINK
     ln -s "$1" "$2" && created_links+=("$2")
 }
 link_for_test "$FDFSFS" /usr/local/bin/fdfsfs
-echo "$SOURCE $MNT fuse.fdfsfs _netdev,allow_other,nofail,state_dir=$STATE 0 0" > "$FSTAB"
+echo "$SOURCE $MNT fuse.fdfsfs _netdev,allow_other,nofail,state_dir=$STATE${META_OPTIONS:+,$META_OPTIONS} 0 0" > "$FSTAB"
 check "fstab fuse.fdfsfs through mount.fuse3" mount -T "$FSTAB" "$MNT"
 check "fstab fuse.fdfsfs mounted" is_fdfsfs_mount "$MNT"
 check "fstab mount serves the named tree" test -d "$N/a/b2"
 check "umount fstab mount" umount "$MNT"
 wait_exit "$(daemon_pid)" >/dev/null
 link_for_test "$here/scripts/mount.fdfsfs" /sbin/mount.fdfsfs
-echo "$SOURCE $MNT fdfsfs _netdev,allow_other,x-systemd.automount,state_dir=$STATE 0 0" > "$FSTAB"
+echo "$SOURCE $MNT fdfsfs _netdev,allow_other,x-systemd.automount,state_dir=$STATE${META_OPTIONS:+,$META_OPTIONS} 0 0" > "$FSTAB"
 check "fstab type fdfsfs through mount.fdfsfs" env FDFSFS_BIN="$FDFSFS" mount -T "$FSTAB" "$MNT"
 check "fstab fdfsfs mounted" is_fdfsfs_mount "$MNT"
 check "umount fstab fdfsfs mount" umount "$MNT"

@@ -48,6 +48,11 @@ suites=(
     "FDFS_BACKEND=devserver DEVSERVER_ARGS=--storage-ids scripts/mount-tests.sh"
     "FDFS_BACKEND=devserver DEVSERVER_ARGS=--trunk scripts/mount-tests.sh"
     "DEVSERVER_ARGS=--storage-ids ROUNDS=1 OUTAGE_ROUNDS=2 scripts/fault-tests.sh"
+    # Issue 11: two mounts sharing one tree through PostgreSQL; the mount and write suites with
+    # their named tree in PostgreSQL.
+    "scripts/shared-tests.sh"
+    "FDFS_BACKEND=devserver FDFS_META=postgres scripts/mount-tests.sh"
+    "FDFS_META=postgres scripts/write-tests.sh"
 )
 for suite in "${suites[@]}"; do
     echo "== $suite"

@@ -30,7 +30,10 @@ section() { local now; now=$(date +%s); echo "--- $* (previous section $((now - 
 start_devserver || { fail "devserver start"; summary; exit 1; }
 f() { "$FDFS" --tracker "$TRACKER" "$@"; }
 MNT="$WORK/mnt"; STATE="$WORK/state"; mkdir -p "$MNT" "$STATE"
-mount_it() { "$FDFSFS" "$TRACKER" "$MNT" -o "state_dir=$STATE,attr_timeout=0,entry_timeout=0,groups_cache=0,fileinfo_cache=0${1:+,$1}"; }
+# FDFS_META=postgres: the named tree in a private PostgreSQL (issue 11).
+META_OPTIONS=""
+if [ "${FDFS_META:-sqlite}" = postgres ]; then use_postgres_meta || { fail "private PostgreSQL starts"; summary; exit 1; }; fi
+mount_it() { "$FDFSFS" "$TRACKER" "$MNT" -o "state_dir=$STATE,attr_timeout=0,entry_timeout=0,groups_cache=0,fileinfo_cache=0${META_OPTIONS:+,$META_OPTIONS}${1:+,$1}"; }
 fs_pid() { cat "$STATE/fdfsfs.pid" 2>/dev/null; }
 track_pid() { local p; p=$(fs_pid); [ -n "$p" ] && CLEANUP_PIDS+=("$p"); }
 wait_gone() { for _ in $(seq 1 "${2:-300}"); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }

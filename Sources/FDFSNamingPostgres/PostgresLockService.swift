@@ -38,7 +38,10 @@ final class PostgresLockService: LockService {
         let rows = try await engine.rows("getlk", "SELECT \(unescaped: Self.columns) FROM \(unescaped: engine.s).locks WHERE ino = \(Int64(ino))") {
             try Self.row($0)
         }
-        return LockTable(rows: rows).conflict(ino: ino, local(request))
+        guard var held = LockTable(rows: rows).conflict(ino: ino, local(request)) else { return nil }
+        // A holder on this mount: named as the filesystem names its owners (its pid means something here).
+        if held.session == String(engine.sid) { held.session = request.owner.session }
+        return held
     }
 
     func set(ino: UInt64, _ request: LockRequest) async throws(FSError) {

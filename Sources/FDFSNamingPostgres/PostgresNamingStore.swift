@@ -52,6 +52,8 @@ public final class PostgresNamingStore: NamingEngine {
     /// page cache of a file only while they are unchanged).
     let lastSeen = Mutex<[Int64: DataVersion]>([:])
     let tasks = Mutex<[Task<Void, Never>]>([])
+    /// Staged files whose path is in the local record already.
+    let stagedPaths = Mutex<Set<Int64>>([])
     let runTask = Mutex<Task<Void, Never>?>(nil)
 
     struct DataVersion: Equatable {
@@ -284,11 +286,30 @@ public final class PostgresNamingStore: NamingEngine {
 
     public func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
                        target: FileName?, fileID: String?, size: Int64, rdev: UInt64) async throws(FSError) -> Node {
+        try await create(parent: parent, name: name, mode: mode, uid: uid, gid: gid, target: target, fileID: fileID, size: size, rdev: rdev, open: false)
+    }
+
+    public func createOpened(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) async throws(FSError) -> Node {
+        let n = try await create(parent: parent, name: name, mode: mode, uid: uid, gid: gid, target: nil, fileID: nil, size: 0, rdev: 0, open: true)
+        openCounts.withLock { $0[n.id, default: 0] += 1 }
+        seen(n)
+        return n
+    }
+
+    func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
+                target: FileName?, fileID: String?, size: Int64, rdev: UInt64, open: Bool) async throws(FSError) -> Node {
         let targetData = target.map { Data($0.bytes) }
-        let r = try await rows("create \(name)", """
+        let r: [(Int64, Node)]
+        do { r = try await rows("create \(name)", """
             SELECT entry_id, \(unescaped: Self.nodeColumns(of: "node")) FROM \(unescaped: s).fdfs_create(\(sid), \(parent), \(Data(name.bytes)),
-                \(Int64(mode)), \(Int64(uid)), \(Int64(gid)), \(targetData), \(fileID), \(size), \(Int64(bitPattern: rdev)))
+                \(Int64(mode)), \(Int64(uid)), \(Int64(gid)), \(targetData), \(fileID), \(size), \(Int64(bitPattern: rdev)), \(open))
             """) { row -> (Int64, Node) in (try row.decode(Int64.self, context: .default), try Self.node(row, at: 1)) }
+        } catch {
+            // Another mount created the name (its notification may not be here yet): what this
+            // mount cached about the name is wrong.
+            if error.errno == EEXIST { changed(nodes: [parent], entries: [DirEntryKey(parent: parent, name: name)]) }
+            throw error
+        }
         guard let (entryRow, node) = r.first else { throw FSError(EIO, "create \(name): no answer from the naming database") }
         changed(nodes: [parent], entries: [DirEntryKey(parent: parent, name: name)])
         // A brand-new node: the next lookup of it needs no round trip.
@@ -439,7 +460,30 @@ public final class PostgresNamingStore: NamingEngine {
     // MARK: - Staged writes (this host's)
 
     public func saveStaged(ino: Int64, state: WriteState, status: StagedStatus, error: String?, durable: Bool) async throws(FSError) {
-        try await local.saveStaged(ino: ino, state: state, status: status, error: error, durable: durable)
+        // The path, read once per file, so `fdfsfs status STATE_DIR` names it without the database.
+        var path: String? = nil
+        if !stagedPaths.withLock({ $0.contains(ino) }) {
+            path = try? await pathOf(ino)
+            stagedPaths.withLock { s in
+                if s.count > 100_000 { s.removeAll() }
+                s.insert(ino)
+            }
+        }
+        try await local.saveStaged(ino: ino, state: state, status: status, error: error, durable: durable, path: path)
+    }
+
+    /// A path of node `id` from the root (one recursive query), nil when it has no name.
+    func pathOf(_ id: Int64) async throws(FSError) -> String? {
+        let parts = try await rows("path", """
+            WITH RECURSIVE up (child, parent, name, depth) AS (
+                SELECT e.child, e.parent, e.name, 0 FROM \(unescaped: s).entries e WHERE e.child = \(id)
+                UNION ALL
+                SELECT e.child, e.parent, e.name, up.depth + 1 FROM \(unescaped: s).entries e JOIN up ON e.child = up.parent
+                WHERE up.parent <> 1 AND up.depth < 4096)
+            SELECT name, parent FROM up ORDER BY depth DESC
+            """) { row -> (Data, Int64) in try row.decode((Data, Int64).self) }
+        guard let top = parts.first, top.1 == NamingStore.rootID else { return nil }
+        return "/" + parts.map { FileName(bytes: Array($0.0)).description }.joined(separator: "/")
     }
 
     public func removeStaged(ino: Int64) async throws(FSError) { try await local.removeStaged(ino: ino) }
@@ -457,16 +501,20 @@ public final class PostgresNamingStore: NamingEngine {
         return m
     }
 
+    /// One statement: the change and its notification.
     public func setPendingMetadata(_ ino: Int64, key: String, value: String?) async throws(FSError) {
         if let value {
             try await exec("set metadata", """
-                INSERT INTO \(unescaped: s).pending_metadata (ino, key, value) VALUES (\(ino), \(key), \(value))
-                ON CONFLICT (ino, key) DO UPDATE SET value = EXCLUDED.value
+                WITH w AS (INSERT INTO \(unescaped: s).pending_metadata (ino, key, value) VALUES (\(ino), \(key), \(value))
+                           ON CONFLICT (ino, key) DO UPDATE SET value = EXCLUDED.value RETURNING 1)
+                SELECT \(unescaped: s).changed(\(sid), \("n\(ino)")) FROM (SELECT count(*) FROM w) c
                 """)
         } else {
-            try await exec("remove metadata", "DELETE FROM \(unescaped: s).pending_metadata WHERE ino = \(ino) AND key = \(key)")
+            try await exec("remove metadata", """
+                WITH w AS (DELETE FROM \(unescaped: s).pending_metadata WHERE ino = \(ino) AND key = \(key) RETURNING 1)
+                SELECT \(unescaped: s).changed(\(sid), \("n\(ino)")) FROM (SELECT count(*) FROM w) c
+                """)
         }
-        try await exec("notify", "SELECT \(unescaped: s).changed(\(sid), \("n\(ino)"))")
     }
 
     public func clearPendingMetadata(_ ino: Int64) async throws(FSError) {

@@ -106,7 +106,7 @@ enum PostgresSchema {
             """,
             """
             CREATE OR REPLACE FUNCTION \(s).fdfs_create(p_session bigint, p_parent bigint, p_name bytea, p_mode bigint,
-                p_uid bigint, p_gid bigint, p_target bytea, p_file_id text, p_size bigint, p_rdev bigint)
+                p_uid bigint, p_gid bigint, p_target bytea, p_file_id text, p_size bigint, p_rdev bigint, p_open boolean)
             RETURNS TABLE (entry_id bigint, node \(s).nodes) LANGUAGE plpgsql AS $$
             DECLARE d \(s).nodes; n \(s).nodes; eid bigint; t bigint := \(s).now_ns();
                 is_dir boolean := (p_mode & 61440) = 16384;
@@ -125,6 +125,10 @@ enum PostgresSchema {
                 INSERT INTO \(s).entries (parent, name, child) VALUES (p_parent, p_name, n.id) RETURNING id INTO eid;
                 UPDATE \(s).nodes SET mtime_ns = t, ctime_ns = t, nlink = nlink + CASE WHEN is_dir THEN 1 ELSE 0 END
                 WHERE id = p_parent;
+                -- create(2) opens the new file: its handle counts like an open's.
+                IF p_open THEN
+                    INSERT INTO \(s).open_handles (session, ino, count) VALUES (p_session, n.id, 1);
+                END IF;
                 PERFORM \(s).changed(p_session, 'n' || p_parent || ' ' || \(s).ekey(p_parent, p_name));
                 RETURN QUERY SELECT eid, n;
             END $$

@@ -93,7 +93,7 @@ extension FDFSFileSystem {
         try await checkCreatable(parent: parent, name: name)
         let n: Node
         do {
-            n = try await naming.create(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
+            n = try await naming.createOpened(parent: Int64(parent), name: name, mode: UInt32(S_IFREG) | (mode & 0o7777), uid: ctx.uid, gid: ctx.gid)
         } catch where error.errno == EEXIST && flags & O_EXCL == 0 {
             // Another mount of a shared tree created the name since the kernel looked it up:
             // open(O_CREAT) without O_EXCL opens the file that is there (with O_TRUNC if asked).
@@ -103,7 +103,11 @@ extension FDFSFileSystem {
             return (counted(await liveAttr(existing)), opened)
         }
         let e = counted(n.attr)
-        let w = try retainWriter(ino: UInt64(n.id), fileID: nil, size: 0, named: true)
+        let w: FileWriter
+        do { w = try retainWriter(ino: UInt64(n.id), fileID: nil, size: 0, named: true) } catch {
+            _ = try? await naming.closed(n.id)
+            throw error
+        }
         await w.markCreated(name: name.string)
         return (e, makeHandle(ino: UInt64(n.id), fileID: nil, size: 0, writer: w))
     }

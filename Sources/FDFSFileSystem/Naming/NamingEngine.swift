@@ -56,6 +56,8 @@ public protocol NamingEngine: AnyObject, Sendable {
     // MARK: Namespace operations
     func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
                 target: FileName?, fileID: String?, size: Int64, rdev: UInt64) async throws(FSError) -> Node
+    /// create(2): a new regular file and its first open handle (see `opened`), in one transaction.
+    func createOpened(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) async throws(FSError) -> Node
     func link(node id: Int64, parent: Int64, name: FileName) async throws(FSError) -> Node
     func remove(parent: Int64, name: FileName, directory: Bool) async throws(FSError) -> Node
     func rename(parent: Int64, name: FileName, newParent: Int64, newName: FileName, flags: UInt32) async throws(FSError) -> [Node]

@@ -18,6 +18,10 @@ extension NamingStore {
 
     public func closed(_ id: Int64) async throws(FSError) -> QueuedDelete? { nil }
 
+    public func createOpened(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) async throws(FSError) -> Node {
+        try await create(parent: parent, name: name, mode: mode, uid: uid, gid: gid)
+    }
+
     /// One host: the process's memory is where every lock holder is.
     public func makeLockService() -> any LockService { MemoryLockService() }
 

@@ -32,14 +32,20 @@ extension NamingStore {
     /// `durable`: fsynced before returning (a failed durability point); otherwise a progress
     /// record that survives a killed process, synced with the next durable transaction.
     public func saveStaged(ino: Int64, state: WriteState, status: StagedStatus, error: String?, durable: Bool = false) async throws(FSError) {
+        try await saveStaged(ino: ino, state: state, status: status, error: error, durable: durable, path: nil)
+    }
+
+    /// `path`: the file's path as shown by `fdfsfs status` when this database has no names.
+    public func saveStaged(ino: Int64, state: WriteState, status: StagedStatus, error: String?, durable: Bool, path: String?) async throws(FSError) {
         let json: String
         do { json = try Self.encode(state) } catch { throw FSError(EIO, "cannot encode the write state of inode \(ino): \(error)") }
         let save: @Sendable (Database) throws -> Void = { db in
             try db.execute(sql: """
-                INSERT INTO staged_files (ino, state, status, last_error, updated_ns) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO staged_files (ino, state, status, last_error, updated_ns, path) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(ino) DO UPDATE SET state = excluded.state, status = excluded.status,
-                    last_error = excluded.last_error, updated_ns = excluded.updated_ns
-                """, arguments: [ino, json, status.rawValue, error, Timespec.now().nanoseconds])
+                    last_error = excluded.last_error, updated_ns = excluded.updated_ns,
+                    path = coalesce(excluded.path, staged_files.path)
+                """, arguments: [ino, json, status.rawValue, error, Timespec.now().nanoseconds, path])
         }
         try await write(save)
         if durable { try await syncToDisk() }
@@ -54,11 +60,13 @@ extension NamingStore {
     }
 
     static func stagedFiles(_ db: Database) throws -> [StagedFileRecord] {
-        try Row.fetchAll(db, sql: "SELECT ino, state, status, last_error FROM staged_files ORDER BY ino").compactMap { row in
+        let hasPath = try db.columns(in: "staged_files").contains { $0.name == "path" }
+        return try Row.fetchAll(db, sql: "SELECT ino, state, status, last_error\(hasPath ? ", path" : "") FROM staged_files ORDER BY ino").compactMap { row in
             let ino: Int64 = row["ino"]
             let json: String = row["state"]
             guard let state = try? JSONDecoder().decode(WriteState.self, from: Data(json.utf8)) else { return nil }
-            let path = try Self.path(db, of: ino) ?? (InodeTable.isByID(UInt64(ino)) ? (state.fileID ?? state.slave.map { "\($0.fileID) (slave of \($0.master))" } ?? "(by id)") : "(no name)")
+            let recorded: String? = hasPath ? row["path"] : nil
+            let path = try Self.path(db, of: ino) ?? recorded ?? (InodeTable.isByID(UInt64(ino)) ? (state.fileID ?? state.slave.map { "\($0.fileID) (slave of \($0.master))" } ?? "(by id)") : "(no name)")
             let status = StagedStatus(rawValue: row["status"]) ?? .failed   // unknown: treat as failed (listed, retried)
             return StagedFileRecord(ino: ino, state: state, status: status, lastError: row["last_error"], path: path)
         }

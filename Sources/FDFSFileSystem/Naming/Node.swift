@@ -145,6 +145,11 @@ enum Schema {
                 }
             }
         }
+        m.registerMigration("v4-staged-path") { db in
+            // The path of a staged file as its writer knew it (`fdfsfs status` of a mount whose
+            // named tree is in PostgreSQL: the local database has no names).
+            try db.execute(sql: "ALTER TABLE staged_files ADD COLUMN path TEXT")
+        }
         return m
     }
 }
