@@ -6,6 +6,7 @@ import FuseTypes
 /// the entry and attribute timeouts.
 extension FDFSFileSystem {
     func remoteChanged(_ change: RemoteChange) {
+        remoteGeneration.add(1, ordering: .releasing)
         guard let notifier = kernelNotifier.withLock({ $0 }) else { return }
         // Never on a thread answering a request (the kernel may wait on that request's inode).
         Task.detached {

@@ -87,6 +87,8 @@ public final class FDFSFileSystem: FuseFilesystem {
     let background = Mutex<[Task<Void, Never>]>([])
     /// fcntl and flock locks (see FDFSFileSystem+Locks).
     public let locks: any LockService
+    /// Bumped by every change another mount of a shared tree made (see `remoteChanged`).
+    let remoteGeneration = Atomic<UInt64>(0)
     /// Lock owners of this mount that took a lock (only they need a release at close).
     let heldLocks = Mutex<Set<HeldLock>>([])
     /// The root as last read (its attributes while the naming database is unreachable).
@@ -221,8 +223,14 @@ public final class FDFSFileSystem: FuseFilesystem {
     }
 
     public func lookup(parent: UInt64, name: FileName, ctx: RequestContext) async throws(FSError) -> Entry {
+        let before = remoteGeneration.load(ordering: .acquiring)
         do {
-            return try await lookupCounted(parent: parent, name: name)
+            var e = try await lookupCounted(parent: parent, name: name)
+            // See getattr: an answer that may predate another mount's change is not cached.
+            if remoteGeneration.load(ordering: .acquiring) != before { e.attrTimeout = 0; e.entryTimeout = 0 }
+            return e
+        } catch where error.errno == ENOENT && options.kernelNegativeCache && remoteGeneration.load(ordering: .acquiring) != before {
+            throw error
         } catch where error.errno == ENOENT && options.kernelNegativeCache {
             // By-id misses are cached like our own negative cache; named-tree misses for the
             // entry timeout (only this mount changes the named tree, and creating a name
@@ -269,7 +277,11 @@ public final class FDFSFileSystem: FuseFilesystem {
     }
 
     public func getattr(ino: UInt64, fh: UInt64?) async throws(FSError) -> (Attr, Double) {
-        (try await attr(of: ino), options.attrTimeout)
+        let before = remoteGeneration.load(ordering: .acquiring)
+        let a = try await attr(of: ino)
+        // Another mount changed the tree while this was read: the answer may predate a change whose
+        // kernel invalidation already went out, so the kernel must not keep it.
+        return (a, remoteGeneration.load(ordering: .acquiring) == before ? options.attrTimeout : 0)
     }
 
     func attr(of ino: UInt64) async throws(FSError) -> Attr {

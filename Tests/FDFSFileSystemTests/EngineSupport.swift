@@ -20,7 +20,9 @@ func postgresTarget(namespace: String) throws -> MetaURL.PostgresTarget {
 }
 
 /// A PostgreSQL engine as a mount would have it (schema, session, change feed).
-func makePostgresEngine(namespace: String, sessionTTL: Int = 60, timeout: Double = 10,
+/// A generous call deadline: the suite shares two cores with every other test (an outage test
+/// sets its own short one).
+func makePostgresEngine(namespace: String, sessionTTL: Int = 60, timeout: Double = 60,
                         onRemoteChange: @escaping @Sendable (RemoteChange) -> Void = { _ in }) async throws -> PostgresNamingStore {
     let e = try PostgresNamingStore(target: try postgresTarget(namespace: namespace), stagedPath: nil, timeout: timeout, sessionTTL: sessionTTL)
     try await e.start(onRemoteChange: onRemoteChange)

@@ -21,7 +21,7 @@ func expectErrno(_ errno: Int32, _ body: () async throws -> Void, sourceLocation
 
 /// The naming layer's suite, run against both engines (SQLite in memory; a namespace of its own
 /// in the private PostgreSQL the tests start).
-@Suite("Naming engines")
+@Suite("Naming engines", .serialized)
 struct NamingStoreTests {
     let root = NamingStore.rootID
 

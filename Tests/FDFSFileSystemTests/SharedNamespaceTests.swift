@@ -11,7 +11,7 @@ import Glibc
 /// Two engines on one PostgreSQL namespace are two hosts sharing a tree: operations are atomic
 /// across them, changes reach the other within the change feed's delay, and deletes wait for
 /// every host's open handles (or their session's expiry).
-@Suite("Shared namespace (PostgreSQL)")
+@Suite("Shared namespace (PostgreSQL)", .serialized)
 struct SharedNamespaceTests {
     let root = NamingStore.rootID
 

@@ -221,7 +221,7 @@ public final class PrivatePostgres: Sendable {
     /// pg_ctl start on 127.0.0.1:port (socket in `base`), then waits for pg_isready over TCP.
     static func startServer(bin: String, data: String, base: String, port: Int, runAs: String?) throws {
         // fsync off: a test server's data need not survive a machine crash; it saves seconds.
-        let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(base) -c fsync=off -c full_page_writes=off"
+        let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(base) -c fsync=off -c full_page_writes=off -c max_connections=400"
         let r = try run(bin + "/pg_ctl", ["-D", data, "-l", base + "/postgres.log", "-w", "-t", "60", "-o", options, "start"], as: runAs)
         guard r.status == 0 else {
             let log = (try? String(contentsOfFile: base + "/postgres.log", encoding: .utf8)) ?? ""
@@ -299,7 +299,11 @@ public final class PrivatePostgres: Sendable {
         }
     }
 
-    func shutDownAndRemove() {
+    /// A server of the caller's own, not the shared one (a test that stops and restarts its
+    /// server must not do it under the other suites' feet); `shutDownAndRemove()` when done.
+    public static func launchPrivate() throws -> PrivatePostgres { try launch() }
+
+    public func shutDownAndRemove() {
         if let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
            let line = text.split(separator: "\n").first, let pid = pid_t(line), pid > 0 {
             kill(pid, SIGQUIT)

@@ -41,7 +41,9 @@ import Testing
     }
 
     @Test func restartsOnTheSamePort() throws {
-        let pg = try PrivatePostgres.shared()
+        // A server of its own: the shared one serves other suites running at the same time.
+        let pg = try PrivatePostgres.launchPrivate()
+        defer { pg.shutDownAndRemove() }
         try pg.stop()
         #expect(!pg.isReady())
         #expect(throws: PrivatePostgresError.self) { try pg.psql("select 1", connection: pg.connection) }
