@@ -11,7 +11,7 @@ import Glibc
 extension PostgresNamingStore {
     public func dump() async throws(FSError) -> NamingDump {
         let nodes = try await rows("dump", "SELECT \(unescaped: Self.nodeColumns) FROM \(unescaped: s).nodes ORDER BY id") {
-            NamingDump.NodeRecord(try Self.node($0))
+            try Self.node($0)
         }
         let entries = try await rows("dump", "SELECT id, parent, name, child FROM \(unescaped: s).entries ORDER BY id") { row in
             let (id, parent, name, child) = try row.decode((Int64, Int64, Data, Int64).self)

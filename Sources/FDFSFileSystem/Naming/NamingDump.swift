@@ -12,37 +12,6 @@ import Glibc
 public struct NamingDump: Codable, Sendable, Equatable {
     public static let currentFormat = 1
 
-    public struct NodeRecord: Codable, Sendable, Equatable {
-        public var id: Int64
-        public var mode: UInt32
-        public var uid: UInt32
-        public var gid: UInt32
-        public var size: Int64
-        public var atimeNs: Int64
-        public var mtimeNs: Int64
-        public var ctimeNs: Int64
-        public var nlink: Int64
-        public var fileID: String?
-        public var target: Data?
-        public var rdev: Int64
-
-        enum CodingKeys: String, CodingKey {
-            case id, mode, uid, gid, size, nlink, target, rdev
-            case atimeNs = "atime_ns", mtimeNs = "mtime_ns", ctimeNs = "ctime_ns", fileID = "file_id"
-        }
-
-        public init(_ n: Node) {
-            id = n.id; mode = n.mode; uid = n.uid; gid = n.gid; size = n.size
-            atimeNs = n.atimeNs; mtimeNs = n.mtimeNs; ctimeNs = n.ctimeNs; nlink = n.nlink
-            fileID = n.fileID; target = n.target; rdev = n.rdev
-        }
-
-        public var node: Node {
-            Node(id: id, mode: mode, uid: uid, gid: gid, size: size, atimeNs: atimeNs, mtimeNs: mtimeNs, ctimeNs: ctimeNs,
-                 nlink: nlink, fileID: fileID, target: target, rdev: rdev)
-        }
-    }
-
     public struct EntryRecord: Codable, Sendable, Equatable {
         public var id: Int64
         public var parent: Int64
@@ -61,8 +30,8 @@ public struct NamingDump: Codable, Sendable, Equatable {
     }
 
     public var format: Int = NamingDump.currentFormat
-    /// In id order.
-    public var nodes: [NodeRecord]
+    /// In id order (a node's JSON is its row: `Node`'s own coding keys).
+    public var nodes: [Node]
     /// In id order.
     public var entries: [EntryRecord]
     /// user.* xattrs of files without a FastDFS file yet (kept in the naming database).
@@ -75,7 +44,7 @@ public struct NamingDump: Codable, Sendable, Equatable {
         case pendingMetadata = "pending_metadata", pendingDeletes = "pending_deletes"
     }
 
-    public init(nodes: [NodeRecord], entries: [EntryRecord], pendingMetadata: [MetadataRecord], pendingDeletes: [String]) {
+    public init(nodes: [Node], entries: [EntryRecord], pendingMetadata: [MetadataRecord], pendingDeletes: [String]) {
         self.nodes = nodes
         self.entries = entries
         self.pendingMetadata = pendingMetadata

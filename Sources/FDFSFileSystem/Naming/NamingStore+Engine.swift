@@ -30,7 +30,7 @@ extension NamingStore {
 
     public func dump() async throws(FSError) -> NamingDump {
         try await read { db in
-            let nodes = try Node.order(Column("id")).fetchAll(db).map(NamingDump.NodeRecord.init)
+            let nodes = try Node.order(Column("id")).fetchAll(db)
             let entries = try Row.fetchAll(db, sql: "SELECT id, parent, name, child FROM entries ORDER BY id").map {
                 NamingDump.EntryRecord(id: $0["id"], parent: $0["parent"], name: $0["name"], child: $0["child"])
             }
