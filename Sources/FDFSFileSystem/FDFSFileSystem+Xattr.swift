@@ -13,8 +13,11 @@ import Glibc
 ///   Bytes 0x01/0x02 (the wire separators) and non-UTF-8 values are refused with EINVAL.
 /// - Virtual, read-only: user.fdfs.file_id, .group, .source, .crc32, .create_time, .appender.
 ///   Writing them is EPERM, except setting user.fdfs.file_id on an empty named file (no data, or
-///   the empty appender file `touch` gave it), which adopts an existing FastDFS file (verified with QUERY_FILE_INFO first; root or the
+///   an empty appender file), which adopts an existing FastDFS file (verified with QUERY_FILE_INFO first; root or the
 ///   mounting user only, since the name then owns the file and its last unlink deletes it).
+/// - An empty file created through the mount has no FastDFS file (creating one costs the naming
+///   layer only); reading its user.fdfs.* attributes uploads an empty appender file first, so
+///   every named regular file shows an id when asked.
 /// - Other namespaces: ENOTSUP, but getxattr of security.* / system.* / trusted.* answers ENODATA
 ///   so ls and cp stay quiet.
 extension FDFSFileSystem {
@@ -74,6 +77,10 @@ extension FDFSFileSystem {
         // A new file being written has no recorded id yet; user.fdfs.* describe the appender file
         // its bytes are streamed to (user.* metadata stays pending until the close).
         if fid == nil, name.hasPrefix("user.fdfs."), let w = writer(of: ino) { fid = await w.fileID }
+        // An empty file created through the mount has no FastDFS file until it is asked for one.
+        if fid == nil, name.hasPrefix("user.fdfs."), let node, node.isRegular, node.size == 0 {
+            fid = try await materializeEmptyFile(ino)
+        }
         guard let fid else {
             guard let node, node.isRegular, !name.hasPrefix("user.fdfs.") else { throw FSError(ENODATA, "no FastDFS file behind this name", quiet: true) }
             guard let v = try await naming.pendingMetadata(node.id)[try Self.userKey(name)] else { throw FSError(ENODATA, "", quiet: true) }
@@ -86,6 +93,23 @@ extension FDFSFileSystem {
         let key = try Self.userKey(name)
         guard let v = try await metadata(fid)[key] else { throw FSError(ENODATA, "no metadata \(key)", quiet: true) }
         return Array(v.utf8)
+    }
+
+    /// Uploads an empty appender file for an empty named file that has none (create no longer
+    /// uploads one), records it, and returns its id; nil on a read-only mount or when the file
+    /// got bytes meanwhile.
+    func materializeEmptyFile(_ ino: UInt64) async throws(FSError) -> String? {
+        guard (try? requireWritable()) != nil else { return nil }
+        let w = try retainWriter(ino: ino, fileID: nil, size: 0, named: true)
+        do {
+            if await w.requireFile() { try await syncWriter(w, ino: ino) }
+        } catch {
+            await releaseWriter(ino: ino)
+            throw error
+        }
+        let fid = await w.fileID
+        await releaseWriter(ino: ino)
+        return fid
     }
 
     public func listxattr(ino: UInt64) async throws(FSError) -> [String] {

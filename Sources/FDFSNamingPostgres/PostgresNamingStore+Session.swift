@@ -25,9 +25,14 @@ extension PostgresNamingStore {
                 }
                 if let existing {
                     if existing > PostgresSchema.version { return existing }
-                    // Same version: functions are replaced so fixes in them reach old namespaces.
+                    // An older version is migrated; the functions are replaced in any case, so
+                    // fixes in them reach old namespaces.
+                    for stmt in PostgresSchema.migrations(from: existing, schema: s) { try await conn.query(PostgresQuery(unsafeSQL: stmt), logger: lg) }
                     for stmt in PostgresSchema.functions(s, channel) { try await conn.query(PostgresQuery(unsafeSQL: stmt), logger: lg) }
-                    return existing
+                    if existing < PostgresSchema.version {
+                        try await conn.query("UPDATE \(unescaped: s).meta SET value = \(String(PostgresSchema.version)) WHERE key = 'schema_version'", logger: lg)
+                    }
+                    return PostgresSchema.version
                 }
                 for stmt in PostgresSchema.statements(schema: s, channel: channel) {
                     try await conn.query(PostgresQuery(unsafeSQL: stmt), logger: lg)

@@ -181,6 +181,7 @@ public final class PostgresNamingStore: NamingEngine {
     }
 
     static let nodeColumns = "id, mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, nlink, file_id, target, rdev"
+    static let nodeColumnCount = 12
     static func nodeColumns(of composite: String) -> String {
         nodeColumns.split(separator: ",").map { "(\(composite)).\($0.trimmingCharacters(in: .whitespaces))" }.joined(separator: ", ")
     }
@@ -416,9 +417,13 @@ public final class PostgresNamingStore: NamingEngine {
         }
     }
 
-    public func opened(_ id: Int64) async throws(FSError) -> (node: Node, unchanged: Bool)? {
-        let r = try await rows("open", "SELECT \(unescaped: Self.nodeColumns) FROM \(unescaped: s).fdfs_open(\(sid), \(id))") { try Self.node($0) }
-        guard let n = r.first else { return nil }
+    public func opened(_ id: Int64, forWriting: Bool) async throws(FSError) -> (node: Node, unchanged: Bool, elsewhere: Bool)? {
+        let r = try await rows("open", """
+            SELECT \(unescaped: Self.nodeColumns(of: "node")), elsewhere FROM \(unescaped: s).fdfs_open(\(sid), \(id), \(forWriting))
+            """) { row -> (Node, Bool) in
+            (try Self.node(row), try row.makeRandomAccess()[Self.nodeColumnCount].decode(Bool.self))
+        }
+        guard let (n, elsewhere) = r.first else { return nil }
         openCounts.withLock { $0[id, default: 0] += 1 }
         let now = DataVersion(fileID: n.fileID, size: n.size)
         let before = lastSeen.withLock { m -> DataVersion? in
@@ -429,7 +434,7 @@ public final class PostgresNamingStore: NamingEngine {
         }
         if let cached = cache.node(id), cached != n { cache.invalidate(nodes: [id], entries: []) }
         if feedUp.load(ordering: .relaxed) { cache.fill(node: n, generation: cache.generation) }
-        return (n, before == nil || before == now)
+        return (n, before == nil || before == now, elsewhere)
     }
 
     public func closed(_ id: Int64) async throws(FSError) -> QueuedDelete? {
@@ -443,7 +448,12 @@ public final class PostgresNamingStore: NamingEngine {
     // MARK: - Delete queue
 
     public func pendingDeletes() async throws(FSError) -> [QueuedDelete] {
-        try await rows("pending deletes", "SELECT id, file_id FROM \(unescaped: s).pending_deletes ORDER BY id LIMIT 10000") { row in
+        // Held deletes (a replaced file another mount had open) once nobody holds the node open.
+        try await rows("pending deletes", """
+            SELECT id, file_id FROM \(unescaped: s).pending_deletes d WHERE d.hold_ino IS NULL
+            OR NOT EXISTS (SELECT 1 FROM \(unescaped: s).open_handles h WHERE h.ino = d.hold_ino AND h.count > 0)
+            ORDER BY id LIMIT 10000
+            """) { row in
             let (id, fid) = try row.decode((Int64, String).self)
             return (id, fid)
         }

@@ -15,7 +15,19 @@
 /// serialization failures are retried by the caller.
 enum PostgresSchema {
     /// The schema version this build creates and understands.
-    static let version = 1
+    static let version = 2
+
+    /// What brings a namespace of version `from` to `version` (the functions are then replaced).
+    static func migrations(from: Int, schema s: String) -> [String] {
+        var out: [String] = []
+        if from < 2 {
+            // v2: deletes of replaced files wait while another mount holds the node open; opens
+            // say whether the node is open elsewhere.
+            // (fdfs_open of v1 stays, for mounts of the old version still running.)
+            out += ["ALTER TABLE \(s).pending_deletes ADD COLUMN IF NOT EXISTS hold_ino bigint"]
+        }
+        return out
+    }
 
     static func statements(schema s: String, channel: String) -> [String] {
         [
@@ -43,7 +55,8 @@ enum PostgresSchema {
             """
             CREATE TABLE \(s).pending_deletes (
                 id bigserial PRIMARY KEY, file_id text NOT NULL,
-                attempts int NOT NULL DEFAULT 0, last_error text)
+                attempts int NOT NULL DEFAULT 0, last_error text,
+                hold_ino bigint)
             """,
             """
             CREATE TABLE \(s).pending_metadata (
@@ -321,6 +334,23 @@ enum PostgresSchema {
                 RETURN QUERY SELECT did, p_file_id;
             END $$
             """,
+            // The delete of a file a commit replaced: held (not returned, not listed as pending)
+            // while another mount holds the node open, since its writer or reader may still use
+            // the old file; the periodic sweep of any mount deletes it once nobody does.
+            """
+            CREATE OR REPLACE FUNCTION \(s).queue_delete_held(p_file_id text, p_ino bigint, p_session bigint)
+            RETURNS TABLE (del_id bigint, del_file_id text) LANGUAGE plpgsql AS $$
+            DECLARE did bigint;
+            BEGIN
+                IF p_file_id IS NULL OR EXISTS (SELECT 1 FROM \(s).nodes WHERE file_id = p_file_id) THEN RETURN; END IF;
+                IF EXISTS (SELECT 1 FROM \(s).open_handles h WHERE h.ino = p_ino AND h.session <> p_session AND h.count > 0) THEN
+                    INSERT INTO \(s).pending_deletes (file_id, hold_ino) VALUES (p_file_id, p_ino);
+                    RETURN;
+                END IF;
+                INSERT INTO \(s).pending_deletes (file_id) VALUES (p_file_id) RETURNING id INTO did;
+                RETURN QUERY SELECT did, p_file_id;
+            END $$
+            """,
             """
             CREATE OR REPLACE FUNCTION \(s).fdfs_commit(p_session bigint, p_id bigint, p_file_id text, p_size bigint)
             RETURNS TABLE (node \(s).nodes, del_id bigint, del_file_id text) LANGUAGE plpgsql AS $$
@@ -330,9 +360,12 @@ enum PostgresSchema {
                 IF NOT FOUND THEN \(raise(2, "'inode ' || p_id || ' is gone'")) END IF;
                 UPDATE \(s).nodes SET file_id = p_file_id, size = p_size, mtime_ns = t, ctime_ns = t
                 WHERE id = p_id RETURNING * INTO n;
+                -- A file another writer's commit had replaced (its delete held while this mount
+                -- had the node open) is the name's again: its delete is off.
+                IF p_file_id IS NOT NULL THEN DELETE FROM \(s).pending_deletes WHERE file_id = p_file_id; END IF;
                 PERFORM \(s).changed(p_session, 'n' || p_id);
                 IF old IS NOT NULL AND old IS DISTINCT FROM p_file_id THEN
-                    SELECT * INTO d FROM \(s).queue_delete(old);
+                    SELECT * INTO d FROM \(s).queue_delete_held(old, p_id, p_session);
                     RETURN QUERY SELECT n, d.del_id, d.del_file_id;
                 ELSE
                     RETURN QUERY SELECT n, NULL::bigint, NULL::text;
@@ -368,15 +401,22 @@ enum PostgresSchema {
             END $$
             """,
             """
-            CREATE OR REPLACE FUNCTION \(s).fdfs_open(p_session bigint, p_id bigint)
-            RETURNS SETOF \(s).nodes LANGUAGE plpgsql AS $$
-            DECLARE n \(s).nodes;
+            CREATE OR REPLACE FUNCTION \(s).fdfs_open(p_session bigint, p_id bigint, p_write boolean)
+            RETURNS TABLE (node \(s).nodes, elsewhere boolean) LANGUAGE plpgsql AS $$
+            DECLARE n \(s).nodes; other boolean;
             BEGIN
-                SELECT * INTO n FROM \(s).nodes WHERE id = p_id FOR SHARE;
+                -- Opens for writing of one node serialize (FOR UPDATE), so of two writers opening
+                -- at once the second sees the first's handle.
+                IF p_write THEN
+                    SELECT * INTO n FROM \(s).nodes x WHERE x.id = p_id FOR UPDATE;
+                ELSE
+                    SELECT * INTO n FROM \(s).nodes x WHERE x.id = p_id FOR SHARE;
+                END IF;
                 IF NOT FOUND THEN RETURN; END IF;
+                other := EXISTS (SELECT 1 FROM \(s).open_handles h WHERE h.ino = p_id AND h.session <> p_session AND h.count > 0);
                 INSERT INTO \(s).open_handles AS h (session, ino, count) VALUES (p_session, p_id, 1)
                 ON CONFLICT (session, ino) DO UPDATE SET count = h.count + 1;
-                RETURN NEXT n;
+                RETURN QUERY SELECT n, other;
             END $$
             """,
             """

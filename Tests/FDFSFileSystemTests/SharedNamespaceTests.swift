@@ -96,15 +96,15 @@ struct SharedNamespaceTests {
         defer { shutdownLater(a); shutdownLater(b) }
         let f = try await a.create(parent: root, name: "f", mode: fileMode, uid: 0, gid: 0)
         _ = try await a.commitWrite(f.id, fileID: "group1/M00/00/00/one", size: 3, dropStaged: false)
-        let first = try #require(try await b.opened(f.id))
+        let first = try #require(try await b.opened(f.id, forWriting: false))
         #expect(first.node.fileID == "group1/M00/00/00/one")
         _ = try await b.closed(f.id)
-        let again = try #require(try await b.opened(f.id))
+        let again = try #require(try await b.opened(f.id, forWriting: false))
         #expect(again.unchanged)
         _ = try await b.closed(f.id)
         let queued = try await a.commitWrite(f.id, fileID: "group1/M00/00/00/two", size: 5, dropStaged: false)
         #expect(queued?.fileID == "group1/M00/00/00/one", "the replaced file's delete is queued")
-        let third = try #require(try await b.opened(f.id))
+        let third = try #require(try await b.opened(f.id, forWriting: false))
         #expect(third.node.fileID == "group1/M00/00/00/two" && third.node.size == 5 && !third.unchanged)
         _ = try await b.closed(f.id)
     }
@@ -113,7 +113,7 @@ struct SharedNamespaceTests {
         let (a, b) = try await twoHosts()
         defer { shutdownLater(a); shutdownLater(b) }
         let f = try await a.create(parent: root, name: "f", mode: fileMode, uid: 0, gid: 0, fileID: "group1/M00/00/00/held")
-        _ = try #require(try await a.opened(f.id))
+        _ = try #require(try await a.opened(f.id, forWriting: false))
         let gone = try await b.remove(parent: root, name: "f", directory: false)
         #expect(gone.nlink == 0)
         #expect(try await b.purge(f.id) == nil, "held open on host a")
@@ -124,11 +124,39 @@ struct SharedNamespaceTests {
         #expect(try await b.pendingDeletes().map(\.fileID).contains("group1/M00/00/00/held"))
     }
 
+    @Test func writersOpeningOneFileSeeEachOtherAndAReplacedFileWaitsForTheOtherClose() async throws {
+        let (a, b) = try await twoHosts()
+        defer { shutdownLater(a); shutdownLater(b) }
+        let old = "group1/M00/00/00/old", fromB = "group1/M00/00/00/fromB"
+        let f = try await a.create(parent: root, name: "f", mode: fileMode, uid: 0, gid: 0, fileID: old)
+        let first = try #require(try await a.opened(f.id, forWriting: true))
+        #expect(!first.elsewhere, "nobody else has it open")
+        let second = try #require(try await b.opened(f.id, forWriting: true))
+        #expect(second.elsewhere, "host a has it open: b writes a copy of its own")
+        // b closes first: its file replaces the old one, whose delete waits for a's close.
+        #expect(try await b.commitWrite(f.id, fileID: fromB, size: 3, dropStaged: false) == nil)
+        _ = try await b.closed(f.id)
+        #expect(!(try await b.pendingDeletes().map(\.fileID).contains(old)), "a still has the node open")
+        // a, which changed the old file in place, closes last: the old file is the name's again.
+        let queued = try await a.commitWrite(f.id, fileID: old, size: 4, dropStaged: false)
+        #expect(queued?.fileID == fromB)
+        _ = try await a.closed(f.id)
+        #expect(try await b.node(f.id)?.fileID == old)
+        #expect(!(try await a.pendingDeletes().map(\.fileID).contains(old)), "the name's file is never deleted")
+        // The other order: a commits a new file while b holds the node open; the delete of the
+        // replaced one becomes pending when b closes.
+        _ = try #require(try await b.opened(f.id, forWriting: false))
+        #expect(try await a.commitWrite(f.id, fileID: "group1/M00/00/00/third", size: 5, dropStaged: false) == nil)
+        #expect(!(try await a.pendingDeletes().map(\.fileID).contains(old)))
+        _ = try await b.closed(f.id)
+        #expect(try await a.pendingDeletes().map(\.fileID).contains(old))
+    }
+
     @Test func aDeadHostsSessionExpiresAndReleasesItsFiles() async throws {
         let (a, b) = try await twoHosts(ttl: 3)
         defer { shutdownLater(b) }
         let f = try await a.create(parent: root, name: "f", mode: fileMode, uid: 0, gid: 0, fileID: "group1/M00/00/00/orphan")
-        _ = try #require(try await a.opened(f.id))
+        _ = try #require(try await a.opened(f.id, forWriting: false))
         a.abandonForTesting()   // SIGKILL: no more heartbeats, no goodbye
         _ = try await b.remove(parent: root, name: "f", directory: false)
         #expect(try await b.purge(f.id) == nil)
@@ -149,6 +177,23 @@ struct SharedNamespaceTests {
         } catch let e as FSError {
             #expect(e.message.contains("99") && e.message.contains("\(PostgresSchema.version)"), "\(e.message)")
         }
+    }
+
+    @Test func aVersionOneNamespaceIsMigrated() async throws {
+        let ns = freshNamespace()
+        let a = try await makePostgresEngine(namespace: ns)
+        let schema = a.target.schema
+        let f = try await a.create(parent: root, name: "kept", mode: fileMode, uid: 0, gid: 0, fileID: "group1/M00/00/00/v1")
+        // What version 1 created: no hold_ino column.
+        try await a.executeForTesting("ALTER TABLE \(schema).pending_deletes DROP COLUMN hold_ino")
+        try await a.executeForTesting("UPDATE \(schema).meta SET value = '1' WHERE key = 'schema_version'")
+        await a.shutdown()
+        let b = try await makePostgresEngine(namespace: ns)
+        defer { shutdownLater(b) }
+        #expect(try await b.node(f.id)?.fileID == "group1/M00/00/00/v1", "the tree is kept")
+        _ = try #require(try await b.opened(f.id, forWriting: true))
+        #expect(try await b.commitWrite(f.id, fileID: "group1/M00/00/00/v2", size: 1, dropStaged: false)?.fileID == "group1/M00/00/00/v1")
+        _ = try await b.closed(f.id)
     }
 
     @Test func anUnreachableDatabaseFailsWithEIOInBoundedTime() async throws {

@@ -56,7 +56,7 @@ extension FDFSFileSystem {
         // (every change through a mount is committed there): an open costs no FastDFS request.
         // Changes made to the FastDFS file behind the name by other clients show through its
         // by-id path, not through the name.
-        guard let (n, unchanged) = try await naming.opened(Int64(ino)) else { throw FSError.noent("inode \(ino) is gone") }
+        guard let (n, unchanged, elsewhere) = try await naming.opened(Int64(ino), forWriting: write) else { throw FSError.noent("inode \(ino) is gone") }
         if n.isDirectory {
             _ = try? await naming.closed(n.id)
             throw FSError(EISDIR, "is a directory")
@@ -64,7 +64,9 @@ extension FDFSFileSystem {
         let size = n.size
         guard write else { return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: nil, unchanged: unchanged) }
         let w: FileWriter
-        do { w = try retainWriter(ino: ino, fileID: n.fileID, size: size, named: true) } catch {
+        // Another mount has the file open: this one writes a copy of its own (an appender is not
+        // changed in place under the other's feet); the last close then wins whole.
+        do { w = try retainWriter(ino: ino, fileID: n.fileID, size: size, named: true, copyOnWrite: elsewhere) } catch {
             _ = try? await naming.closed(n.id)
             throw error
         }

@@ -226,13 +226,23 @@ actor FileWriter {
         }
     }
 
-    /// A file made by create(): it gets an (empty) appender file at close even if never written.
+    /// A file made by create(). A file that stays empty gets no FastDFS file at close (a create
+    /// costs the naming layer only; `requireFile` makes one when its id is asked for). A new
+    /// slave file is uploaded at its last close even when empty.
     /// `name`: its name, for the upload's extension.
     func markCreated(name: String? = nil) {
-        state.wantsFile = true
+        if slave != nil { state.wantsFile = true }   // a new slave is uploaded even when empty
         if let name { extHint = Self.ext(of: name) }
         if state.fileID == nil && state.baseID == nil && state.size == 0 { image = [] }
         mayHavePendingMetadata = false
+    }
+
+    /// An empty file with no FastDFS file yet gets an (empty) appender file at the next sync, so
+    /// it has an id to show. False when it holds bytes or has a file already.
+    func requireFile() -> Bool {
+        guard state.fileID == nil, state.baseID == nil, state.size == 0, slave == nil else { return false }
+        state.wantsFile = true
+        return true
     }
 
     /// The file was renamed: its extension comes from its name again.
@@ -269,7 +279,7 @@ actor FileWriter {
         do {
             if let slave { try await shipSlave(slave) } else { try await shipFinal() }
             try await verifyOnSource()
-            try await commit()
+            try await commit(shipped: true)
         } catch {
             machine.requestFailed(error, now: clock())
             // Survive a crash: the staged bytes and their map reach the disk before we answer.
@@ -505,7 +515,10 @@ actor FileWriter {
         machine.mustVerify = false
     }
 
-    private func commit() async throws(FSError) {
+    /// `shipped`: bytes went out at this durability point. The name is then recorded even when
+    /// its id and size are unchanged (mtime; and in a shared tree, a writer that changed its file
+    /// in place while another mount's writer replaced it makes it the name's again: last close wins).
+    private func commit(shipped: Bool = false) async throws(FSError) {
         // Unchanged copy-on-write source: the name keeps it.
         let newID = state.fileID ?? state.baseID
         if named, let newID, newID != state.committedID {
@@ -518,7 +531,7 @@ actor FileWriter {
             if !pending.isEmpty { try await naming.clearPendingMetadata(ino) }
         }
         var stagedDropped = false
-        if named, newID != state.committedID || state.size != state.committedSize {
+        if named, shipped || newID != state.committedID || state.size != state.committedSize {
             // One transaction: the name's new id and size, and the end of its staged record.
             if let (row, old) = try await naming.commitWrite(ino, fileID: newID, size: state.size, dropStaged: recorded) {
                 Log.info("inode \(ino): \(old) replaced by \(newID ?? "no data"); deleting the old file")

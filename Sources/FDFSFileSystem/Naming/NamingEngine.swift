@@ -71,9 +71,12 @@ public protocol NamingEngine: AnyObject, Sendable {
     func commitWrite(_ id: Int64, fileID: String?, size: Int64, dropStaged: Bool) async throws(FSError) -> QueuedDelete?
 
     // MARK: Open files (close-to-open and deletes deferred while open, across mounts)
-    /// An open of a named node: the node as committed now (not as cached) and whether its data
-    /// (file id and size) is what this mount last saw, so the kernel may keep its page cache.
-    func opened(_ id: Int64) async throws(FSError) -> (node: Node, unchanged: Bool)?
+    /// An open of a named node: the node as committed now (not as cached), whether its data
+    /// (file id and size) is what this mount last saw, so the kernel may keep its page cache, and
+    /// whether another mount holds it open (`elsewhere`: a writer then writes a copy of its own
+    /// instead of changing the file in place, so the last close wins whole). Opens for writing
+    /// of one node are serialized across mounts, so two writers opening at once see each other.
+    func opened(_ id: Int64, forWriting: Bool) async throws(FSError) -> (node: Node, unchanged: Bool, elsewhere: Bool)?
     /// The last handle of `id` on this mount closed. Returns a delete queued because the node
     /// had no name left and no other mount holds it open.
     func closed(_ id: Int64) async throws(FSError) -> QueuedDelete?

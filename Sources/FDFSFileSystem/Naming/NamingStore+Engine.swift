@@ -12,8 +12,8 @@ extension NamingStore {
     public func cachedNode(_ id: Int64) -> Node? { cache.node(id) }
     public func cachedEntry(parent: Int64, name: FileName) -> NamingCache.EntryHit? { cache.entry(parent: parent, name: name) }
 
-    public func opened(_ id: Int64) async throws(FSError) -> (node: Node, unchanged: Bool)? {
-        try await node(id).map { ($0, true) }
+    public func opened(_ id: Int64, forWriting: Bool) async throws(FSError) -> (node: Node, unchanged: Bool, elsewhere: Bool)? {
+        try await node(id).map { ($0, true, false) }
     }
 
     public func closed(_ id: Int64) async throws(FSError) -> QueuedDelete? { nil }

@@ -23,14 +23,16 @@ extension FDFSFileSystem {
 
     func writer(of ino: UInt64) -> FileWriter? { writers.withLock { $0[ino]?.writer } }
 
-    /// The inode's writer (created on first use), with one more reference.
-    func retainWriter(ino: UInt64, fileID: String?, size: Int64, named: Bool, slave: SlaveTarget? = nil) throws(FSError) -> FileWriter {
+    /// The inode's writer (created on first use), with one more reference. `copyOnWrite`: even an
+    /// appender file is not changed in place (a new writer builds a new file from it).
+    func retainWriter(ino: UInt64, fileID: String?, size: Int64, named: Bool, slave: SlaveTarget? = nil,
+                      copyOnWrite: Bool = false) throws(FSError) -> FileWriter {
         if let w = writers.withLock({ w -> FileWriter? in
             guard let e = w[ino] else { return nil }
             w[ino] = (e.writer, e.refs + 1)
             return e.writer
         }) { return w }
-        let appender = fileID.map { (try? store.decode($0))?.kind == .appender } ?? false
+        let appender = !copyOnWrite && (fileID.map { (try? store.decode($0))?.kind == .appender } ?? false)
         let nw = try FileWriter(ino: Int64(ino), state: WriteState(fileID: fileID, size: size, appender: appender),
                                 stagingPath: stagingPath(ino), store: store, naming: naming, group: options.group,
                                 named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, slave: slave)
