@@ -70,6 +70,7 @@ extension PostgresNamingStore {
     public func shutdown() async {
         for t in tasks.withLock({ t in defer { t = [] }; return t }) { t.cancel() }
         feedUp.store(false, ordering: .relaxed)
+        await flushCloses()
         let id = sid
         if id != 0 {
             // Our handles and locks go with the session; nodes only we held open are purged.

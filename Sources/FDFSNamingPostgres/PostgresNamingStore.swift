@@ -55,6 +55,8 @@ public final class PostgresNamingStore: NamingEngine {
     /// Staged files whose path is in the local record already.
     let stagedPaths = Mutex<Set<Int64>>([])
     let runTask = Mutex<Task<Void, Never>?>(nil)
+    /// Closes waiting for their group commit (`PostgresNamingStore+Closes`).
+    let closeQueue = Mutex(CloseQueue())
 
     struct DataVersion: Equatable {
         var fileID: String?
@@ -209,9 +211,10 @@ public final class PostgresNamingStore: NamingEngine {
         feedUp.load(ordering: .relaxed) ? cache.entry(parent: parent, name: name) : nil
     }
 
-    /// What this mount changed (its own NOTIFY is ignored).
-    func changed(nodes: [Int64], entries: [DirEntryKey] = []) {
-        cache.invalidate(nodes: nodes, entries: entries)
+    /// What this mount changed (its own NOTIFY is ignored). `ownCreateOrRemove`: see
+    /// `NamingCache.invalidate`.
+    func changed(nodes: [Int64], entries: [DirEntryKey] = [], ownCreateOrRemove: Bool = false) {
+        cache.invalidate(nodes: nodes, entries: entries, ownCreateOrRemove: ownCreateOrRemove)
     }
 
     // MARK: - Queries
@@ -300,6 +303,7 @@ public final class PostgresNamingStore: NamingEngine {
     func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
                 target: FileName?, fileID: String?, size: Int64, rdev: UInt64, open: Bool) async throws(FSError) -> Node {
         let targetData = target.map { Data($0.bytes) }
+        let foreign = cache.foreignGeneration
         let r: [(Int64, Node)]
         do { r = try await rows("create \(name)", """
             SELECT entry_id, \(unescaped: Self.nodeColumns(of: "node")) FROM \(unescaped: s).fdfs_create(\(sid), \(parent), \(Data(name.bytes)),
@@ -312,11 +316,11 @@ public final class PostgresNamingStore: NamingEngine {
             throw error
         }
         guard let (entryRow, node) = r.first else { throw FSError(EIO, "create \(name): no answer from the naming database") }
-        changed(nodes: [parent], entries: [DirEntryKey(parent: parent, name: name)])
-        // A brand-new node: the next lookup of it needs no round trip.
-        if feedUp.load(ordering: .relaxed) {
-            cache.fill(parent: parent, name: name, entryRow: entryRow, child: node, generation: cache.generation)
-        }
+        changed(nodes: [parent], entries: [DirEntryKey(parent: parent, name: name)], ownCreateOrRemove: true)
+        // A brand-new node: the next lookup of it needs no round trip; a new directory is empty,
+        // so lookups of names not yet in it need none either (creating files in it costs one).
+        cache.created(parent: parent, name: name, entryRow: entryRow, child: node)
+        if node.isDirectory, feedUp.load(ordering: .relaxed) { cache.markComplete(node.id, foreignGeneration: foreign) }
         return node
     }
 
@@ -334,7 +338,7 @@ public final class PostgresNamingStore: NamingEngine {
             SELECT \(unescaped: Self.nodeColumns) FROM \(unescaped: s).fdfs_remove(\(sid), \(parent), \(Data(name.bytes)), \(Int32(directory ? 1 : 0)))
             """) { try Self.node($0) }
         guard let n = r.first else { throw FSError(EIO, "remove \(name): no answer from the naming database") }
-        changed(nodes: [parent, n.id], entries: [DirEntryKey(parent: parent, name: name)])
+        changed(nodes: [parent, n.id], entries: [DirEntryKey(parent: parent, name: name)], ownCreateOrRemove: true)
         return n
     }
 
@@ -437,13 +441,6 @@ public final class PostgresNamingStore: NamingEngine {
         return (n, before == nil || before == now, elsewhere)
     }
 
-    public func closed(_ id: Int64) async throws(FSError) -> QueuedDelete? {
-        openCounts.withLock { m in
-            if let c = m[id] { m[id] = c > 1 ? c - 1 : nil }
-        }
-        let r = try await rows("close", "SELECT del_id, del_file_id FROM \(unescaped: s).fdfs_close(\(sid), \(id))") { try Self.queued($0) }
-        return r.first ?? nil
-    }
 
     // MARK: - Delete queue
 

@@ -430,6 +430,21 @@ enum PostgresSchema {
                 RETURN QUERY SELECT * FROM \(s).fdfs_purge(p_session, p_id);
             END $$
             """,
+            // Several closes in one transaction (group commit), in inode order (the order locks
+            // are taken in); `ord` is the position in p_ids of the close that queued a delete.
+            """
+            CREATE OR REPLACE FUNCTION \(s).fdfs_close_many(p_session bigint, p_ids bigint[])
+            RETURNS TABLE (ord bigint, del_id bigint, del_file_id text) LANGUAGE plpgsql AS $$
+            DECLARE r record; d record;
+            BEGIN
+                FOR r IN SELECT u.id AS ino, u.o AS pos FROM unnest(p_ids) WITH ORDINALITY AS u(id, o) ORDER BY u.id, u.o LOOP
+                    FOR d IN SELECT * FROM \(s).fdfs_close(p_session, r.ino) LOOP
+                        ord := r.pos; del_id := d.del_id; del_file_id := d.del_file_id;
+                        RETURN NEXT;
+                    END LOOP;
+                END LOOP;
+            END $$
+            """,
             // Sessions whose heartbeat is older than their ttl go with their handles and locks;
             // then nodes nobody names or holds open go, their deletes queued.
             """

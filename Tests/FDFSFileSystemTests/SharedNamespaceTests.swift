@@ -152,6 +152,43 @@ struct SharedNamespaceTests {
         #expect(try await a.pendingDeletes().map(\.fileID).contains(old))
     }
 
+    @Test func aDirectoryThisMountMadeAnswersNewNamesFromMemoryUntilAnotherMountChangesIt() async throws {
+        let (a, b) = try await twoHosts()
+        defer { shutdownLater(a); shutdownLater(b) }
+        try await eventually { a.feedUp.load(ordering: .relaxed) }
+        let d = try await a.create(parent: root, name: "fresh", mode: dirMode, uid: 0, gid: 0)
+        guard case .absent? = a.cachedEntry(parent: d.id, name: "new") else { Issue.record("a new directory is complete"); return }
+        let f = try await a.create(parent: d.id, name: "new", mode: fileMode, uid: 0, gid: 0)
+        guard case .child(f.id)? = a.cachedEntry(parent: d.id, name: "new") else { Issue.record("its own create is cached"); return }
+        _ = try await a.remove(parent: d.id, name: "new", directory: false)
+        guard case .absent? = a.cachedEntry(parent: d.id, name: "new") else { Issue.record("its own remove keeps it complete"); return }
+        // Another mount creates a name in it: a sees it (the directory is no longer complete).
+        let other = try await b.create(parent: d.id, name: "theirs", mode: fileMode, uid: 0, gid: 0)
+        try await eventually { try await a.lookup(parent: d.id, name: "theirs")?.id == other.id }
+        #expect(try await a.lookup(parent: d.id, name: "none") == nil)
+    }
+
+    @Test func closesInOneGroupCommitEachGetTheirOwnAnswer() async throws {
+        let (a, b) = try await twoHosts()
+        defer { shutdownLater(a); shutdownLater(b) }
+        var ids: [Int64] = []
+        for i in 0..<12 {
+            let f = try await a.create(parent: root, name: FileName("g\(i)"), mode: fileMode, uid: 0, gid: 0, fileID: "group1/M00/00/00/g\(i)")
+            _ = try #require(try await a.opened(f.id, forWriting: false))
+            ids.append(f.id)
+        }
+        // Every other file loses its name elsewhere while open here: its close queues its delete.
+        for i in stride(from: 0, to: 12, by: 2) { _ = try await b.remove(parent: root, name: FileName("g\(i)"), directory: false) }
+        let answers = try await withThrowingTaskGroup(of: (Int, String?).self) { g in
+            for (i, id) in ids.enumerated() { g.addTask { (i, try await a.closed(id)?.fileID) } }
+            return try await g.reduce(into: [Int: String?]()) { $0[$1.0] = $1.1 }
+        }
+        for i in 0..<12 {
+            let want: String? = i % 2 == 0 ? "group1/M00/00/00/g\(i)" : nil
+            #expect((answers[i] ?? nil) == want, "close \(i): \(String(describing: answers[i]))")
+        }
+    }
+
     @Test func aDeadHostsSessionExpiresAndReleasesItsFiles() async throws {
         let (a, b) = try await twoHosts(ttl: 3)
         defer { shutdownLater(b) }

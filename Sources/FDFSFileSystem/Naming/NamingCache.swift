@@ -12,6 +12,11 @@ import Synchronization
 /// with; any new name, created or renamed to, drops the cached "no such name" answers). A read fills the cache only if no
 /// change committed while it ran (a generation counter), so a slow reader never puts back a value
 /// a writer has just replaced. The cache is bounded; past the bound it starts over.
+///
+/// A directory can be known *complete* (a shared engine marks one its mount has just made):
+/// every name in it is cached, so a name not cached is absent without asking the database.
+/// Another mount's change of a name in it (or an interrupted change feed) ends that; this
+/// mount's own creates and removes keep it (they update the cached names themselves).
 public final class NamingCache: TransactionObserver, Sendable {
     struct EntryKey: Hashable, Sendable {
         var parent: Int64
@@ -29,6 +34,10 @@ public final class NamingCache: TransactionObserver, Sendable {
         var entries: [EntryKey: (row: Int64, child: Int64)] = [:]
         var keyOfRow: [Int64: EntryKey] = [:]
         var absent = Set<EntryKey>()
+        /// Directories whose every name is in `entries`.
+        var complete = Set<Int64>()
+        /// Counts invalidations that came from elsewhere (see `markComplete`).
+        var foreignGeneration: UInt64 = 0
         // Changes of the transaction in progress, applied when it commits.
         var changedNodes = Set<Int64>()
         var changedRows = Set<Int64>()
@@ -49,7 +58,7 @@ public final class NamingCache: TransactionObserver, Sendable {
         let key = EntryKey(parent: parent, name: name.bytes)
         return state.withLock { s in
             if let e = s.entries[key] { return .child(e.child) }
-            return s.absent.contains(key) ? .absent : nil
+            return s.absent.contains(key) || s.complete.contains(parent) ? .absent : nil
         }
     }
 
@@ -80,31 +89,63 @@ public final class NamingCache: TransactionObserver, Sendable {
     /// A change committed outside this process (another mount of a shared tree), or by an
     /// engine that does not observe its database: drops what it touched. `entries` nil: every
     /// name (the change feed was interrupted and what changed meanwhile is unknown).
-    package func invalidate(nodes: [Int64], entries: [DirEntryKey]?) {
+    /// `ownCreateOrRemove`: this mount's create (whose name is then `created`) or remove; the
+    /// directories stay complete. Any other change of a name ends its directory's completeness.
+    package func invalidate(nodes: [Int64], entries: [DirEntryKey]?, ownCreateOrRemove: Bool = false) {
         state.withLock { s in
             s.generation &+= 1
+            if !ownCreateOrRemove { s.foreignGeneration &+= 1 }
             for id in nodes { s.nodes[id] = nil }
             guard let entries else {
-                s.nodes.removeAll(keepingCapacity: true)
-                s.entries.removeAll(keepingCapacity: true)
-                s.keyOfRow.removeAll(keepingCapacity: true)
-                s.absent.removeAll(keepingCapacity: true)
+                Self.clear(&s)
                 return
             }
             for e in entries {
                 let key = EntryKey(parent: e.parent, name: e.name.bytes)
                 if let old = s.entries.removeValue(forKey: key) { s.keyOfRow[old.row] = nil }
                 s.absent.remove(key)
+                if !ownCreateOrRemove { s.complete.remove(e.parent) }
             }
         }
     }
 
-    private static func makeRoom(_ s: inout State) {
-        guard s.nodes.count + s.entries.count + s.absent.count >= capacity else { return }
+    /// The generation `markComplete` compares with.
+    package var foreignGeneration: UInt64 { state.withLock { $0.foreignGeneration } }
+
+    /// `dir` was just made by this mount (empty): complete, unless a change from elsewhere was
+    /// seen since `foreignGeneration` was read (before the directory was made).
+    package func markComplete(_ dir: Int64, foreignGeneration g: UInt64) {
+        state.withLock { s in
+            guard s.foreignGeneration == g else { return }
+            Self.makeRoom(&s)
+            s.complete.insert(dir)
+        }
+    }
+
+    /// A name this mount just created (committed): recorded whatever the generation, so a
+    /// complete directory stays complete.
+    package func created(parent: Int64, name: FileName, entryRow: Int64, child: Node) {
+        let key = EntryKey(parent: parent, name: name.bytes)
+        state.withLock { s in
+            Self.makeRoom(&s)
+            s.entries[key] = (entryRow, child.id)
+            s.keyOfRow[entryRow] = key
+            s.nodes[child.id] = child
+            s.absent.remove(key)
+        }
+    }
+
+    private static func clear(_ s: inout State) {
         s.nodes.removeAll(keepingCapacity: true)
         s.entries.removeAll(keepingCapacity: true)
         s.keyOfRow.removeAll(keepingCapacity: true)
         s.absent.removeAll(keepingCapacity: true)
+        s.complete.removeAll(keepingCapacity: true)
+    }
+
+    private static func makeRoom(_ s: inout State) {
+        guard s.nodes.count + s.entries.count + s.absent.count >= capacity else { return }
+        clear(&s)
     }
 
     // MARK: - TransactionObserver (called on the database's writer)
@@ -133,7 +174,10 @@ public final class NamingCache: TransactionObserver, Sendable {
             for row in s.changedRows {
                 if let key = s.keyOfRow.removeValue(forKey: row) { s.entries[key] = nil }
             }
-            if s.insertedEntry { s.absent.removeAll(keepingCapacity: true) }
+            if s.insertedEntry {
+                s.absent.removeAll(keepingCapacity: true)
+                s.complete.removeAll(keepingCapacity: true)
+            }
             s.changedNodes.removeAll(keepingCapacity: true)
             s.changedRows.removeAll(keepingCapacity: true)
             s.insertedEntry = false
