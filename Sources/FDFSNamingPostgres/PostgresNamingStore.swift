@@ -304,19 +304,22 @@ public final class PostgresNamingStore: NamingEngine {
                 target: FileName?, fileID: String?, size: Int64, rdev: UInt64, open: Bool) async throws(FSError) -> Node {
         let targetData = target.map { Data($0.bytes) }
         let foreign = cache.foreignGeneration
-        let r: [(Int64, Node)]
+        let r: [(Int64, Node, Node)]
         do { r = try await rows("create \(name)", """
-            SELECT entry_id, \(unescaped: Self.nodeColumns(of: "node")) FROM \(unescaped: s).fdfs_create(\(sid), \(parent), \(Data(name.bytes)),
+            SELECT entry_id, \(unescaped: Self.nodeColumns(of: "node")), \(unescaped: Self.nodeColumns(of: "parent_node")) FROM \(unescaped: s).fdfs_create(\(sid), \(parent), \(Data(name.bytes)),
                 \(Int64(mode)), \(Int64(uid)), \(Int64(gid)), \(targetData), \(fileID), \(size), \(Int64(bitPattern: rdev)), \(open))
-            """) { row -> (Int64, Node) in (try row.decode(Int64.self, context: .default), try Self.node(row, at: 1)) }
+            """) { row -> (Int64, Node, Node) in
+                (try row.decode(Int64.self, context: .default), try Self.node(row, at: 1), try Self.node(row, at: 1 + Self.nodeColumnCount))
+            }
         } catch {
             // Another mount created the name (its notification may not be here yet): what this
             // mount cached about the name is wrong.
             if error.errno == EEXIST { changed(nodes: [parent], entries: [DirEntryKey(parent: parent, name: name)]) }
             throw error
         }
-        guard let (entryRow, node) = r.first else { throw FSError(EIO, "create \(name): no answer from the naming database") }
+        guard let (entryRow, node, parentNode) = r.first else { throw FSError(EIO, "create \(name): no answer from the naming database") }
         changed(nodes: [parent], entries: [DirEntryKey(parent: parent, name: name)], ownCreateOrRemove: true)
+        if feedUp.load(ordering: .relaxed) { cache.fill(node: parentNode, generation: cache.generation) }
         // A brand-new node: the next lookup of it needs no round trip; a new directory is empty,
         // so lookups of names not yet in it need none either (creating files in it costs one).
         cache.created(parent: parent, name: name, entryRow: entryRow, child: node)

@@ -24,7 +24,9 @@ enum PostgresSchema {
             // v2: deletes of replaced files wait while another mount holds the node open; opens
             // say whether the node is open elsewhere.
             // (fdfs_open of v1 stays, for mounts of the old version still running.)
-            out += ["ALTER TABLE \(s).pending_deletes ADD COLUMN IF NOT EXISTS hold_ino bigint"]
+            // fdfs_create also returns the parent's row (a create needs no read of it after).
+            out += ["ALTER TABLE \(s).pending_deletes ADD COLUMN IF NOT EXISTS hold_ino bigint",
+                    "DROP FUNCTION IF EXISTS \(s).fdfs_create(bigint, bigint, bytea, bigint, bigint, bigint, bytea, text, bigint, bigint, boolean)"]
         }
         return out
     }
@@ -120,7 +122,7 @@ enum PostgresSchema {
             """
             CREATE OR REPLACE FUNCTION \(s).fdfs_create(p_session bigint, p_parent bigint, p_name bytea, p_mode bigint,
                 p_uid bigint, p_gid bigint, p_target bytea, p_file_id text, p_size bigint, p_rdev bigint, p_open boolean)
-            RETURNS TABLE (entry_id bigint, node \(s).nodes) LANGUAGE plpgsql AS $$
+            RETURNS TABLE (entry_id bigint, node \(s).nodes, parent_node \(s).nodes) LANGUAGE plpgsql AS $$
             DECLARE d \(s).nodes; n \(s).nodes; eid bigint; t bigint := \(s).now_ns();
                 is_dir boolean := (p_mode & 61440) = 16384;
             BEGIN
@@ -136,14 +138,14 @@ enum PostgresSchema {
                 VALUES (p_mode, p_uid, p_gid, p_size, t, t, t, CASE WHEN is_dir THEN 2 ELSE 1 END, p_file_id, p_target, p_rdev)
                 RETURNING * INTO n;
                 INSERT INTO \(s).entries (parent, name, child) VALUES (p_parent, p_name, n.id) RETURNING id INTO eid;
-                UPDATE \(s).nodes SET mtime_ns = t, ctime_ns = t, nlink = nlink + CASE WHEN is_dir THEN 1 ELSE 0 END
-                WHERE id = p_parent;
+                UPDATE \(s).nodes x SET mtime_ns = t, ctime_ns = t, nlink = x.nlink + CASE WHEN is_dir THEN 1 ELSE 0 END
+                WHERE x.id = p_parent RETURNING * INTO d;
                 -- create(2) opens the new file: its handle counts like an open's.
                 IF p_open THEN
                     INSERT INTO \(s).open_handles (session, ino, count) VALUES (p_session, n.id, 1);
                 END IF;
                 PERFORM \(s).changed(p_session, 'n' || p_parent || ' ' || \(s).ekey(p_parent, p_name));
-                RETURN QUERY SELECT eid, n;
+                RETURN QUERY SELECT eid, n, d;
             END $$
             """,
             """

@@ -92,7 +92,7 @@ actor FileWriter {
         initial.stagingFile = stagingPath
         self.ino = ino; self.store = store; self.naming = naming; self.group = group
         self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
-        staging = try StagingFile(path: stagingPath)
+        staging = StagingFile(path: stagingPath, existing: recorded)
         if recorded {
             // Recovered after a restart or crash: a request may have been cut off mid-way.
             if initial.fileID != nil { initial.remoteUncertain = true }

@@ -1,4 +1,5 @@
 import FuseTypes
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,12 @@ extension FDFSFileSystem {
     }
 
     /// A fresh staging file name for a writer of `ino`.
-    func stagingPath(_ ino: UInt64) -> String { stagingDir + "/\(ino)-\(UInt64.random(in: 0...UInt64.max))" }
+    /// (A random number per process and a counter: no getrandom(2) per file created.)
+    func stagingPath(_ ino: UInt64) -> String {
+        stagingDir + "/\(ino)-\(Self.stagingPrefix)\(Self.stagingCounter.add(1, ordering: .relaxed).newValue)"
+    }
+    static let stagingPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 36) + "-"
+    static let stagingCounter = Atomic<UInt64>(0)
 
     func writer(of ino: UInt64) -> FileWriter? { writers.withLock { $0[ino]?.writer } }
 

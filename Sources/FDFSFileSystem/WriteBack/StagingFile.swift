@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import FuseTypes
 #if canImport(Glibc)
 import Glibc
@@ -15,28 +16,58 @@ import Glibc
 /// then empties the log, so entries a record already covers are never applied twice.
 public final class StagingFile: Sendable {
     let path: String
-    /// The open descriptors; owned by this object, closed in deinit (immutable after init).
-    let fd: Int32
-    let logFD: Int32
     var logPath: String { path + ".log" }
+    /// The open descriptors, opened on first need on the queue (a file created and closed
+    /// without a write never touches the disk), closed in deinit.
+    private struct Descriptors: Sendable {
+        var fd: Int32
+        var logFD: Int32
+    }
+    private let descriptors = Mutex<Descriptors?>(nil)
+    /// The files may be on disk already (a staged file recovered after a restart).
+    private let existing: Bool
     /// Serial: operations run in the order the owning writer issued them.
     private let queue = DispatchQueue(label: "fdfsfs.staging", qos: .utility)
 
-    init(path: String) throws(FSError) {
+    init(path: String, existing: Bool = false) {
         self.path = path
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FSError(errno == ENOSPC ? ENOSPC : EIO, "cannot open the staging file \(path): \(String(cString: strerror(errno)))") }
+        self.existing = existing
+    }
+
+    deinit {
+        if let d = descriptors.withLock({ $0 }) { Glibc.close(d.fd); Glibc.close(d.logFD) }
+    }
+
+    /// The descriptors (on the queue). `create`: made when missing; otherwise nil when the
+    /// files do not exist (nothing was staged).
+    private func open(create: Bool) -> Result<Descriptors?, FSError> {
+        if let d = descriptors.withLock({ $0 }) { return .success(d) }
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
+        guard fd >= 0 else {
+            let e = errno
+            if e == ENOENT && !create { return .success(nil) }
+            return .failure(FSError(e == ENOSPC ? ENOSPC : EIO, "cannot open the staging file \(path): \(String(cString: strerror(e)))"))
+        }
         let logFD = Glibc.open(path + ".log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logFD >= 0 else {
             let e = errno
             Glibc.close(fd)
-            throw FSError(e == ENOSPC ? ENOSPC : EIO, "cannot open the write log \(path).log: \(String(cString: strerror(e)))")
+            return .failure(FSError(e == ENOSPC ? ENOSPC : EIO, "cannot open the write log \(path).log: \(String(cString: strerror(e)))"))
         }
-        self.fd = fd
-        self.logFD = logFD
+        let d = Descriptors(fd: fd, logFD: logFD)
+        descriptors.withLock { $0 = d }
+        return .success(d)
     }
 
-    deinit { Glibc.close(fd); Glibc.close(logFD) }
+    /// Runs `body` on the queue with the descriptors (nil when nothing is staged and `create` is false).
+    private func with<T: Sendable>(create: Bool, _ body: @escaping @Sendable (Descriptors?) -> Result<T, FSError>) async throws(FSError) -> T {
+        try await run { [self] in
+            switch open(create: create) {
+            case .success(let d): return body(d)
+            case .failure(let e): return .failure(e)
+            }
+        }
+    }
 
     /// glibc's fallocate(2) wrapper, which Glibc's module map hides (_GNU_SOURCE).
     typealias Fallocate = @convention(c) (Int32, Int32, off_t, off_t) -> Int32
@@ -52,8 +83,9 @@ public final class StagingFile: Sendable {
 
     /// Stages `data` at `offset` and logs the range under `generation`.
     func write(_ data: [UInt8], at offset: Int64, generation: UInt64) async throws(FSError) {
-        let fd = fd, logFD = logFD, path = path
-        try await run { () -> Result<Void, FSError> in
+        let path = path
+        try await with(create: true) { d -> Result<Void, FSError> in
+            let fd = d!.fd, logFD = d!.logFD
             var done = 0
             while done < data.count {
                 let n = data.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, data.count - done, off_t(offset) + off_t(done)) }
@@ -82,9 +114,8 @@ public final class StagingFile: Sendable {
 
     /// The ranges logged under `generation` (written after the record of that generation).
     func loggedWrites(generation: UInt64) async -> [(offset: Int64, count: Int64)] {
-        let logFD = logFD
-        return (try? await run { () -> Result<[(offset: Int64, count: Int64)], FSError> in
-            .success(Self.parseLog(Self.readAll(logFD), generation: generation))
+        (try? await with(create: false) { d -> Result<[(offset: Int64, count: Int64)], FSError> in
+            .success(d.map { Self.parseLog(Self.readAll($0.logFD), generation: generation) } ?? [])
         }) ?? []
     }
 
@@ -150,28 +181,29 @@ public final class StagingFile: Sendable {
 
     /// Empties the log (its ranges are in the recorded dirty map now).
     func clearLog() async {
-        let logFD = logFD
-        _ = try? await run { () -> Result<Void, FSError> in
-            _ = ftruncate(logFD, 0)
+        _ = try? await with(create: false) { d -> Result<Void, FSError> in
+            if let d { _ = ftruncate(d.logFD, 0) }
             return .success(())
         }
     }
 
     /// Empties the staging file and its log in one trip to the staging queue (after a commit).
     func reset() async {
-        let fd = fd, logFD = logFD
-        _ = try? await run { () -> Result<Void, FSError> in
-            _ = ftruncate(fd, 0)
-            _ = ftruncate(logFD, 0)
+        _ = try? await with(create: false) { d -> Result<Void, FSError> in
+            if let d {
+                _ = ftruncate(d.fd, 0)
+                _ = ftruncate(d.logFD, 0)
+            }
             return .success(())
         }
     }
 
     /// Reads `[offset, offset + count)`; holes read as zeros.
     func read(_ offset: Int64, _ count: Int) async throws(FSError) -> [UInt8] {
-        let fd = fd, path = path
-        return try await run { () -> Result<[UInt8], FSError> in
+        let path = path
+        return try await with(create: false) { d -> Result<[UInt8], FSError> in
             var buf = [UInt8](repeating: 0, count: count)
+            guard let fd = d?.fd else { return .success(buf) }   // nothing staged: zeros
             var done = 0
             while done < count {
                 let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
@@ -187,18 +219,18 @@ public final class StagingFile: Sendable {
     }
 
     func truncate(_ size: Int64) async throws(FSError) {
-        let fd = fd, path = path
-        try await run { () -> Result<Void, FSError> in
-            ftruncate(fd, off_t(size)) == 0 ? .success(()) : .failure(FSError(EIO, "cannot truncate \(path): \(String(cString: strerror(errno)))"))
+        let path = path
+        try await with(create: false) { d -> Result<Void, FSError> in
+            guard let fd = d?.fd else { return .success(()) }   // nothing staged
+            return ftruncate(fd, off_t(size)) == 0 ? .success(()) : .failure(FSError(EIO, "cannot truncate \(path): \(String(cString: strerror(errno)))"))
         }
     }
 
     /// Frees the disk blocks of `[lo, hi)` (best effort).
     func punch(_ lo: Int64, _ hi: Int64) async {
-        let fd = fd
-        _ = try? await run { () -> Result<Void, FSError> in
+        _ = try? await with(create: false) { d -> Result<Void, FSError> in
             // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-            _ = StagingFile.fallocate?(fd, 0x02 | 0x01, off_t(lo), off_t(hi - lo))
+            if let fd = d?.fd { _ = StagingFile.fallocate?(fd, 0x02 | 0x01, off_t(lo), off_t(hi - lo)) }
             return .success(())
         }
     }
@@ -206,19 +238,24 @@ public final class StagingFile: Sendable {
     /// The data extents of the staging file (SEEK_DATA/SEEK_HOLE) and its size: after a crash
     /// they show staged bytes written after the dirty map was last recorded.
     func dataExtents() async -> (extents: [(Int64, Int64)], size: Int64) {
-        let fd = fd
-        return (try? await run { () -> Result<([(Int64, Int64)], Int64), FSError> in
+        (try? await with(create: false) { d -> Result<([(Int64, Int64)], Int64), FSError> in
+            guard let fd = d?.fd else { return .success(([], 0)) }
             let r = Self.extents(fd)
             return .success((r.extents, r.size))
         }) ?? ([], 0)
     }
 
     func sync() async throws(FSError) {
-        let fd = fd, logFD = logFD, path = path
-        try await run { () -> Result<Void, FSError> in
-            fsync(fd) == 0 && fsync(logFD) == 0 ? .success(()) : .failure(FSError(EIO, "cannot fsync \(path): \(String(cString: strerror(errno)))"))
+        let path = path
+        try await with(create: false) { d -> Result<Void, FSError> in
+            guard let d else { return .success(()) }   // nothing staged
+            return fsync(d.fd) == 0 && fsync(d.logFD) == 0 ? .success(()) : .failure(FSError(EIO, "cannot fsync \(path): \(String(cString: strerror(errno)))"))
         }
     }
 
-    func remove() { unlink(path); unlink(logPath) }
+    /// Removes the files (when they may exist: opened by this object, or recovered).
+    func remove() {
+        guard existing || descriptors.withLock({ $0 != nil }) else { return }
+        unlink(path); unlink(logPath)
+    }
 }
