@@ -346,12 +346,22 @@ public final class PostgresNamingStore: NamingEngine {
     }
 
     public func rename(parent: Int64, name: FileName, newParent: Int64, newName: FileName, flags: UInt32) async throws(FSError) -> [Node] {
+        // The node moved, as this mount knows it: a plain rename then keeps the directories'
+        // cached names complete (the old name goes, the new one is recorded).
+        var moving: Int64? = nil
+        if flags & 2 == 0, case .child(let id)? = cache.entry(parent: parent, name: name) { moving = id }
+        let foreign = cache.foreignGeneration
         let touched = try await rows("rename \(name)", """
             SELECT dead, \(unescaped: Self.nodeColumns(of: "node")) FROM \(unescaped: s).fdfs_rename(\(sid), \(parent), \(Data(name.bytes)),
                 \(newParent), \(Data(newName.bytes)), \(Int32(bitPattern: flags)))
             """) { row -> (Bool, Node) in (try row.decode(Bool.self, context: .default), try Self.node(row, at: 1)) }
-        changed(nodes: [parent, newParent] + touched.map(\.1.id),
-                entries: [DirEntryKey(parent: parent, name: name), DirEntryKey(parent: newParent, name: newName)])
+        let keys = [DirEntryKey(parent: parent, name: name), DirEntryKey(parent: newParent, name: newName)]
+        if let moving, let moved = touched.first(where: { !$0.0 && $0.1.id == moving })?.1, cache.foreignGeneration == foreign {
+            changed(nodes: [parent, newParent] + touched.map(\.1.id), entries: keys, ownCreateOrRemove: true)
+            cache.created(parent: newParent, name: newName, entryRow: nil, child: moved)
+        } else {
+            changed(nodes: [parent, newParent] + touched.map(\.1.id), entries: keys)
+        }
         return touched.filter(\.0).map(\.1)
     }
 

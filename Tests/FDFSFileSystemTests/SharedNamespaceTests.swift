@@ -162,6 +162,11 @@ struct SharedNamespaceTests {
         guard case .child(f.id)? = a.cachedEntry(parent: d.id, name: "new") else { Issue.record("its own create is cached"); return }
         _ = try await a.remove(parent: d.id, name: "new", directory: false)
         guard case .absent? = a.cachedEntry(parent: d.id, name: "new") else { Issue.record("its own remove keeps it complete"); return }
+        let g = try await a.create(parent: d.id, name: "old", mode: fileMode, uid: 0, gid: 0)
+        _ = try await a.rename(parent: d.id, name: "old", newParent: d.id, newName: "renamed", flags: 0)
+        guard case .child(g.id)? = a.cachedEntry(parent: d.id, name: "renamed"), case .absent? = a.cachedEntry(parent: d.id, name: "old") else {
+            Issue.record("its own rename keeps it complete"); return
+        }
         // Another mount creates a name in it: a sees it (the directory is no longer complete).
         let other = try await b.create(parent: d.id, name: "theirs", mode: fileMode, uid: 0, gid: 0)
         try await eventually { try await a.lookup(parent: d.id, name: "theirs")?.id == other.id }

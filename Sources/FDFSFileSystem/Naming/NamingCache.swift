@@ -122,14 +122,15 @@ public final class NamingCache: TransactionObserver, Sendable {
         }
     }
 
-    /// A name this mount just created (committed): recorded whatever the generation, so a
-    /// complete directory stays complete.
-    package func created(parent: Int64, name: FileName, entryRow: Int64, child: Node) {
+    /// A name this mount just created or renamed to (committed): recorded whatever the
+    /// generation, so a complete directory stays complete. (`entryRow` nil: not known; the
+    /// name is then dropped by key only, as a shared engine does.)
+    package func created(parent: Int64, name: FileName, entryRow: Int64?, child: Node) {
         let key = EntryKey(parent: parent, name: name.bytes)
         state.withLock { s in
             Self.makeRoom(&s)
-            s.entries[key] = (entryRow, child.id)
-            s.keyOfRow[entryRow] = key
+            s.entries[key] = (entryRow ?? -1, child.id)
+            if let entryRow { s.keyOfRow[entryRow] = key }
             s.nodes[child.id] = child
             s.absent.remove(key)
         }

@@ -176,12 +176,13 @@ extension NamingStore {
         }
     }
 
-    /// Deletes a node with no names left. Returns the FastDFS file id to delete when no other node
+    /// Deletes a node with no names left (and its pending user.* metadata). Returns the FastDFS file id to delete when no other node
     /// refers to it; that delete is queued in `pending_deletes` in the same transaction.
     public func purge(_ id: Int64) async throws(FSError) -> (row: Int64, fileID: String)? {
         try await write { db in
             guard let n = try Node.fetchOne(db, key: id), n.nlink <= 0, id != Self.rootID else { return nil }
             try db.execute(sql: "DELETE FROM nodes WHERE id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM pending_metadata WHERE ino = ?", arguments: [id])
             guard let fid = n.fileID else { return nil }
             let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM nodes WHERE file_id = ?", arguments: [fid]) ?? 0
             if others > 0 { return nil }

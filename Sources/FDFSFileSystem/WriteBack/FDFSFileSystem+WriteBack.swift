@@ -164,9 +164,9 @@ extension FDFSFileSystem {
     }
 
     /// A purged node's writer goes away with its staged bytes (and an uncommitted new file).
+    /// (Its pending metadata goes with the node, in the engine's purge.)
     func dropWriter(ofPurged id: Int64) async {
         let ino = UInt64(id)
-        try? await naming.clearPendingMetadata(id)
         guard let w = writers.withLock({ t -> FileWriter? in
             guard let e = t[ino], e.refs <= 0 else { return nil }
             t[ino] = nil
