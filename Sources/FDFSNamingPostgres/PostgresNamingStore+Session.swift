@@ -207,6 +207,10 @@ extension PostgresNamingStore {
         runTask.withLock { $0?.cancel(); $0 = nil }
     }
 
+    package func settingForTesting(_ name: String) async throws(FSError) -> String? {
+        try await rows("setting", "SELECT current_setting(\(name))") { try $0.decode(String.self) }.first
+    }
+
     package func executeForTesting(_ sql: String) async throws(FSError) {
         try await exec("test", PostgresQuery(unsafeSQL: sql))
     }

@@ -11,6 +11,10 @@
 //   file unlinked elsewhere is deleted only when no live session holds it open. Any live mount
 //   expires sessions whose heartbeat stopped (a killed host) with their handles and locks.
 // - Staged writes stay this host's: their records live in a SQLite file of the state directory.
+// - Durability as the SQLite engine's (see NamingStore): an operation is committed when it
+//   returns (every mount sees it; it survives this mount's crash) with synchronous_commit off,
+//   so PostgreSQL does not wait for its disk at every create; fsync(2) (`syncToDisk`) commits
+//   with synchronous_commit on, which flushes everything committed before it too.
 // - Every call has a deadline (meta_timeout): a database that is down gives EIO after it, with
 //   one log line per outage; the pool reconnects when it returns.
 import FDFSFileSystem
@@ -57,6 +61,8 @@ public final class PostgresNamingStore: NamingEngine {
     let runTask = Mutex<Task<Void, Never>?>(nil)
     /// Closes waiting for their group commit (`PostgresNamingStore+Closes`).
     let closeQueue = Mutex(CloseQueue())
+    /// Lookups that missed the cache, per directory, and directories too big to read whole.
+    let lookupMisses = Mutex<(count: [Int64: Int], big: Set<Int64>)>(([:], []))
 
     struct DataVersion: Equatable {
         var fileID: String?
@@ -94,6 +100,7 @@ public final class PostgresNamingStore: NamingEngine {
         config.options.connectTimeout = self.timeout
         config.options.maximumConnections = 8
         config.options.minimumConnections = 1
+        config.options.additionalStartupParameters = [("synchronous_commit", "off")]
         client = PostgresClient(configuration: config)
         connectionConfig = PostgresConnection.Configuration(host: target.host, port: target.port, username: target.user,
                                                             password: target.password, database: target.database, tls: connTLS)
@@ -233,6 +240,13 @@ public final class PostgresNamingStore: NamingEngine {
         case .child(let id): if let n = cachedNode(id) { return n }
         case nil: break
         }
+        if feedUp.load(ordering: .relaxed), try await loadDirectoryIfBusy(parent) {
+            switch cachedEntry(parent: parent, name: name) {
+            case .absent: return nil
+            case .child(let id): if let n = cachedNode(id) { return n }
+            case nil: break
+            }
+        }
         let g = cache.generation
         let found = try await rows("lookup", """
             SELECT e.id, \(unescaped: Self.nodeColumns(of: "n")) FROM \(unescaped: s).entries e JOIN \(unescaped: s).nodes n ON n.id = e.child
@@ -243,6 +257,37 @@ public final class PostgresNamingStore: NamingEngine {
         }
         return found?.1
     }
+
+    /// A directory whose names are looked up one after another (`ls -l`, `stat` or `rsync` of
+    /// each file, cold): at its second lookup that misses the cache, all its names are read in
+    /// one query and it becomes complete (later lookups cost no round trip). Directories with
+    /// more than `directoryLoadLimit` names are read name by name. True when it was loaded.
+    func loadDirectoryIfBusy(_ parent: Int64) async throws(FSError) -> Bool {
+        let go = lookupMisses.withLock { m -> Bool in
+            if m.big.contains(parent) { return false }
+            if m.count.count > 10_000 { m.count.removeAll() }
+            m.count[parent, default: 0] += 1
+            return m.count[parent]! >= 2
+        }
+        guard go else { return false }
+        let g = cache.generation, fg = cache.foreignGeneration
+        let names = try await rows("list \(parent)", """
+            SELECT e.id, e.name, \(unescaped: Self.nodeColumns(of: "n")) FROM \(unescaped: s).entries e JOIN \(unescaped: s).nodes n ON n.id = e.child
+            WHERE e.parent = \(parent) ORDER BY e.id LIMIT \(Int64(Self.directoryLoadLimit + 1))
+            """) { row -> (row: Int64, name: FileName, node: Node) in
+            let it = row.makeRandomAccess()
+            return (try it[0].decode(Int64.self), FileName(bytes: Array(try it[1].decode(Data.self))), try Self.node(row, at: 2))
+        }
+        lookupMisses.withLock { m in
+            m.count[parent] = nil
+            if names.count > Self.directoryLoadLimit { m.big.insert(parent) }
+        }
+        guard names.count <= Self.directoryLoadLimit else { return false }
+        cache.fillDirectory(parent, names, generation: g, foreignGeneration: fg)
+        return true
+    }
+
+    static let directoryLoadLimit = 20_000
 
     public func list(parent: Int64, afterEntry: Int64, limit: Int) async throws(FSError) -> [(entryID: Int64, name: FileName, node: Node)] {
         try await rows("readdir", """
@@ -509,7 +554,11 @@ public final class PostgresNamingStore: NamingEngine {
     public func removeStaged(ino: Int64) async throws(FSError) { try await local.removeStaged(ino: ino) }
     public func stagedFiles() async throws(FSError) -> [StagedFileRecord] { try await local.stagedFiles() }
     /// PostgreSQL makes every commit durable (synchronous_commit); the local records sync here.
-    public func syncToDisk() async throws(FSError) { try await local.syncToDisk() }
+    /// fsync(2): this host's records, and every change committed so far on PostgreSQL's disk.
+    public func syncToDisk() async throws(FSError) {
+        try await local.syncToDisk()
+        try await exec("sync", "SELECT \(unescaped: s).fdfs_sync(\(sid))")
+    }
 
     // MARK: - Pending metadata
 

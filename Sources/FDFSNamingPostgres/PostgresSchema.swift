@@ -432,6 +432,15 @@ enum PostgresSchema {
                 RETURN QUERY SELECT * FROM \(s).fdfs_purge(p_session, p_id);
             END $$
             """,
+            // fsync(2): a write committed with synchronous_commit on waits until the WAL is on
+            // disk up to it, which holds every earlier (asynchronous) commit.
+            """
+            CREATE OR REPLACE FUNCTION \(s).fdfs_sync(p_session bigint) RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM set_config('synchronous_commit', 'on', true);
+                UPDATE \(s).sessions SET heartbeat = now() WHERE id = p_session;
+            END $$
+            """,
             // Several closes in one transaction (group commit), in inode order (the order locks
             // are taken in); `ord` is the position in p_ids of the close that queued a delete.
             """

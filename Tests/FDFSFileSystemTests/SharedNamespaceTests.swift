@@ -173,6 +173,26 @@ struct SharedNamespaceTests {
         #expect(try await a.lookup(parent: d.id, name: "none") == nil)
     }
 
+    @Test func aDirectoryLookedUpNameByNameIsReadWholeAtItsSecondMiss() async throws {
+        let (a, b) = try await twoHosts()
+        defer { shutdownLater(a); shutdownLater(b) }
+        try await eventually { a.feedUp.load(ordering: .relaxed) }
+        let d = try await b.create(parent: root, name: "theirs", mode: dirMode, uid: 0, gid: 0)
+        var files: [Node] = []
+        for i in 0..<5 { files.append(try await b.create(parent: d.id, name: FileName("f\(i)"), mode: fileMode, uid: 0, gid: 0)) }
+        try await Task.sleep(for: .milliseconds(200))   // b's notifications reach a
+        #expect(try await a.lookup(parent: d.id, name: "f0")?.id == files[0].id)
+        #expect(!a.cache.isComplete(d.id), "one lookup reads one name")
+        #expect(try await a.lookup(parent: d.id, name: "f1")?.id == files[1].id)
+        #expect(a.cache.isComplete(d.id), "the second miss reads the directory")
+        guard case .child(files[4].id)? = a.cachedEntry(parent: d.id, name: "f4"), case .absent? = a.cachedEntry(parent: d.id, name: "nope") else {
+            Issue.record("every name of the directory is in memory"); return
+        }
+        // b adds a name: a's copy of the directory is no longer complete, and a finds the name.
+        let late = try await b.create(parent: d.id, name: "late", mode: fileMode, uid: 0, gid: 0)
+        try await eventually { try await a.lookup(parent: d.id, name: "late")?.id == late.id }
+    }
+
     @Test func closesInOneGroupCommitEachGetTheirOwnAnswer() async throws {
         let (a, b) = try await twoHosts()
         defer { shutdownLater(a); shutdownLater(b) }
@@ -219,6 +239,15 @@ struct SharedNamespaceTests {
         } catch let e as FSError {
             #expect(e.message.contains("99") && e.message.contains("\(PostgresSchema.version)"), "\(e.message)")
         }
+    }
+
+    @Test func operationsCommitWithoutWaitingForTheDiskAndFsyncWaits() async throws {
+        let (a, b) = try await twoHosts()
+        defer { shutdownLater(a); shutdownLater(b) }
+        #expect(try await a.settingForTesting("synchronous_commit") == "off")
+        let f = try await a.create(parent: root, name: "synced", mode: fileMode, uid: 0, gid: 0)
+        try await a.syncToDisk()
+        #expect(try await b.node(f.id) != nil, "committed changes are every mount's at once")
     }
 
     @Test func aVersionOneNamespaceIsMigrated() async throws {

@@ -136,6 +136,26 @@ public final class NamingCache: TransactionObserver, Sendable {
         }
     }
 
+    /// Every name of `parent`, read from the database by a read that began at `generation` and
+    /// `foreignGeneration`: cached, and the directory complete, unless something changed since.
+    package func fillDirectory(_ parent: Int64, _ names: [(row: Int64, name: FileName, node: Node)],
+                               generation: UInt64, foreignGeneration: UInt64) {
+        state.withLock { s in
+            guard s.generation == generation, s.foreignGeneration == foreignGeneration else { return }
+            Self.makeRoom(&s)
+            for e in names {
+                let key = EntryKey(parent: parent, name: e.name.bytes)
+                s.entries[key] = (e.row, e.node.id)
+                s.keyOfRow[e.row] = key
+                s.nodes[e.node.id] = e.node
+                s.absent.remove(key)
+            }
+            s.complete.insert(parent)
+        }
+    }
+
+    package func isComplete(_ dir: Int64) -> Bool { state.withLock { $0.complete.contains(dir) } }
+
     private static func clear(_ s: inout State) {
         s.nodes.removeAll(keepingCapacity: true)
         s.entries.removeAll(keepingCapacity: true)
