@@ -73,8 +73,10 @@ done
 check_eq "10 exclusive creates of one name from both mounts: one wins each time" "10 10" "$ok $exists"
 mkdir "$A/x" "$A/y"
 within_1s "x and y show on B" test -d "$B/y"
-mv "$A/x" "$A/y/" 2>/dev/null & p1=$!
-mv "$B/y" "$B/x/" 2>/dev/null & p2=$!
+# (Explicit targets: `mv B/y B/x/` renames y to x when A's move already took x away, which is
+# no cycle.)
+mv -T "$A/x" "$A/y/x" 2>/dev/null & p1=$!
+mv -T "$B/y" "$B/x/y" 2>/dev/null & p2=$!
 wait $p1; r1=$?; wait $p2; r2=$?
 [ $((r1 + r2)) -gt 0 ] && [ $r1 -eq 0 -o $r2 -eq 0 ] && pass "directories moved into each other from two mounts: one fails" || fail "cross renames: $r1 $r2"
 find "$A" -maxdepth 3 >/dev/null 2>&1 && pass "no cycle: the tree walks" || fail "the tree does not walk"

@@ -74,16 +74,17 @@ extension FDFSFileSystem {
         if let failure { throw failure }
     }
 
-    /// The last close of an open file description: its flock locks go when the kernel says so.
+    /// The last close of an open file description: its flock locks go when the kernel says so,
+    /// first (another process, here or on another mount, may be waiting for them), then the handle.
     public func release(ino: UInt64, fh: UInt64, lockOwner: UInt64, flockRelease: Bool) async throws(FSError) {
         var failure: FSError?
-        do { try await release(ino: ino, fh: fh) } catch { failure = error }
         if flockRelease, heldLocks.withLock({ $0.remove(HeldLock(ino: ino, owner: lockOwner, kind: .flock)) }) != nil {
             do { try await locks.releaseAll(ino: ino, owner: self.lockOwner(lockOwner), kind: .flock) } catch {
                 Log.error("cannot release the flock locks of owner \(lockOwner) on inode \(ino): \(error)")
-                failure = failure ?? error
+                failure = error
             }
         }
+        do { try await release(ino: ino, fh: fh) } catch { failure = failure ?? error }
         if let failure { throw failure }
     }
 
