@@ -3,9 +3,10 @@
 // Design: `FuseSession` creates the libfuse session with an ops table built from non-capturing
 // closures (`LowLevelOps.make`). Each closure recovers the `FuseBridge` from `fuse_req_userdata`,
 // copies every pointer argument (names, fuse_file_info, write buffers die when the callback
-// returns), then starts a Task that creates a `~Copyable` `Reply` token as its first line and
-// awaits the `FuseFilesystem` method. The token is consumed by exactly one `fuse_reply_*`; a token
-// dropped unused replies EIO from its deinit. `forget` is answered inline with `fuse_reply_none`.
+// returns), then starts a Task that creates a `~Copyable` `Reply<Shape>` as its first line and
+// awaits the `FuseFilesystem` method. Each reply shape (entry, attr, open, directory, ...) allows
+// only its own answers; the reply is consumed by exactly one `fuse_reply_*` through a
+// `ReplySink` (libfuse, or a recorder in tests); a reply dropped unused replies EIO from its deinit. `forget` is answered inline with `fuse_reply_none`.
 // The session loop (`fuse_session_loop_mt`) runs on its own pthread, never on Swift's cooperative
 // pool; replying from a Task on another thread is allowed by libfuse.
 import CFuse3
@@ -51,40 +52,34 @@ final class FuseBridge: Sendable {
 
     /// Replies on the calling (libfuse) thread, exactly once: for answers the filesystem has in
     /// memory (`immediate*`), no Task and no thread hop.
-    static func answer(_ req: fuse_req_t?, _ op: StaticString, _ result: Result<ReplyValue, FSError>) {
+    static func answer<S: ReplyShape>(_ req: fuse_req_t?, _ op: StaticString, _ shape: S.Type, _ result: Result<S.Value, FSError>) {
         let bridge = from(req)
-        let reply = Reply(FuseRequest(raw: req!), op)
-        switch result {
-        case .success(let value): reply.send(value, fs: bridge.fs)
-        case .failure(let error): reply.fail(error)
-        }
+        Reply<S>(LibfuseSink(req: req!), op, hooks: ReplyHooks.of(bridge.fs)).finish(result)
     }
 
-    /// Runs `body` in a Task and replies with its value or its error, exactly once.
+    /// Runs `body` in a Task and replies with its value or its error, exactly once, as a reply
+    /// of shape `S`.
     /// - Parameter interruptible: for requests that may wait indefinitely (a blocking lock):
     ///   `body` runs in a Task of its own that is cancelled when the kernel interrupts the request
     ///   (the caller got a signal; libfuse marks the request, `fuse_req_interrupted`). The body
     ///   should then throw EINTR; whatever it throws is the one reply.
-    static func dispatch(_ req: fuse_req_t?, _ op: StaticString, interruptible: Bool = false,
-                         _ body: @escaping @Sendable (any FuseFilesystem) async throws(FSError) -> ReplyValue) {
+    static func dispatch<S: ReplyShape>(_ req: fuse_req_t?, _ op: StaticString, _ shape: S.Type, interruptible: Bool = false,
+                                        _ body: @escaping @Sendable (any FuseFilesystem) async throws(FSError) -> S.Value) {
         let bridge = from(req)
-        let request = FuseRequest(raw: req!)
+        let sink = LibfuseSink(req: req!)
         bridge.inflight.add(1, ordering: .relaxed)
         let t0 = TRACE_ENABLED ? ContinuousClock.now : nil
         Task {
             let t1 = t0 != nil ? ContinuousClock.now : nil
-            let reply = Reply(request, op)
+            let reply = Reply<S>(sink, op, hooks: ReplyHooks.of(bridge.fs))
             let fs = bridge.fs
-            let result: Result<ReplyValue, FSError>
+            let result: Result<S.Value, FSError>
             if interruptible {
-                result = await cancelledOnInterrupt(request) { () async throws(FSError) -> ReplyValue in try await body(fs) }
+                result = await cancelledOnInterrupt(sink) { () async throws(FSError) -> S.Value in try await body(fs) }
             } else {
                 do throws(FSError) { result = .success(try await body(fs)) } catch { result = .failure(error) }
             }
-            switch result {
-            case .success(let value): reply.send(value, fs: fs)
-            case .failure(let error): reply.fail(error)
-            }
+            reply.finish(result)
             if let t0, let t1 {
                 let t2 = ContinuousClock.now
                 Log.info("TRACE \(op) queued \(t0.duration(to: t1).components.attoseconds / 1_000_000_000_000) us, ran \(t1.duration(to: t2).components.attoseconds / 1_000_000_000_000) us")
@@ -94,18 +89,18 @@ final class FuseBridge: Sendable {
     }
 }
 
-/// Runs `body` in a Task that is cancelled once libfuse has marked `request` interrupted
+/// Runs `body` in a Task that is cancelled once libfuse has marked the request interrupted
 /// (checked every `poll`). Returns only after the poller has stopped, so the request is never
 /// touched after the caller replies.
-func cancelledOnInterrupt(_ request: FuseRequest, poll: Duration = .milliseconds(20),
-                          _ body: @escaping @Sendable () async throws(FSError) -> ReplyValue) async -> Result<ReplyValue, FSError> {
-    let work = Task { () async -> Result<ReplyValue, FSError> in
+func cancelledOnInterrupt<T: Sendable>(_ request: LibfuseSink, poll: Duration = .milliseconds(20),
+                                       _ body: @escaping @Sendable () async throws(FSError) -> T) async -> Result<T, FSError> {
+    let work = Task { () async -> Result<T, FSError> in
         do throws(FSError) { return .success(try await body()) } catch { return .failure(error) }
     }
     let poller = Task {
         while !Task.isCancelled {
             // Invariant: the request is not replied before this Task has ended (awaited below).
-            if fuse_req_interrupted(request.raw) != 0 { work.cancel(); return }
+            if fuse_req_interrupted(request.req) != 0 { work.cancel(); return }
             try? await Task.sleep(for: poll)
         }
     }

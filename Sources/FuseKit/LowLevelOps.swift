@@ -44,9 +44,9 @@ enum LowLevelOps {
         ops.lookup = { req, parent, name in
             let name = fname(name), ctx = FuseBridge.context(req)
             if let now = FuseBridge.from(req).fs.immediateLookup(parent: parent, name: name) {
-                return FuseBridge.answer(req, "lookup", now.map { .entry($0) })
+                return FuseBridge.answer(req, "lookup", EntryReply.self, now)
             }
-            FuseBridge.dispatch(req, "lookup") { fs throws(FSError) in .entry(try await fs.lookup(parent: parent, name: name, ctx: ctx)) }
+            FuseBridge.dispatch(req, "lookup", EntryReply.self) { fs throws(FSError) in try await fs.lookup(parent: parent, name: name, ctx: ctx) }
         }
         ops.forget = { req, ino, n in
             FuseBridge.from(req).fs.forget(ino: ino, nlookup: n)
@@ -62,12 +62,9 @@ enum LowLevelOps {
         ops.getattr = { req, ino, fi in
             let fh = fi?.pointee.fh
             if let (a, t) = FuseBridge.from(req).fs.immediateGetattr(ino: ino) {
-                return FuseBridge.answer(req, "getattr", .success(.attr(a, t)))
+                return FuseBridge.answer(req, "getattr", AttrReply.self, .success((a, t)))
             }
-            FuseBridge.dispatch(req, "getattr") { fs throws(FSError) in
-                let (a, t) = try await fs.getattr(ino: ino, fh: fh)
-                return .attr(a, t)
-            }
+            FuseBridge.dispatch(req, "getattr", AttrReply.self) { fs throws(FSError) in try await fs.getattr(ino: ino, fh: fh) }
         }
         ops.setattr = { req, ino, attr, toSet, fi in
             var c = SetAttr()
@@ -84,129 +81,124 @@ enum LowLevelOps {
             }
             c.fh = fi?.pointee.fh
             let changes = c, ctx = FuseBridge.context(req)
-            FuseBridge.dispatch(req, "setattr") { fs throws(FSError) in
-                let (a, t) = try await fs.setattr(ino: ino, changes: changes, ctx: ctx)
-                return .attr(a, t)
-            }
+            FuseBridge.dispatch(req, "setattr", AttrReply.self) { fs throws(FSError) in try await fs.setattr(ino: ino, changes: changes, ctx: ctx) }
         }
         ops.readlink = { req, ino in
-            FuseBridge.dispatch(req, "readlink") { fs throws(FSError) in .readlink(try await fs.readlink(ino: ino)) }
+            FuseBridge.dispatch(req, "readlink", ReadlinkReply.self) { fs throws(FSError) in try await fs.readlink(ino: ino) }
         }
         ops.mknod = { req, parent, name, mode, rdev in
             let name = fname(name), ctx = FuseBridge.context(req), m = UInt32(mode), rd = UInt64(rdev)
-            FuseBridge.dispatch(req, "mknod") { fs throws(FSError) in .entry(try await fs.mknod(parent: parent, name: name, mode: m, rdev: rd, ctx: ctx)) }
+            FuseBridge.dispatch(req, "mknod", EntryReply.self) { fs throws(FSError) in try await fs.mknod(parent: parent, name: name, mode: m, rdev: rd, ctx: ctx) }
         }
         ops.mkdir = { req, parent, name, mode in
             let name = fname(name), ctx = FuseBridge.context(req), m = UInt32(mode)
-            FuseBridge.dispatch(req, "mkdir") { fs throws(FSError) in .entry(try await fs.mkdir(parent: parent, name: name, mode: m, ctx: ctx)) }
+            FuseBridge.dispatch(req, "mkdir", EntryReply.self) { fs throws(FSError) in try await fs.mkdir(parent: parent, name: name, mode: m, ctx: ctx) }
         }
         ops.unlink = { req, parent, name in
             let name = fname(name), ctx = FuseBridge.context(req)
-            FuseBridge.dispatch(req, "unlink") { fs throws(FSError) in try await fs.unlink(parent: parent, name: name, ctx: ctx); return .empty }
+            FuseBridge.dispatch(req, "unlink", EmptyReply.self) { fs throws(FSError) in try await fs.unlink(parent: parent, name: name, ctx: ctx) }
         }
         ops.rmdir = { req, parent, name in
             let name = fname(name), ctx = FuseBridge.context(req)
-            FuseBridge.dispatch(req, "rmdir") { fs throws(FSError) in try await fs.rmdir(parent: parent, name: name, ctx: ctx); return .empty }
+            FuseBridge.dispatch(req, "rmdir", EmptyReply.self) { fs throws(FSError) in try await fs.rmdir(parent: parent, name: name, ctx: ctx) }
         }
         ops.symlink = { req, link, parent, name in
             let target = fname(link), name = fname(name), ctx = FuseBridge.context(req)
-            FuseBridge.dispatch(req, "symlink") { fs throws(FSError) in .entry(try await fs.symlink(target: target, parent: parent, name: name, ctx: ctx)) }
+            FuseBridge.dispatch(req, "symlink", EntryReply.self) { fs throws(FSError) in try await fs.symlink(target: target, parent: parent, name: name, ctx: ctx) }
         }
         ops.rename = { req, parent, name, newParent, newName, flags in
             let name = fname(name), newName = fname(newName), ctx = FuseBridge.context(req), f = UInt32(flags)
-            FuseBridge.dispatch(req, "rename") { fs throws(FSError) in
+            FuseBridge.dispatch(req, "rename", EmptyReply.self) { fs throws(FSError) in
                 try await fs.rename(parent: parent, name: name, newParent: newParent, newName: newName, flags: f, ctx: ctx)
-                return .empty
             }
         }
         ops.link = { req, ino, newParent, newName in
             let newName = fname(newName), ctx = FuseBridge.context(req)
-            FuseBridge.dispatch(req, "link") { fs throws(FSError) in .entry(try await fs.link(ino: ino, newParent: newParent, newName: newName, ctx: ctx)) }
+            FuseBridge.dispatch(req, "link", EntryReply.self) { fs throws(FSError) in try await fs.link(ino: ino, newParent: newParent, newName: newName, ctx: ctx) }
         }
         ops.open = { req, ino, fi in
             let info = fi!.pointee, ctx = FuseBridge.context(req)
-            FuseBridge.dispatch(req, "open") { fs throws(FSError) in .open(try await fs.open(ino: ino, flags: info.flags, ctx: ctx), info) }
+            FuseBridge.dispatch(req, "open", OpenReply.self) { fs throws(FSError) in (try await fs.open(ino: ino, flags: info.flags, ctx: ctx), info, ino) }
         }
         ops.create = { req, parent, name, mode, fi in
             let name = fname(name), info = fi!.pointee, ctx = FuseBridge.context(req), m = UInt32(mode)
-            FuseBridge.dispatch(req, "create") { fs throws(FSError) in
+            FuseBridge.dispatch(req, "create", CreateReply.self) { fs throws(FSError) in
                 let (e, o) = try await fs.create(parent: parent, name: name, mode: m, flags: info.flags, ctx: ctx)
-                return .create(e, o, info)
+                return (e, o, info)
             }
         }
         ops.read = { req, ino, size, off, fi in
             let fh = fi?.pointee.fh ?? 0, offset = Int64(off)
-            FuseBridge.dispatch(req, "read") { fs throws(FSError) in .data(try await fs.read(ino: ino, fh: fh, offset: offset, size: size)) }
+            FuseBridge.dispatch(req, "read", DataReply.self) { fs throws(FSError) in try await fs.read(ino: ino, fh: fh, offset: offset, size: size) }
         }
         ops.write = { req, ino, buf, size, off, fi in
             let fh = fi?.pointee.fh ?? 0, offset = Int64(off)
             let data: [UInt8] = buf.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-            FuseBridge.dispatch(req, "write") { fs throws(FSError) in .write(try await fs.write(ino: ino, fh: fh, offset: offset, data: data)) }
+            FuseBridge.dispatch(req, "write", WriteReply.self) { fs throws(FSError) in try await fs.write(ino: ino, fh: fh, offset: offset, data: data) }
         }
         ops.flush = { req, ino, fi in
             let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0
-            FuseBridge.dispatch(req, "flush") { fs throws(FSError) in try await fs.flush(ino: ino, fh: fh, lockOwner: owner); return .empty }
+            FuseBridge.dispatch(req, "flush", EmptyReply.self) { fs throws(FSError) in try await fs.flush(ino: ino, fh: fh, lockOwner: owner) }
         }
         ops.release = { req, ino, fi in
             let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0
             let flockRelease = (fi?.pointee.flock_release ?? 0) != 0
-            FuseBridge.dispatch(req, "release") { fs throws(FSError) in
+            FuseBridge.dispatch(req, "release", EmptyReply.self) { fs throws(FSError) in
                 try await fs.release(ino: ino, fh: fh, lockOwner: owner, flockRelease: flockRelease)
-                return .empty
             }
         }
         ops.fsync = { req, ino, datasync, fi in
             let fh = fi?.pointee.fh ?? 0, d = datasync != 0
-            FuseBridge.dispatch(req, "fsync") { fs throws(FSError) in try await fs.fsync(ino: ino, fh: fh, dataOnly: d); return .empty }
+            FuseBridge.dispatch(req, "fsync", EmptyReply.self) { fs throws(FSError) in try await fs.fsync(ino: ino, fh: fh, dataOnly: d) }
         }
         ops.opendir = { req, ino, fi in
             let info = fi!.pointee
-            FuseBridge.dispatch(req, "opendir") { fs throws(FSError) in .open(try await fs.opendir(ino: ino, flags: info.flags), info) }
+            FuseBridge.dispatch(req, "opendir", OpenDirReply.self) { fs throws(FSError) in (try await fs.opendir(ino: ino, flags: info.flags), info, ino) }
         }
         ops.readdir = { req, ino, size, off, fi in
             let fh = fi?.pointee.fh ?? 0, offset = Int64(off)
-            FuseBridge.dispatch(req, "readdir") { fs throws(FSError) in
-                .directory(try await fs.readdir(ino: ino, fh: fh, offset: offset, plus: false), size: size, plus: false)
+            FuseBridge.dispatch(req, "readdir", DirectoryReply.self) { fs throws(FSError) in
+                (try await fs.readdir(ino: ino, fh: fh, offset: offset, plus: false), size, false)
             }
         }
         ops.readdirplus = { req, ino, size, off, fi in
             let fh = fi?.pointee.fh ?? 0, offset = Int64(off)
-            FuseBridge.dispatch(req, "readdirplus") { fs throws(FSError) in
-                .directory(try await fs.readdir(ino: ino, fh: fh, offset: offset, plus: true), size: size, plus: true)
+            FuseBridge.dispatch(req, "readdirplus", DirectoryReply.self) { fs throws(FSError) in
+                (try await fs.readdir(ino: ino, fh: fh, offset: offset, plus: true), size, true)
             }
         }
         ops.releasedir = { req, ino, fi in
             let fh = fi?.pointee.fh ?? 0
-            FuseBridge.dispatch(req, "releasedir") { fs throws(FSError) in try await fs.releasedir(ino: ino, fh: fh); return .empty }
+            FuseBridge.dispatch(req, "releasedir", EmptyReply.self) { fs throws(FSError) in try await fs.releasedir(ino: ino, fh: fh) }
         }
         ops.statfs = { req, ino in
-            FuseBridge.dispatch(req, "statfs") { fs throws(FSError) in .statfs(try await fs.statfs(ino: ino)) }
+            FuseBridge.dispatch(req, "statfs", StatfsReply.self) { fs throws(FSError) in try await fs.statfs(ino: ino) }
         }
         ops.setxattr = { req, ino, name, value, size, flags in
             let name = cstr(name), f = XattrFlags(rawValue: flags), ctx = FuseBridge.context(req)
             let bytes: [UInt8] = value.map { p in p.withMemoryRebound(to: UInt8.self, capacity: size) { Array(UnsafeBufferPointer(start: $0, count: size)) } } ?? []
-            FuseBridge.dispatch(req, "setxattr") { fs throws(FSError) in try await fs.setxattr(ino: ino, name: name, value: bytes, flags: f, ctx: ctx); return .empty }
+            FuseBridge.dispatch(req, "setxattr", EmptyReply.self) { fs throws(FSError) in try await fs.setxattr(ino: ino, name: name, value: bytes, flags: f, ctx: ctx) }
         }
         ops.getxattr = { req, ino, name, size in
             let name = cstr(name)
             if let now = FuseBridge.from(req).fs.immediateGetxattr(ino: ino, name: name) {
-                return FuseBridge.answer(req, "getxattr", now.map { .xattr(XattrAnswer.resolve(value: $0, requestedSize: size)) })
+                return FuseBridge.answer(req, "getxattr", XattrReply.self, now.map { XattrAnswer.resolve(value: $0, requestedSize: size) })
             }
-            FuseBridge.dispatch(req, "getxattr") { fs throws(FSError) in
-                .xattr(XattrAnswer.resolve(value: try await fs.getxattr(ino: ino, name: name), requestedSize: size))
+            FuseBridge.dispatch(req, "getxattr", XattrReply.self) { fs throws(FSError) in
+                XattrAnswer.resolve(value: try await fs.getxattr(ino: ino, name: name), requestedSize: size)
             }
         }
         ops.listxattr = { req, ino, size in
-            FuseBridge.dispatch(req, "listxattr") { fs throws(FSError) in
-                .xattr(XattrAnswer.resolve(value: XattrAnswer.list(try await fs.listxattr(ino: ino)), requestedSize: size))
+            FuseBridge.dispatch(req, "listxattr", XattrReply.self) { fs throws(FSError) in
+                XattrAnswer.resolve(value: XattrAnswer.list(try await fs.listxattr(ino: ino)), requestedSize: size)
             }
         }
         ops.removexattr = { req, ino, name in
             let name = cstr(name)
-            FuseBridge.dispatch(req, "removexattr") { fs throws(FSError) in try await fs.removexattr(ino: ino, name: name); return .empty }
+            FuseBridge.dispatch(req, "removexattr", EmptyReply.self) { fs throws(FSError) in try await fs.removexattr(ino: ino, name: name) }
         }
         ops.access = { req, ino, mask in
-            FuseBridge.dispatch(req, "access") { fs throws(FSError) in try await fs.access(ino: ino, mask: mask); return .empty }
+            FuseBridge.dispatch(req, "access", EmptyReply.self) { fs throws(FSError) in try await fs.access(ino: ino, mask: mask) }
         }
         if locks { installLocks(&ops) }
         return ops
@@ -215,25 +207,23 @@ enum LowLevelOps {
     private static func installLocks(_ ops: inout fuse_lowlevel_ops) {
         ops.getlk = { req, ino, fi, lock in
             let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0
-            guard let query = lock.map({ fileLock($0.pointee) }) else { return FuseBridge.answer(req, "getlk", .failure(FSError(EINVAL, "getlk without a lock"))) }
-            FuseBridge.dispatch(req, "getlk") { fs throws(FSError) in
-                .lock(try await fs.getlk(ino: ino, fh: fh, owner: owner, lock: query))
+            guard let query = lock.map({ fileLock($0.pointee) }) else { return FuseBridge.answer(req, "getlk", LockReply.self, .failure(FSError(EINVAL, "getlk without a lock"))) }
+            FuseBridge.dispatch(req, "getlk", LockReply.self) { fs throws(FSError) in
+                try await fs.getlk(ino: ino, fh: fh, owner: owner, lock: query)
             }
         }
         ops.setlk = { req, ino, fi, lock, sleep in
             let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0, wait = sleep != 0
-            guard let request = lock.map({ fileLock($0.pointee) }) else { return FuseBridge.answer(req, "setlk", .failure(FSError(EINVAL, "setlk without a lock"))) }
-            FuseBridge.dispatch(req, "setlk", interruptible: wait) { fs throws(FSError) in
+            guard let request = lock.map({ fileLock($0.pointee) }) else { return FuseBridge.answer(req, "setlk", EmptyReply.self, .failure(FSError(EINVAL, "setlk without a lock"))) }
+            FuseBridge.dispatch(req, "setlk", EmptyReply.self, interruptible: wait) { fs throws(FSError) in
                 try await fs.setlk(ino: ino, fh: fh, owner: owner, lock: request, sleep: wait)
-                return .empty
             }
         }
         ops.flock = { req, ino, fi, op in
             let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0, pid = FuseBridge.context(req).pid
-            guard let (type, wait) = flockOperation(op) else { return FuseBridge.answer(req, "flock", .failure(FSError(EINVAL, "flock operation \(op)"))) }
-            FuseBridge.dispatch(req, "flock", interruptible: wait) { fs throws(FSError) in
+            guard let (type, wait) = flockOperation(op) else { return FuseBridge.answer(req, "flock", EmptyReply.self, .failure(FSError(EINVAL, "flock operation \(op)"))) }
+            FuseBridge.dispatch(req, "flock", EmptyReply.self, interruptible: wait) { fs throws(FSError) in
                 try await fs.flock(ino: ino, fh: fh, owner: owner, type: type, pid: pid, sleep: wait)
-                return .empty
             }
         }
     }

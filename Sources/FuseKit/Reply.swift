@@ -4,41 +4,28 @@ import FuseTypes
 import Glibc
 #endif
 
-/// A libfuse request handle that can travel to a Task.
-/// Invariant (libfuse, fuse_lowlevel.h): "the request handle is valid until one of the reply
-/// functions is called", from any thread; every `FuseRequest` is replied exactly once through a
-/// `Reply` token, so sharing the pointer across threads is safe.
-struct FuseRequest: @unchecked Sendable {
-    let raw: fuse_req_t
-}
-
-/// What a request is answered with. Built by the operation, sent by `Reply.send`.
-enum ReplyValue: Sendable {
-    case empty
-    case entry(Entry)
-    case create(Entry, Opened, fuse_file_info)
-    case attr(Attr, Double)
-    case readlink(FileName)
-    case open(Opened, fuse_file_info)
-    case data([UInt8])
-    case write(Int)
-    case statfs(StatFS)
-    case xattr(XattrAnswer)
-    case directory([DirEntry], size: Int, plus: Bool)
-    /// getlk: the conflicting lock, or nil (replied as F_UNLCK).
-    case lock(FileLock?)
-}
-
-/// The reply token: must be consumed exactly once; if it is dropped, the request is answered EIO
-/// (fuser's ReplyRaw drop rule), so no request is ever left without a reply.
-struct Reply: ~Copyable, Sendable {
-    let req: FuseRequest
+/// The reply to one request, typed by its shape (after fuser's `ReplyEntry`, `ReplyAttr`, ...):
+/// a `Reply<EntryReply>` can only send an entry or an error. It must be consumed exactly once;
+/// if it is dropped, the request is answered EIO (fuser's drop rule), so no request is ever left
+/// without a reply. Replies go through a `ReplySink`: libfuse in production, a recorder in tests.
+/// When the kernel no longer waits for a reply (the request was interrupted: libfuse returns
+/// -ENOENT), what the reply granted is taken back through `ReplyHooks` (a lookup count, an open
+/// handle), so nothing leaks.
+struct Reply<Shape: ReplyShape>: ~Copyable, Sendable {
+    /// Sink and hooks, held through a retained reference that is released by hand: `discard
+    /// self` needs trivially destroyed stored properties.
+    private let target: Unmanaged<ReplyTarget>
     let op: StaticString
 
-    init(_ req: FuseRequest, _ op: StaticString) { self.req = req; self.op = op }
+    init(_ sink: any ReplySink, _ op: StaticString, hooks: ReplyHooks) {
+        target = .passRetained(ReplyTarget(sink: sink, hooks: hooks))
+        self.op = op
+    }
 
     /// The one error adapter: logs and replies with the errno. No Swift error reaches C.
     consuming func fail(_ error: FSError) {
+        let t = target.takeRetainedValue(), op = op
+        discard self
         if error.quiet || !Log.enabled(.info) {
             Log.debug("\(op): \(error)")
         } else if error.errno == EIO || error.errno == ENOSYS {
@@ -46,115 +33,181 @@ struct Reply: ~Copyable, Sendable {
         } else {
             Log.info("\(op): \(error)")
         }
-        fuse_reply_err(req.raw, error.errno == 0 ? EIO : error.errno)
-        discard self
+        _ = t.sink.error(error.errno == 0 ? EIO : error.errno)
     }
 
-    /// Sends `value`; `fs` is told about discarded entry replies so lookup counts stay right.
-    consuming func send(_ value: ReplyValue, fs: any FuseFilesystem) {
-        let r = req.raw
-        switch value {
-        case .empty:
-            fuse_reply_err(r, 0)
-        case .entry(let e):
-            var p = entryParam(e)
-            if fuse_reply_entry(r, &p) == -ENOENT { fs.forget(ino: e.attr.ino, nlookup: 1) }
-        case .create(let e, let o, var fi):
-            var p = entryParam(e)
-            fi.fh = o.fh
-            fi.direct_io = o.directIO ? 1 : 0
-            fi.keep_cache = o.keepCache ? 1 : 0
-            if fuse_reply_create(r, &p, &fi) == -ENOENT {
-                fs.forget(ino: e.attr.ino, nlookup: 1)
-                let ino = e.attr.ino, fh = o.fh
-                Task { try? await fs.release(ino: ino, fh: fh) }
-            }
-        case .attr(let a, let timeout):
-            var st = statFrom(a)
-            fuse_reply_attr(r, &st, timeout)
-        case .readlink(let target):
-            withCString(target) { fuse_reply_readlink(r, $0) }
-        case .open(let o, var fi):
-            fi.fh = o.fh
-            fi.direct_io = o.directIO ? 1 : 0
-            fi.keep_cache = o.keepCache ? 1 : 0
-            if fuse_reply_open(r, &fi) == -ENOENT {
-                let fh = o.fh
-                Task { try? await fs.release(ino: 0, fh: fh) }
-            }
-        case .data(let bytes):
-            bytes.withUnsafeBufferPointer { p in
-                p.withMemoryRebound(to: CChar.self) { c in _ = fuse_reply_buf(r, c.baseAddress, c.count) }
-            }
-        case .write(let n):
-            fuse_reply_write(r, n)
-        case .statfs(let s):
-            var v = statvfs()
-            v.f_bsize = UInt(s.blockSize)
-            v.f_frsize = UInt(s.blockSize)
-            v.f_blocks = fsblkcnt_t(s.blocks)
-            v.f_bfree = fsblkcnt_t(s.blocksFree)
-            v.f_bavail = fsblkcnt_t(s.blocksAvailable)
-            v.f_files = fsfilcnt_t(s.files)
-            v.f_ffree = fsfilcnt_t(s.filesFree)
-            v.f_favail = fsfilcnt_t(s.filesFree)
-            v.f_namemax = UInt(s.nameMax)
-            fuse_reply_statfs(r, &v)
-        case .xattr(let answer):
-            switch answer {
-            case .size(let n): fuse_reply_xattr(r, n)
-            case .tooSmall: fuse_reply_err(r, ERANGE)
-            case .data(let bytes):
-                bytes.withUnsafeBufferPointer { p in
-                    p.withMemoryRebound(to: CChar.self) { c in _ = fuse_reply_buf(r, c.baseAddress, c.count) }
-                }
-            }
-        case .directory(let entries, let size, let plus):
-            sendDirectory(entries, size: size, plus: plus, fs: fs)
-        case .lock(let lock):
-            var l = cFlock(lock)
-            fuse_reply_lock(r, &l)
-        }
+    consuming func send(_ value: Shape.Value) {
+        let t = target.takeRetainedValue()
         discard self
+        Shape.send(value, to: t.sink, hooks: t.hooks)
     }
 
-    private func sendDirectory(_ entries: [DirEntry], size: Int, plus: Bool, fs: any FuseFilesystem) {
-        let r = req.raw
-        var buf = [CChar](repeating: 0, count: max(size, 1))
-        var used = 0
-        var granted: [UInt64] = []
-        buf.withUnsafeMutableBufferPointer { bp in
-            for d in entries {
-                let remaining = size - used
-                let n: Int
-                if plus {
-                    var p = cfuse_entry_param_zero()
-                    if let e = d.entry {
-                        p = entryParam(e)
-                    } else {
-                        p.attr.st_ino = ino_t(d.ino)
-                        p.attr.st_mode = mode_t(d.mode)
-                    }
-                    n = withCString(d.name) { fuse_add_direntry_plus(r, bp.baseAddress! + used, remaining, $0, &p, off_t(d.nextOffset)) }
-                } else {
-                    var st = stat()
-                    st.st_ino = ino_t(d.ino)
-                    st.st_mode = mode_t(d.mode)
-                    n = withCString(d.name) { fuse_add_direntry(r, bp.baseAddress! + used, remaining, $0, &st, off_t(d.nextOffset)) }
-                }
-                if n > remaining { break }
-                used += n
-                if plus, let e = d.entry { granted.append(e.attr.ino) }
-            }
+    consuming func finish(_ result: Result<Shape.Value, FSError>) {
+        switch result {
+        case .success(let v): send(v)
+        case .failure(let e): fail(e)
         }
-        if !granted.isEmpty { fs.grantLookups(granted) }
-        let rc = buf.withUnsafeBufferPointer { fuse_reply_buf(r, $0.baseAddress, used) }
-        if rc == -ENOENT { for ino in granted { fs.forget(ino: ino, nlookup: 1) } }
     }
 
     deinit {
+        let t = target.takeRetainedValue()
         Log.error("\(op): no reply was sent; replying EIO")
-        fuse_reply_err(req.raw, EIO)
+        _ = t.sink.error(EIO)
+    }
+}
+
+final class ReplyTarget: Sendable {
+    let sink: any ReplySink
+    let hooks: ReplyHooks
+    init(sink: any ReplySink, hooks: ReplyHooks) {
+        self.sink = sink
+        self.hooks = hooks
+    }
+}
+
+/// What an interrupted reply takes back (see `Reply`). From the filesystem in production.
+struct ReplyHooks: Sendable {
+    var forget: @Sendable (_ ino: UInt64, _ nlookup: UInt64) -> Void
+    var grantLookups: @Sendable (_ inos: [UInt64]) -> Void
+    var releaseFile: @Sendable (_ ino: UInt64, _ fh: UInt64) async -> Void
+    var releaseDir: @Sendable (_ ino: UInt64, _ fh: UInt64) async -> Void
+
+    static func of(_ fs: any FuseFilesystem) -> ReplyHooks {
+        ReplyHooks(forget: { fs.forget(ino: $0, nlookup: $1) }, grantLookups: { fs.grantLookups($0) },
+                   releaseFile: { try? await fs.release(ino: $0, fh: $1) }, releaseDir: { try? await fs.releasedir(ino: $0, fh: $1) })
+    }
+}
+
+/// One shape of reply: the value it carries and how it is sent.
+protocol ReplyShape {
+    associatedtype Value: Sendable
+    static func send(_ value: Value, to sink: any ReplySink, hooks: ReplyHooks)
+}
+
+/// unlink, rename, flush, release, fsync, setxattr, ...: success is errno 0.
+enum EmptyReply: ReplyShape {
+    static func send(_ value: Void, to sink: any ReplySink, hooks: ReplyHooks) { _ = sink.error(0) }
+}
+
+/// lookup, mkdir, mknod, symlink, link: an interrupted reply gives back its lookup count.
+enum EntryReply: ReplyShape {
+    static func send(_ e: Entry, to sink: any ReplySink, hooks: ReplyHooks) {
+        if sink.entry(e) == -ENOENT, e.attr.ino != 0 { hooks.forget(e.attr.ino, 1) }
+    }
+}
+
+/// create: an interrupted reply gives back its lookup count and closes its handle.
+enum CreateReply: ReplyShape {
+    static func send(_ v: (Entry, Opened, fuse_file_info), to sink: any ReplySink, hooks: ReplyHooks) {
+        let (e, o, info) = v
+        if sink.create(e, o, info) == -ENOENT {
+            hooks.forget(e.attr.ino, 1)
+            let ino = e.attr.ino, fh = o.fh
+            Task { await hooks.releaseFile(ino, fh) }
+        }
+    }
+}
+
+/// open: an interrupted reply closes its handle.
+enum OpenReply: ReplyShape {
+    static func send(_ v: (Opened, fuse_file_info, ino: UInt64), to sink: any ReplySink, hooks: ReplyHooks) {
+        if sink.open(v.0, v.1) == -ENOENT {
+            let ino = v.ino, fh = v.0.fh
+            Task { await hooks.releaseFile(ino, fh) }
+        }
+    }
+}
+
+/// opendir: an interrupted reply closes its directory handle.
+enum OpenDirReply: ReplyShape {
+    static func send(_ v: (Opened, fuse_file_info, ino: UInt64), to sink: any ReplySink, hooks: ReplyHooks) {
+        if sink.open(v.0, v.1) == -ENOENT {
+            let ino = v.ino, fh = v.0.fh
+            Task { await hooks.releaseDir(ino, fh) }
+        }
+    }
+}
+
+/// getattr, setattr.
+enum AttrReply: ReplyShape {
+    static func send(_ v: (Attr, Double), to sink: any ReplySink, hooks: ReplyHooks) { _ = sink.attr(v.0, timeout: v.1) }
+}
+
+enum ReadlinkReply: ReplyShape {
+    static func send(_ target: FileName, to sink: any ReplySink, hooks: ReplyHooks) { _ = sink.readlink(target) }
+}
+
+/// read.
+enum DataReply: ReplyShape {
+    static func send(_ bytes: [UInt8], to sink: any ReplySink, hooks: ReplyHooks) { _ = sink.buffer(bytes) }
+}
+
+enum WriteReply: ReplyShape {
+    static func send(_ count: Int, to sink: any ReplySink, hooks: ReplyHooks) { _ = sink.write(count) }
+}
+
+enum StatfsReply: ReplyShape {
+    static func send(_ s: StatFS, to sink: any ReplySink, hooks: ReplyHooks) { _ = sink.statfs(s) }
+}
+
+/// getxattr, listxattr: a size, the value, or ERANGE.
+enum XattrReply: ReplyShape {
+    static func send(_ answer: XattrAnswer, to sink: any ReplySink, hooks: ReplyHooks) {
+        switch answer {
+        case .size(let n): _ = sink.xattrSize(n)
+        case .tooSmall: _ = sink.error(ERANGE)
+        case .data(let bytes): _ = sink.buffer(bytes)
+        }
+    }
+}
+
+/// getlk: the conflicting lock, or nil (F_UNLCK).
+enum LockReply: ReplyShape {
+    static func send(_ lock: FileLock?, to sink: any ReplySink, hooks: ReplyHooks) { _ = sink.lock(lock) }
+}
+
+/// readdir, readdirplus: the entries that fit in the kernel's buffer (`DirectoryPage`). With
+/// plus, each entry sent with attributes counts as a lookup: granted before the reply goes, given
+/// back when the kernel did not take it.
+enum DirectoryReply: ReplyShape {
+    static func send(_ v: (entries: [DirEntry], size: Int, plus: Bool), to sink: any ReplySink, hooks: ReplyHooks) {
+        let page = DirectoryPage(v.entries, size: v.size, plus: v.plus)
+        if !page.granted.isEmpty { hooks.grantLookups(page.granted) }
+        if sink.directory(page) == -ENOENT { for ino in page.granted { hooks.forget(ino, 1) } }
+    }
+}
+
+/// The entries of a readdir reply that fit in `size` bytes, in order, as libfuse packs them
+/// (`fuse_add_direntry`: a 24-byte header and the name, 8-byte aligned; `fuse_add_direntry_plus`:
+/// a 128-byte `fuse_entry_out` more). Pure: tested against libfuse's own sizes.
+struct DirectoryPage: Sendable {
+    let entries: [DirEntry]
+    let plus: Bool
+    /// Bytes the packed entries take.
+    let used: Int
+    /// Inodes sent with attributes (readdirplus), each one lookup.
+    let granted: [UInt64]
+
+    static let headerSize = 24
+    static let plusHeaderSize = 128 + 24
+
+    static func packedSize(nameLength: Int, plus: Bool) -> Int {
+        ((plus ? plusHeaderSize : headerSize) + nameLength + 7) & ~7
+    }
+
+    init(_ all: [DirEntry], size: Int, plus: Bool) {
+        var used = 0, taken: [DirEntry] = [], granted: [UInt64] = []
+        for d in all {
+            let n = Self.packedSize(nameLength: d.name.count, plus: plus)
+            if used + n > size { break }
+            used += n
+            taken.append(d)
+            if plus, let e = d.entry { granted.append(e.attr.ino) }
+        }
+        entries = taken
+        self.plus = plus
+        self.used = used
+        self.granted = granted
     }
 }
 
