@@ -26,13 +26,16 @@ public enum BDIReadahead {
 
     /// Sets the read-ahead of the mount at `mountpoint` to `kb` KiB once its FUSE_INIT has been
     /// answered, on a detached thread. Does nothing (debug log only) when the file is not
-    /// writable (not root, sysfs read-only in a container).
-    public static func apply(kb: Int, mountpoint: String) {
-        let box = Unmanaged.passRetained(Request(kb: kb, mountpoint: mountpoint)).toOpaque()
+    /// writable (not root, sysfs read-only in a container). `then` runs afterwards, on that
+    /// thread: the mount has answered a request by then (the daemon reports itself ready there,
+    /// so an unmount right after the mount command cannot find this thread's `stat` in flight).
+    public static func apply(kb: Int, mountpoint: String, then: @escaping @Sendable () -> Void = {}) {
+        let box = Unmanaged.passRetained(Request(kb: kb, mountpoint: mountpoint, then: then)).toOpaque()
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
             let req = Unmanaged<Request>.fromOpaque(raw!).takeRetainedValue()
             BDIReadahead.set(req)
+            req.then()
             return nil
         }, box)
         if rc == 0 { pthread_detach(tid) } else { Unmanaged<Request>.fromOpaque(box).release() }
@@ -41,7 +44,8 @@ public enum BDIReadahead {
     private final class Request: Sendable {
         let kb: Int
         let mountpoint: String
-        init(kb: Int, mountpoint: String) { self.kb = kb; self.mountpoint = mountpoint }
+        let then: @Sendable () -> Void
+        init(kb: Int, mountpoint: String, then: @escaping @Sendable () -> Void) { self.kb = kb; self.mountpoint = mountpoint; self.then = then }
     }
 
     private static func set(_ req: Request) {

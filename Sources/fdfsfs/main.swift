@@ -165,10 +165,17 @@ do {
     fatal(error.message)
 }
 // After FUSE_INIT (the helper thread waits for it): 1 MiB read requests for sequential reads.
-if command.readAheadKB > 0 { BDIReadahead.apply(kb: command.readAheadKB, mountpoint: mountpoint) }
-
-Log.info("mounted \(command.source) on \(mountpoint)")
-Daemon.report("ready")
+// The mount command returns once that is done (the mount answers requests by then).
+let source = command.source
+if command.readAheadKB > 0 {
+    BDIReadahead.apply(kb: command.readAheadKB, mountpoint: mountpoint) {
+        Log.info("mounted \(source) on \(mountpoint)")
+        Daemon.report("ready")
+    }
+} else {
+    Log.info("mounted \(source) on \(mountpoint)")
+    Daemon.report("ready")
+}
 let rc = await session.run(maxThreads: command.singleThread ? 1 : 16)
 Log.info("FUSE loop ended (\(rc)); unmounting \(mountpoint)")
 filesystem.stop()
