@@ -128,6 +128,29 @@ for i in $(seq 1 12); do
     fi
 done
 check_eq "12 rounds of both mounts rewriting one file at once: closes succeed, one writer's bytes whole on both ${bad:+($bad)}" 12 "$whole"
+# Edits in place (no O_TRUNC) on two mounts at once: A opens first and overwrites 5 MiB (a chunk
+# goes to the server while A writes); B opens, edits 100 bytes at 7 MiB; A closes, then B. The
+# last close (B's) wins whole: the original bytes and B's edit, none of A's.
+python3 - "$A/edit.bin" "$B/edit.bin" <<'PYEOF' 2>"$WORK/edit.err"
+import os, sys, time
+a_path, b_path = sys.argv[1], sys.argv[2]
+with open(a_path, "wb") as f: f.write(b"0" * (8 << 20))
+for _ in range(50):
+    if os.path.exists(b_path) and os.path.getsize(b_path) == 8 << 20: break
+    time.sleep(0.05)
+a = os.open(a_path, os.O_RDWR)
+os.pwrite(a, b"a" * (5 << 20), 0)
+time.sleep(1)
+b = os.open(b_path, os.O_RDWR)
+os.pwrite(b, b"b" * 100, 7 << 20)
+os.close(a)
+time.sleep(0.3)
+os.close(b)
+PYEOF
+sleep 0.5
+want=$(python3 -c 'import hashlib; d = bytearray(b"0" * (8 << 20)); d[7 << 20:(7 << 20) + 100] = b"b" * 100; print(hashlib.sha256(d).hexdigest())')
+check_eq "edits in place from two mounts at once: the last close wins whole (A's view) $(head -c 200 "$WORK/edit.err")" "$want" "$(sha256sum <"$A/edit.bin" | cut -d' ' -f1)"
+check_eq "edits in place from two mounts at once: the last close wins whole (B's view)" "$want" "$(sha256sum <"$B/edit.bin" | cut -d' ' -f1)"
 
 # --- open on one, unlinked on the other -----------------------------------------------------------
 echo "still here" > "$A/held.txt"

@@ -208,6 +208,8 @@ public final class PostgresNamingStore: NamingEngine {
 
     var sid: Int64 { sessionID.load(ordering: .relaxed) }
 
+    public var sharesTree: Bool { true }
+
     // MARK: - Cache
 
     public func cachedNode(_ id: Int64) -> Node? {

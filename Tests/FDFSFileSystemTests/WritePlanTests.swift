@@ -108,3 +108,36 @@ struct WritePlanTests {
         #expect(s.plan(chunk: 4 * mib, final: false) == [])
     }
 }
+
+@Suite("Write state in a shared tree")
+struct SharedWriteStateTests {
+    let mib: Int64 = 1 << 20
+
+    @Test func aChangeBelowTheCommittedSizeMakesTheFileACopyAndLeavesTheServersFileAlone() {
+        var s = WriteState(fileID: "g/M00/00/00/app", size: 8 * mib, appender: true)
+        #expect(!s.changesCommittedBytes(at: 8 * mib), "appends past the committed size stay in place")
+        #expect(s.changesCommittedBytes(at: 0))
+        s.copyInsteadOfChanging()
+        #expect(s.fileID == nil && s.baseID == "g/M00/00/00/app" && s.baseSize == 8 * mib)
+        s.wrote(0, 100)
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.upload(4 * mib), .modify(4 * mib, 8 * mib)],
+                "a new appender built from the old file and the edit; no request to the old file")
+        #expect(!s.changesCommittedBytes(at: 0), "once a copy, nothing to guard")
+    }
+
+    @Test func bytesAlreadyAppendedInPlaceStayPartOfTheBase() {
+        var s = WriteState(fileID: "g/M00/00/00/app", size: 100, appender: true)
+        s.remoteSize = 150   // 50 bytes appended in place, shipped, not committed
+        s.size = 150
+        s.copyInsteadOfChanging()
+        #expect(s.baseSize == 150 && s.baseID == "g/M00/00/00/app")
+    }
+
+    @Test func aPendingShrinkIsTakenIntoTheBaseNotSent() {
+        var s = WriteState(fileID: "g/M00/00/00/app", size: 100, appender: true)
+        s.copyInsteadOfChanging()
+        s.resize(0)
+        #expect(s.baseID == nil && s.fileID == nil)
+        #expect(s.plan(chunk: 4 * mib, final: true) == [.upload(0)], "an empty new file, the old one untouched")
+    }
+}

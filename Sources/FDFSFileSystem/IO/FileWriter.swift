@@ -36,6 +36,10 @@ actor FileWriter {
     let group: String?
     /// False for by-id appender files: nothing to record in the naming layer.
     let named: Bool
+    /// A shared tree: the committed appender is changed in place only past its committed size;
+    /// a change below it makes the file a copy (another mount's writer may be reading the
+    /// committed file as its base; see `WriteState.copyInsteadOfChanging`).
+    let guardsCommitted: Bool
     let staging: StagingFile
     let chunk: Int64
     /// Staged bytes above which writes fail with the last ship error instead of staging more.
@@ -83,7 +87,9 @@ actor FileWriter {
 
     init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: any NamingEngine, group: String?,
          named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, slots: UploadSlots? = nil,
-         recorded: Bool = false, slave: SlaveTarget? = nil, clock: @escaping Clock = monotonicSeconds) throws(FSError) {
+         recorded: Bool = false, slave: SlaveTarget? = nil, guardsCommitted: Bool = false,
+         clock: @escaping Clock = monotonicSeconds) throws(FSError) {
+        self.guardsCommitted = guardsCommitted
         self.clock = clock
         self.slots = slots
         self.slave = slave ?? state.slave
@@ -139,8 +145,19 @@ actor FileWriter {
 
     // MARK: - Writes
 
+    /// Makes the file a copy before a change below the committed size (`guardsCommitted`).
+    private func copyBeforeChanging(at offset: Int64) async {
+        guard guardsCommitted, state.changesCommittedBytes(at: offset) else { return }
+        await lockQuiescent()
+        defer { unlock() }
+        guard state.changesCommittedBytes(at: offset) else { return }
+        state.copyInsteadOfChanging()
+        image = nil
+    }
+
     func write(offset: Int64, data: [UInt8]) async throws(FSError) -> Int {
         if data.isEmpty { return 0 }
+        await copyBeforeChanging(at: offset)
         // Back-pressure: two chunks staged and one on its way: wait for it.
         while machine.shouldThrottle, let t = streamer { await t.value }
         await lock()
@@ -253,6 +270,7 @@ actor FileWriter {
 
     /// truncate / ftruncate / O_TRUNC, staged like a write (sent at the next ship).
     func resize(to newSize: Int64) async throws(FSError) {
+        await copyBeforeChanging(at: newSize)
         await lockQuiescent()
         defer { unlock() }
         if newSize < state.size { try await staging.truncate(newSize) }

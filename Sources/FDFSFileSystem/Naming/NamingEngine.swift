@@ -37,6 +37,9 @@ public struct DirEntryKey: Sendable, Hashable {
 /// committed and, for a shared engine, with what other mounts committed (within the delay of its
 /// change feed).
 public protocol NamingEngine: AnyObject, Sendable {
+    /// Several mounts share this tree (another mount may read a file this one writes).
+    var sharesTree: Bool { get }
+
     // MARK: Memory (answered on libfuse's thread; nil = ask the database)
     func cachedNode(_ id: Int64) -> Node?
     func cachedEntry(parent: Int64, name: FileName) -> NamingCache.EntryHit?

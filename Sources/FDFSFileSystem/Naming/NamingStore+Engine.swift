@@ -9,6 +9,7 @@ import Glibc
 /// the tree, so an open needs no fresh read and a close no bookkeeping (`InodeTable` keeps the
 /// open counts), and there is no session or change feed.
 extension NamingStore {
+    public var sharesTree: Bool { false }
     public func cachedNode(_ id: Int64) -> Node? { cache.node(id) }
     public func cachedEntry(parent: Int64, name: FileName) -> NamingCache.EntryHit? { cache.entry(parent: parent, name: name) }
 

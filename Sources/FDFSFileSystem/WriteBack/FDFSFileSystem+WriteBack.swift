@@ -41,7 +41,8 @@ extension FDFSFileSystem {
         let appender = !copyOnWrite && (fileID.map { (try? store.decode($0))?.kind == .appender } ?? false)
         let nw = try FileWriter(ino: Int64(ino), state: WriteState(fileID: fileID, size: size, appender: appender),
                                 stagingPath: stagingPath(ino), store: store, naming: naming, group: options.group,
-                                named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, slave: slave)
+                                named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, slave: slave,
+                                guardsCommitted: named && naming.sharesTree)
         let (winner, lost) = writers.withLock { w -> (FileWriter, Bool) in
             if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return (e.writer, true) }
             w[ino] = (nw, 1)

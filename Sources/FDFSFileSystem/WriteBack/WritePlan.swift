@@ -52,6 +52,25 @@ public struct WriteState: Sendable, Hashable, Codable {
             && (fileID == committedID || (fileID == nil && baseID == committedID && baseSize == size))
     }
 
+    /// Stops changing the committed appender in place: the file is built as a copy of it from
+    /// here on (its bytes below the server's size, after a pending shrink, are the base; the
+    /// server's file is left as it is). For a tree shared by several mounts, where another
+    /// mount's writer may be reading that file as the base of its own copy.
+    public mutating func copyInsteadOfChanging() {
+        guard let fid = fileID, fid == committedID, !remoteUncertain else { return }
+        baseID = fid
+        baseSize = effectiveRemote
+        fileID = nil
+        remoteSize = 0
+        truncateTo = nil
+        if baseSize == 0 { baseID = nil }
+    }
+
+    /// True when a change at `offset` would change the committed appender below its committed size.
+    public func changesCommittedBytes(at offset: Int64) -> Bool {
+        fileID != nil && fileID == committedID && offset < committedSize
+    }
+
     public mutating func wrote(_ offset: Int64, _ count: Int64) {
         dirty.insert(offset, offset + count)
         size = max(size, offset + count)
