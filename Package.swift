@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         // Pure wire codec shared by the client and the dev server.
@@ -38,6 +41,8 @@ let package = Package(
                 "FastDFSProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -48,6 +53,7 @@ let package = Package(
                 "FastDFSProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -60,7 +66,15 @@ let package = Package(
         // Filesystem-facing value types and the FuseFilesystem protocol; no C import.
         .target(name: "FuseTypes", swiftSettings: swiftSettings),
         // libfuse low-level glue; knows nothing of FastDFS.
-        .target(name: "FuseKit", dependencies: ["CFuse3", "FuseTypes"], swiftSettings: swiftSettings),
+        .target(
+            name: "FuseKit",
+            dependencies: [
+                "CFuse3", "FuseTypes",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The filesystem: naming layer, inode table, caches, read/write paths; knows nothing of libfuse.
         .target(
             name: "FDFSFileSystem",
@@ -68,6 +82,9 @@ let package = Package(
                 "FuseTypes", "FastDFS", "FastDFSProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -80,6 +97,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What operators read: the log line format, the metrics registry and its endpoint, `fdfsfs stats`.
+        .target(
+            name: "FDFSObservability",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -96,8 +126,9 @@ let package = Package(
         .executableTarget(
             name: "fdfsfs",
             dependencies: [
-                "FuseKit", "FDFSFileSystem", "FDFSNamingPostgres", "FastDFS", "FastDFSProtocol", "FastDFSDevServer",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CFuse3", "FuseKit", "FuseTypes", "FDFSFileSystem", "FDFSNamingPostgres", "FDFSObservability", "FastDFS",
+                "FastDFSProtocol",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -129,12 +160,20 @@ let package = Package(
         ),
         .testTarget(
             name: "FastDFSDevServerTests",
-            dependencies: ["FastDFSDevServer", "FastDFS", "FastDFSProtocol", "ProtocolVectorSupport"],
+            dependencies: [
+                "FastDFSDevServer", "FastDFS", "FastDFSProtocol", "ProtocolVectorSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "FuseKitTests",
-            dependencies: ["FuseKit", "FuseTypes", "CFuse3"],
+            dependencies: [
+                "FuseKit", "FuseTypes", "CFuse3",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -143,8 +182,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "FDFSObservabilityTests",
+            dependencies: [
+                "FDFSObservability",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "FDFSFileSystemTests",
-            dependencies: ["FDFSFileSystem", "FDFSNamingPostgres", "PostgresTestSupport", "FuseTypes", "FuseKit"],
+            dependencies: [
+                "FDFSFileSystem", "FDFSNamingPostgres", "PostgresTestSupport", "FuseTypes",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ],

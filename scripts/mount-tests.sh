@@ -292,6 +292,46 @@ if [ "$MEMORY" = 0 ]; then
     check "written data survives a remount" cmp "$WORK/w.src" "$N/copy.bin"
 fi
 
+# --- metrics endpoint, fdfsfs stats, structured logs (issue 13) --------------------------------
+pid=$(daemon_pid); umount "$MNT"; wait_exit "$pid" >/dev/null
+MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+scrape() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$MPORT/metrics"; }
+# Sum of a metric over its label sets.
+scraped() { scrape | grep -Eq "$1"; }
+metric() { scrape | awk -v n="$1" '$1 ~ "^" n "({|$)" { s += $NF } END { printf "%d\n", s }'; }
+check_err "an unknown log_level fails clearly" "log_level needs one of" "$FDFSFS" "$SOURCE" "$MNT" -o "state_dir=$STATE,log_level=loud"
+check_err "a bad metrics address fails clearly" "metrics needs HOST:PORT" "$FDFSFS" "$SOURCE" "$MNT" -o "state_dir=$STATE,metrics=9567"
+check "mount with metrics= and log_level=debug" do_mount "metrics=127.0.0.1:$MPORT,log_level=debug"
+check "the Prometheus endpoint answers" scraped '^# TYPE fuse_requests_total counter'
+
+head -c 1048576 /dev/urandom > "$WORK/m.src"
+ops_before=$(metric fuse_requests_total); written_before=$(metric fdfsfs_written_bytes_total)
+check "cp into the named tree" cp "$WORK/m.src" "$N/metrics.bin"
+check "cat it back" cmp "$WORK/m.src" "$N/metrics.bin"
+ops_after=$(metric fuse_requests_total); written_after=$(metric fdfsfs_written_bytes_total)
+if [ "$ops_after" -gt "$ops_before" ]; then pass "FUSE request counter moved after cp ($ops_before → $ops_after)"; else fail "FUSE request counter moved after cp" "$ops_before → $ops_after"; fi
+check_eq "bytes written counted" "$((written_after - written_before))" "1048576"
+if [ "$(metric fdfsfs_read_bytes_total)" -ge 1048576 ]; then pass "bytes read counted"; else fail "bytes read counted" "$(metric fdfsfs_read_bytes_total)"; fi
+check "per-op latency histogram of write" scraped '^fuse_request_duration_seconds_count\{op="write"\}'
+if [ "$MEMORY" = 0 ]; then
+    if [ "$(metric fdfs_requests_total)" -gt 0 ]; then pass "FastDFS requests counted per command"; else fail "FastDFS requests counted per command" "0"; fi
+    check "FastDFS upload latency recorded" scraped '^fdfs_request_duration_seconds_count\{command="(UPLOAD_APPENDER_FILE|UPLOAD_FILE|APPEND_FILE)"\}'
+    check "the client logs its requests with metadata at debug" grep -Eq 'debug: request command=[A-Z_]+ component=fastdfs duration_us=[0-9]+ server=' "$STATE/fdfsfs.log"
+fi
+check "log lines carry metadata" grep -q 'info: mounted mountpoint=' "$STATE/fdfsfs.log"
+# Reads while stats watches (a separate process: a bash subshell would run this script's EXIT trap).
+sh -c "cat '$N/metrics.bin' >/dev/null; sleep 1; cat '$N/metrics.bin' >/dev/null" &
+reader=$!
+"$FDFSFS" stats "$MNT" -n 2 -i 0.5 > "$WORK/stats.out" 2>&1; stats_rc=$?
+wait "$reader"
+check_eq "fdfsfs stats MOUNTPOINT exits 0" "$stats_rc" "0"
+check_eq "fdfsfs stats prints its header and two rows" "$(grep -c '^  [0-9][0-9]:[0-9][0-9]:[0-9][0-9] ' "$WORK/stats.out")" "2"
+check "fdfsfs stats through the TCP endpoint" "$FDFSFS" stats "127.0.0.1:$MPORT" -n 1 -i 0.2
+check_err "fdfsfs stats of a directory that is no mount" "is .* mounted by a running fdfsfs" "$FDFSFS" stats "$WORK"
+pid=$(daemon_pid); umount "$MNT"; wait_exit "$pid" >/dev/null
+check_err "the metrics socket is gone after unmount" "mounted by a running fdfsfs" "$FDFSFS" stats "$MNT" -n 1
+check "remount" do_mount
+
 # --- by-id delete, signals, fusermount ----------------------------------------------------------
 if [ "$MEMORY" = 1 ]; then
     BIG=$(awk '/^big /{print $2}' "$STATE/memory-store-ids")

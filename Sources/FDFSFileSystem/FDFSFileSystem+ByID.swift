@@ -1,4 +1,5 @@
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -160,6 +161,6 @@ extension FDFSFileSystem {
         fileInfoCache.remove(fid)
         metadataCache.remove(fid)
         negativeCache.set(fid, true)
-        Log.info("deleted \(fid) (unlink in the by-id view)")
+        logger.info("deleted \(fid) (unlink in the by-id view)")
     }
 }

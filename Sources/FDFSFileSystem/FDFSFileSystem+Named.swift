@@ -1,4 +1,5 @@
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -144,7 +145,7 @@ extension FDFSFileSystem {
                 try requireWritable()
                 let path = try byIDPath(ino)
                 guard path.split(separator: "/").count == 5, (try? store.decode(path))?.kind == .appender else {
-                    Log.warning("refused to truncate \(path): only appender files change in place; write it through a name in the named tree")
+                    logger.warning("refused to truncate \(path): only appender files change in place; write it through a name in the named tree")
                     throw FSError(EPERM, "\(path) is an immutable FastDFS file")
                 }
                 fileInfoCache.remove(path)

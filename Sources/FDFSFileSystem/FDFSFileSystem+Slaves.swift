@@ -1,5 +1,6 @@
 import FastDFSProtocol
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -104,11 +105,11 @@ extension FDFSFileSystem {
         }
         if invalid == nil, !tried.isEmpty {
             let shown = tried.prefix(4).joined(separator: ", ") + (tried.count > 4 ? " and \(tried.count - 4) more" : "")
-            Log.warning("refused to create \(child): no master file found (tried \(shown)); if the master has another extension, look it up first (stat \(dir)/MASTER)")
+            logger.warning("refused to create \(child): no master file found (tried \(shown)); if the master has another extension, look it up first (stat \(dir)/MASTER)")
             throw FSError.noent("no master file of \(child) found (tried \(shown))")
         }
         let why = invalid ?? "it does not start with the name (up to the extension) of a master file in \(dir)"
-        Log.warning("refused to create \(child): not a valid slave file name: \(why); only slave files (master name + prefix + .ext) can be created in the by-id view")
+        logger.warning("refused to create \(child): not a valid slave file name: \(why); only slave files (master name + prefix + .ext) can be created in the by-id view")
         throw FSError(EINVAL, "\(child) is not a valid slave file name: \(why)")
     }
 

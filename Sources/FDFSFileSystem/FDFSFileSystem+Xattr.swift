@@ -1,5 +1,6 @@
 import FastDFSProtocol
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -215,7 +216,7 @@ extension FDFSFileSystem {
             try await naming.clearPendingMetadata(Int64(ino))
             metadataCache.remove(fid)
         }
-        Log.info("inode \(ino) adopted \(fid)")
+        logger.info("inode \(ino) adopted \(fid)")
     }
 }
 

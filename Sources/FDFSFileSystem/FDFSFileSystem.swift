@@ -13,6 +13,7 @@
 //   across an await.
 // - Errors are `FSError` with the errno the kernel gets; FuseKit turns them into replies.
 import FuseTypes
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -66,6 +67,9 @@ public final class FDFSFileSystem: FuseFilesystem {
     public let store: any FileStore
     public let naming: any NamingEngine
     public let options: FDFSOptions
+    /// Where the filesystem logs (swift-log; the caller chooses the handler).
+    public let logger: Logger
+    let metrics: FileSystemMetrics
     let inodes = Mutex(InodeTable())
     let handles = Mutex(HandleTable())
     /// One writer per inode open for writing, with the number of write handles using it.
@@ -104,7 +108,9 @@ public final class FDFSFileSystem: FuseFilesystem {
 
     /// - Parameter locks: where fcntl/flock locks live; nil: in this process (`MemoryLockService`).
     public init(store: any FileStore, naming: any NamingEngine, options: FDFSOptions = FDFSOptions(), clock: @escaping Clock = monotonicSeconds,
-                locks: (any LockService)? = nil) {
+                locks: (any LockService)? = nil, logger: Logger = .silent) {
+        self.logger = logger
+        metrics = FileSystemMetrics()
         self.store = store
         self.locks = locks ?? naming.makeLockService()
         self.naming = naming
@@ -161,7 +167,7 @@ public final class FDFSFileSystem: FuseFilesystem {
         } catch {
             // Trackers unreachable: keep serving the namespace with the last known groups.
             if let g = lastGroups.withLock({ $0 }) {
-                Log.warning("cannot list groups (\(error)); using the last known list")
+                logger.warning("cannot list groups (\(error)); using the last known list")
                 groupsCache.set(0, g)
                 return g
             }
@@ -325,7 +331,7 @@ public final class FDFSFileSystem: FuseFilesystem {
             guard let (row, fid) = try await naming.purge(id) else { return }
             await deleteRemote(row: row, fileID: fid)
         } catch {
-            Log.error("cannot purge inode \(id): \(error)")
+            logger.error("cannot purge the node: \(error)", metadata: ["inode": "\(id)"])
         }
     }
 
@@ -334,12 +340,13 @@ public final class FDFSFileSystem: FuseFilesystem {
             try await store.delete(fileID)
             try? await naming.deleteSucceeded(row: row)
             fileInfoCache.remove(fileID)
-            Log.info("deleted \(fileID) (last name and handle gone)")
+            logger.info("deleted (last name and handle gone)", metadata: ["file_id": "\(fileID)"])
         } catch {
             if error.errno == ENOENT {
                 try? await naming.deleteSucceeded(row: row)
             } else {
-                Log.warning("delete of \(fileID) failed, will retry: \(error)")
+                logger.warning("delete failed, will retry: \(error)", metadata: ["file_id": "\(fileID)"])
+                metrics.pendingDeletes.increment()
                 try? await naming.deleteFailed(row: row, error: error.description)
             }
         }
@@ -348,6 +355,7 @@ public final class FDFSFileSystem: FuseFilesystem {
     public func retryPendingDeletes() async {
         guard let pending = try? await naming.pendingDeletes() else { return }
         for (row, fid) in pending { await deleteRemote(row: row, fileID: fid) }
+        if let left = try? await naming.pendingDeletes() { metrics.pendingDeletes.set(left.count) }
     }
 
     /// A node lost its last name: purge now or keep as a zombie.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
 
 /// The `fdfsfs SOURCE MOUNTPOINT [-o OPTIONS] [-f] [-d]` command line, parsed without side effects
 /// so the daemonizing parent can reject bad options before it forks.
@@ -23,6 +24,11 @@ public struct MountCommand: Sendable {
     /// Deadline of each naming-database call (PostgreSQL).
     public var metaTimeout: Double = 10
     public var logFile: String?
+    /// `-o log_level=` (trace, debug, info, notice, warning, error, critical); `-d` means debug.
+    public var logLevel: Logger.Level = .info
+    /// `-o metrics=HOST:PORT`: also serve the Prometheus endpoint on TCP (the unix socket that
+    /// `fdfsfs stats` reads is always there).
+    public var metricsAddress: String?
     public var connectTimeout: Double = 10
     /// Seconds without network progress before a request fails (client.conf network_timeout);
     /// nil keeps the client.conf value (30 s by default).
@@ -56,9 +62,10 @@ public struct MountCommand: Sendable {
                fdfsfs status STATE_DIR   (files whose writes are staged, not yet on the cluster)
                fdfsfs dump STATE_DIR|META_URL > tree.json   (the named tree as JSON)
                fdfsfs load META_URL < tree.json             (into an empty namespace)
+               fdfsfs stats MOUNTPOINT|HOST:PORT [-n COUNT] [-i SECONDS]   (live rates of a running mount)
           SOURCE      a client.conf path, or HOST:PORT[,HOST:PORT...] of trackers
           -f          stay in the foreground
-          -d          debug (implies -f; logs every FUSE request)
+          -d          debug (implies -f; log_level=debug and libfuse's request log)
           -o          allow_other, default_permissions, ro, uid=N, gid=N, umask=OCTAL,
                       conf=PATH, group=NAME (new files), state_dir=DIR (default /var/lib/fdfsfs/<hash>),
                       attr_timeout=S, entry_timeout=S, metadata_cache=S, fileinfo_cache=S,
@@ -66,7 +73,9 @@ public struct MountCommand: Sendable {
                       read_ahead_kb=N (kernel read-ahead of the mount, default 1024, 0 = kernel default),
                       max_staged=BYTES (per file, after a failed upload; default 256 MiB),
                       max_uploads=N (requests sending written data at once, all files; default 4),
-                      connect_timeout=S, network_timeout=S, log=FILE, no_default_permissions (default_permissions is on
+                      connect_timeout=S, network_timeout=S, log=FILE,
+                      log_level=trace|debug|info|notice|warning|error (default info),
+                      metrics=HOST:PORT (Prometheus text at /metrics), no_default_permissions (default_permissions is on
                       by default); fstab-only options are ignored
                       meta=sqlite:PATH | postgres://USER@HOST[:PORT]/DB[?sslmode=disable|require&namespace=NAME]
                       (the named tree; postgres: shared by every mount naming it), meta_password_file=PATH,
@@ -82,7 +91,9 @@ public struct MountCommand: Sendable {
             let a = args[i]
             switch a {
             case "-f": c.foreground = true
-            case "-d", "--debug": c.debug = true; c.foreground = true
+            case "-d", "--debug":
+                c.debug = true; c.foreground = true
+                if c.logLevel > .debug { c.logLevel = .debug }
             case "-s": c.singleThread = true
             case "--memory-store": c.memoryStore = true
             case "-o":
@@ -143,6 +154,17 @@ public struct MountCommand: Sendable {
             case "session_ttl": sessionTTL = max(3, Int(clamping: try int(value)))
             case "meta_timeout": metaTimeout = max(0.1, try num(value))
             case "log": logFile = try str(value)
+            case "log_level":
+                guard let level = Logger.Level(rawValue: try str(value).lowercased()) else {
+                    throw ParseError(description: "option log_level needs one of trace, debug, info, notice, warning, error, critical; got \(value ?? "")")
+                }
+                logLevel = level
+            case "metrics":
+                let address = try str(value)
+                guard address.contains(":"), let port = Int(address.split(separator: ":").last ?? ""), (0...65535).contains(port) else {
+                    throw ParseError(description: "option metrics needs HOST:PORT (e.g. 127.0.0.1:9567), got \(address)")
+                }
+                metricsAddress = address
             case "attr_timeout": fs.attrTimeout = try num(value)
             case "entry_timeout": fs.entryTimeout = try num(value)
             case "metadata_cache": fs.metadataTTL = try num(value)

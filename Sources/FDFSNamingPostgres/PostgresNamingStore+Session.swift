@@ -84,13 +84,13 @@ extension PostgresNamingStore {
     func register() async throws(FSError) {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
-        let hostname = String(cString: host)
+        let hostname = String(decoding: host.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let id = try await rows("session", """
             INSERT INTO \(unescaped: s).sessions (host, pid, mountpoint, ttl_s)
             VALUES (\(hostname), \(Int32(getpid())), \(mountpoint), \(Int32(sessionTTL))) RETURNING id
             """) { try $0.decode(Int64.self) }.first ?? 0
         sessionID.store(id, ordering: .relaxed)
-        Log.info("naming: session \(id) in \(target.redacted) (expires \(sessionTTL) s after its last heartbeat)")
+        self.logger.info("naming: session \(id) in \(target.redacted) (expires \(sessionTTL) s after its last heartbeat)")
     }
 
     /// Keeps the session alive; expires dead ones. A session found expired (this host could not
@@ -102,7 +102,7 @@ extension PostgresNamingStore {
                 try $0.decode(Int64.self)
             }
             if alive.isEmpty {
-                Log.warning("naming: session \(id) had expired (no heartbeat for \(sessionTTL) s); registering again — files unlinked elsewhere meanwhile may be gone")
+                self.logger.warning("naming: session \(id) had expired (no heartbeat for \(sessionTTL) s); registering again — files unlinked elsewhere meanwhile may be gone")
                 try await register()
                 let open = openCounts.withLock { $0 }
                 for (ino, count) in open {
@@ -113,7 +113,7 @@ extension PostgresNamingStore {
                 }
             }
             let expired = try await rows("expire", "SELECT \(unescaped: s).fdfs_expire(\(sid))") { try $0.decode(Int32.self) }.first ?? 0
-            if expired > 0 { Log.info("naming: expired \(expired) dead session(s); their open files and locks are released") }
+            if expired > 0 { self.logger.info("naming: expired \(expired) dead session(s); their open files and locks are released") }
         } catch {
             // Logged once per outage by `call`.
         }
@@ -134,7 +134,7 @@ extension PostgresNamingStore {
                     try await conn.listen(on: channel) { notifications in
                         self.dropAll()
                         self.feedUp.store(true, ordering: .relaxed)
-                        if logged { Log.info("naming: change feed of \(self.target.redacted) listening again") }
+                        if logged { self.logger.info("naming: change feed of \(self.target.redacted) listening again") }
                         logged = false
                         delay = 0.2
                         for try await n in notifications {
@@ -150,7 +150,7 @@ extension PostgresNamingStore {
             dropAll()
             if Task.isCancelled { return }
             if !logged {
-                Log.warning("naming: change feed of \(target.redacted) lost; other mounts' changes show after the cache lifetimes until it reconnects")
+                self.logger.warning("naming: change feed of \(target.redacted) lost; other mounts' changes show after the cache lifetimes until it reconnects")
                 logged = true
             }
             try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))

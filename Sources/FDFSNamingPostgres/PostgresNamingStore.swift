@@ -42,7 +42,8 @@ public final class PostgresNamingStore: NamingEngine {
     let timeout: Duration
     let sessionTTL: Int
     let mountpoint: String
-    let logger = Logger(label: "fdfsfs.postgres")
+    /// Our own records (outages, sessions) and postgres-nio's.
+    let logger: Logger
 
     let sessionID = Atomic<Int64>(0)
     /// The change feed is listening: cached answers are coherent with other mounts.
@@ -74,8 +75,9 @@ public final class PostgresNamingStore: NamingEngine {
     ///   - timeout: deadline of each database call (EIO after it).
     ///   - sessionTTL: seconds without heartbeat after which a session (a dead mount) expires.
     public init(target: MetaURL.PostgresTarget, stagedPath: String?, mountpoint: String = "",
-                timeout: Double = 10, sessionTTL: Int = 60) throws(FSError) {
+                timeout: Double = 10, sessionTTL: Int = 60, logger: Logger = .silent) throws(FSError) {
         self.target = target
+        self.logger = logger
         s = target.schema
         channel = target.schema + "_changes"
         self.timeout = .milliseconds(Int64(timeout * 1000))
@@ -101,7 +103,7 @@ public final class PostgresNamingStore: NamingEngine {
         config.options.maximumConnections = 8
         config.options.minimumConnections = 1
         config.options.additionalStartupParameters = [("synchronous_commit", "off")]
-        client = PostgresClient(configuration: config)
+        client = PostgresClient(configuration: config, backgroundLogger: logger)
         connectionConfig = PostgresConnection.Configuration(host: target.host, port: target.port, username: target.user,
                                                             password: target.password, database: target.database, tls: connTLS)
     }
@@ -131,7 +133,7 @@ public final class PostgresNamingStore: NamingEngine {
                     throw e.closureError ?? e.beginError ?? e.commitError ?? e.rollbackError ?? e
                 }
                 if !reachable.exchange(true, ordering: .relaxed) {
-                    Log.info("naming database \(target.redacted) reachable again")
+                    self.logger.info("naming database \(target.redacted) reachable again")
                 }
                 return r
             } catch let e as FSError {
@@ -168,7 +170,7 @@ public final class PostgresNamingStore: NamingEngine {
     /// The database did not answer: EIO, and one log line per outage.
     func unreachable(_ what: String, _ detail: String) -> FSError {
         if !closing.load(ordering: .relaxed), reachable.exchange(false, ordering: .relaxed) {
-            Log.error("naming database \(target.redacted) unreachable (\(detail)): named-tree operations fail with EIO until it returns; the by-id view keeps working")
+            self.logger.error("naming database \(target.redacted) unreachable (\(detail)): named-tree operations fail with EIO until it returns; the by-id view keeps working")
         }
         // Quiet: the outage has its one log line; each failing request is not logged again.
         return FSError(EIO, "naming database \(target.redacted) unreachable (\(what): \(detail))", quiet: true)
@@ -197,7 +199,7 @@ public final class PostgresNamingStore: NamingEngine {
 
     /// A node from 12 columns starting at `at`.
     static func node(_ row: PostgresRow, at: Int = 0) throws -> Node {
-        var it = row.makeRandomAccess()
+        let it = row.makeRandomAccess()
         func c<T: PostgresDecodable>(_ i: Int, _ t: T.Type) throws -> T { try it[at + i].decode(T.self) }
         _ = it
         return Node(id: try c(0, Int64.self), mode: UInt32(truncatingIfNeeded: try c(1, Int64.self)),
@@ -296,7 +298,7 @@ public final class PostgresNamingStore: NamingEngine {
             SELECT e.id, e.name, \(unescaped: Self.nodeColumns(of: "n")) FROM \(unescaped: s).entries e JOIN \(unescaped: s).nodes n ON n.id = e.child
             WHERE e.parent = \(parent) AND e.id > \(afterEntry) ORDER BY e.id LIMIT \(Int64(limit))
             """) { row in
-            var it = row.makeRandomAccess()
+            let it = row.makeRandomAccess()
             let id = try it[0].decode(Int64.self)
             let name = try it[1].decode(Data.self)
             _ = it
@@ -459,7 +461,7 @@ public final class PostgresNamingStore: NamingEngine {
         let r = try await rows("commit", """
             SELECT \(unescaped: Self.nodeColumns(of: "node")), del_id, del_file_id FROM \(unescaped: s).fdfs_commit(\(sid), \(id), \(fileID), \(size))
             """) { row -> (Node, QueuedDelete?) in
-            var it = row.makeRandomAccess()
+            let it = row.makeRandomAccess()
             let did = try it[12].decode(Int64?.self), dfid = try it[13].decode(String?.self)
             _ = it
             return (try Self.node(row), did.flatMap { d in dfid.map { (d, $0) } })

@@ -71,6 +71,35 @@ extension FastDFSClient {
         firstLease: Lease? = nil, keepLease: Bool = false,
         _ body: (Lease) async throws(FastDFSError) -> T
     ) async throws(FastDFSError) -> T {
+        let started = ContinuousClock.now
+        do {
+            let result = try await exchange(to: address, tracker: tracker, command: command, policy: policy,
+                                            firstLease: firstLease, keepLease: keepLease, body)
+            metrics.finished(command, started: started, failed: false)
+            if logger.logLevel <= .debug {
+                logger.debug("request", metadata: ["command": "\(command.name)", "server": "\(address)", "duration_us": "\(Self.microseconds(since: started))"])
+            }
+            return result
+        } catch {
+            metrics.finished(command, started: started, failed: true)
+            logger.debug("request failed: \(error.message)", metadata: [
+                "command": "\(command.name)", "server": "\(address)", "duration_us": "\(Self.microseconds(since: started))",
+                "code": "\(error.code)",
+            ])
+            throw error
+        }
+    }
+
+    static func microseconds(since start: ContinuousClock.Instant) -> Int64 {
+        let d = start.duration(to: .now)
+        return d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+    }
+
+    private func exchange<T>(
+        to address: StorageAddress, tracker: Bool, command: FDFSCommand, policy: RetryPolicy,
+        firstLease: Lease?, keepLease: Bool,
+        _ body: (Lease) async throws(FastDFSError) -> T
+    ) async throws(FastDFSError) -> T {
         let pool = try pool(for: address, tracker: tracker)
         var attempt = 0
         var pending = firstLease

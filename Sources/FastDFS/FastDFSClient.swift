@@ -24,8 +24,13 @@
 // * Version tolerance lives in the codec (lengths → layouts); the client adds what needs state:
 //   the IP width learned from query replies (for FETCH_ALL), range clamping for downloads (old
 //   servers answer EINVAL for ranges past EOF, new ones for offset == size).
+// * Observability (postgres-nio style): the client takes a swift-log `Logger` and logs each
+//   request (command, server, duration, outcome) at debug, connects at trace; swift-metrics
+//   counters and timers per command (`ClientMetrics`). Both are no-ops unless the process
+//   bootstraps a handler / factory.
 
 @_exported import FastDFSProtocol
+import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -51,6 +56,9 @@ public final class FastDFSClient: Sendable {
     typealias Pool = ConnectionPool<FDFSConnection, ContinuousClock>
 
     public let configuration: FastDFSConfiguration
+    /// Where requests are logged (debug: one record per request; trace: connects).
+    public let logger: Logger
+    let metrics = ClientMetrics()
     let eventLoopGroup: any EventLoopGroup
     let fileIO: NonBlockingFileIO
     let selector: Mutex<TrackerSelector>
@@ -77,9 +85,11 @@ public final class FastDFSClient: Sendable {
 
     public init(
         configuration: FastDFSConfiguration,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "fastdfs", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.configuration = configuration
+        self.logger = logger
         self.eventLoopGroup = eventLoopGroup
         self.fileIO = NonBlockingFileIO(threadPool: .singleton)
         self.selector = Mutex(TrackerSelector(trackers: configuration.trackers))
@@ -157,6 +167,7 @@ public final class FastDFSClient: Sendable {
         let key = PoolKey(address: address, isTracker: tracker)
         let configuration = self.configuration
         let group = self.eventLoopGroup
+        let metrics = self.metrics, logger = self.logger
         return pools.withLock { pools in
             if let pool = pools[key] { return pool }
             let retries = tracker ? 0 : max(0, configuration.storageConnectRetries)
@@ -167,8 +178,12 @@ public final class FastDFSClient: Sendable {
                     pooling: configuration.useConnectionPool),
                 clock: ContinuousClock()
             ) {
-                try await Self.connect(
+                let connection = try await Self.connect(
                     to: address, group: group, configuration: configuration, retries: retries)
+                metrics.connections.increment()
+                connection.channel.closeFuture.whenComplete { _ in metrics.connections.decrement() }
+                logger.trace("connected", metadata: ["server": "\(address)", "tracker": "\(tracker)"])
+                return connection
             }
             pools[key] = pool
             let runner = Task { await pool.run() }

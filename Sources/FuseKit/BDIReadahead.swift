@@ -1,4 +1,5 @@
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,8 +30,8 @@ public enum BDIReadahead {
     /// writable (not root, sysfs read-only in a container). `then` runs afterwards, on that
     /// thread: the mount has answered a request by then (the daemon reports itself ready there,
     /// so an unmount right after the mount command cannot find this thread's `stat` in flight).
-    public static func apply(kb: Int, mountpoint: String, then: @escaping @Sendable () -> Void = {}) {
-        let box = Unmanaged.passRetained(Request(kb: kb, mountpoint: mountpoint, then: then)).toOpaque()
+    public static func apply(kb: Int, mountpoint: String, logger: Logger, then: @escaping @Sendable () -> Void = {}) {
+        let box = Unmanaged.passRetained(Request(kb: kb, mountpoint: mountpoint, logger: logger, then: then)).toOpaque()
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
             let req = Unmanaged<Request>.fromOpaque(raw!).takeRetainedValue()
@@ -44,8 +45,11 @@ public enum BDIReadahead {
     private final class Request: Sendable {
         let kb: Int
         let mountpoint: String
+        let logger: Logger
         let then: @Sendable () -> Void
-        init(kb: Int, mountpoint: String, then: @escaping @Sendable () -> Void) { self.kb = kb; self.mountpoint = mountpoint; self.then = then }
+        init(kb: Int, mountpoint: String, logger: Logger, then: @escaping @Sendable () -> Void) {
+            self.kb = kb; self.mountpoint = mountpoint; self.logger = logger; self.then = then
+        }
     }
 
     private static func set(_ req: Request) {
@@ -55,13 +59,13 @@ public enum BDIReadahead {
         let path = sysfsPath(device: UInt64(st.st_dev))
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            Log.debug("read-ahead: cannot open \(path): \(String(cString: strerror(errno))); leaving the kernel's value")
+            req.logger.debug("read-ahead: cannot open the bdi setting; leaving the kernel's value", metadata: ["path": "\(path)", "error": "\(String(cString: strerror(errno)))"])
             return
         }
         defer { close(fd) }
         let text = Array("\(req.kb)\n".utf8)
         let n = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if n == text.count { Log.info("read-ahead: \(path) set to \(req.kb) KiB") }
-        else { Log.debug("read-ahead: cannot write \(path): \(String(cString: strerror(errno)))") }
+        if n == text.count { req.logger.info("read-ahead set", metadata: ["path": "\(path)", "kib": "\(req.kb)"]) }
+        else { req.logger.debug("read-ahead: cannot write the bdi setting", metadata: ["path": "\(path)", "error": "\(String(cString: strerror(errno)))"]) }
     }
 }

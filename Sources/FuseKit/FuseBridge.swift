@@ -11,12 +11,11 @@
 // pool; replying from a Task on another thread is allowed by libfuse.
 import CFuse3
 import FuseTypes
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
-
-let TRACE_ENABLED = getenv("FDFSFS_TRACE") != nil
 
 /// Connection tuning applied in the `init` callback.
 public struct FuseTuning: Sendable {
@@ -31,14 +30,19 @@ public struct FuseTuning: Sendable {
 final class FuseBridge: Sendable {
     let fs: any FuseFilesystem
     let tuning: FuseTuning
+    /// Logs failed requests (and, at trace, every request's timing); counts requests per op.
+    let observer: RequestObserver
     /// Requests handed to Tasks and not yet replied; teardown waits for them, because replying
     /// after `fuse_session_destroy` would touch freed requests.
     let inflight = Atomic<Int>(0)
 
-    init(fs: any FuseFilesystem, tuning: FuseTuning) {
+    init(fs: any FuseFilesystem, tuning: FuseTuning, logger: Logger) {
         self.fs = fs
         self.tuning = tuning
+        self.observer = RequestObserver(logger: logger)
     }
+
+    var logger: Logger { observer.logger }
 
     static func from(_ req: fuse_req_t?) -> FuseBridge {
         // Invariant: userdata is the Unmanaged FuseBridge passed to fuse_session_new, alive until destroy.
@@ -54,7 +58,7 @@ final class FuseBridge: Sendable {
     /// memory (`immediate*`), no Task and no thread hop.
     static func answer<S: ReplyShape>(_ req: fuse_req_t?, _ op: StaticString, _ shape: S.Type, _ result: Result<S.Value, FSError>) {
         let bridge = from(req)
-        Reply<S>(LibfuseSink(req: req!), op, hooks: ReplyHooks.of(bridge.fs)).finish(result)
+        Reply<S>(LibfuseSink(req: req!), op, hooks: ReplyHooks.of(bridge.fs), observer: bridge.observer).finish(result)
     }
 
     /// Runs `body` in a Task and replies with its value or its error, exactly once, as a reply
@@ -68,10 +72,10 @@ final class FuseBridge: Sendable {
         let bridge = from(req)
         let sink = LibfuseSink(req: req!)
         bridge.inflight.add(1, ordering: .relaxed)
-        let t0 = TRACE_ENABLED ? ContinuousClock.now : nil
+        let t0 = ContinuousClock.now
         Task {
-            let t1 = t0 != nil ? ContinuousClock.now : nil
-            let reply = Reply<S>(sink, op, hooks: ReplyHooks.of(bridge.fs))
+            let t1 = bridge.observer.tracing ? ContinuousClock.now : nil
+            let reply = Reply<S>(sink, op, hooks: ReplyHooks.of(bridge.fs), observer: bridge.observer, started: t0)
             let fs = bridge.fs
             let result: Result<S.Value, FSError>
             if interruptible {
@@ -80,13 +84,19 @@ final class FuseBridge: Sendable {
                 do throws(FSError) { result = .success(try await body(fs)) } catch { result = .failure(error) }
             }
             reply.finish(result)
-            if let t0, let t1 {
+            if let t1 {
                 let t2 = ContinuousClock.now
-                Log.info("TRACE \(op) queued \(t0.duration(to: t1).components.attoseconds / 1_000_000_000_000) us, ran \(t1.duration(to: t2).components.attoseconds / 1_000_000_000_000) us")
+                bridge.logger.trace("request", metadata: [
+                    "op": "\(op)", "queued_us": "\(microseconds(t0.duration(to: t1)))", "ran_us": "\(microseconds(t1.duration(to: t2)))",
+                ])
             }
             bridge.inflight.subtract(1, ordering: .releasing)
         }
     }
+}
+
+func microseconds(_ d: Duration) -> Int64 {
+    d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
 }
 
 /// Runs `body` in a Task that is cancelled once libfuse has marked the request interrupted

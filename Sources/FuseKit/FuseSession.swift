@@ -1,5 +1,6 @@
 import CFuse3
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,14 +21,16 @@ public final class FuseSession: @unchecked Sendable {
     private var mounted = false
     private var handlersSet = false
     private var notifier: KernelNotifier?
+    private let logger: Logger
 
     /// - Parameters:
     ///   - options: `-o` options understood by libfuse (`allow_other`, `default_permissions`,
     ///     `ro`, `fsname=`, `subtype=`, `max_read=` ...).
     public init(filesystem: any FuseFilesystem, tuning: FuseTuning = FuseTuning(), mountpoint: String,
-                options: [String], debug: Bool) throws(FSError) {
+                options: [String], debug: Bool, logger: Logger = Logger(label: "fusekit")) throws(FSError) {
         self.mountpoint = mountpoint
-        bridge = FuseBridge(fs: filesystem, tuning: tuning)
+        self.logger = logger
+        bridge = FuseBridge(fs: filesystem, tuning: tuning, logger: logger)
         retained = Unmanaged.passRetained(bridge)
         var argv: [String] = ["fdfsfs"]
         if !options.isEmpty { argv += ["-o", options.joined(separator: ",")] }
@@ -77,7 +80,7 @@ public final class FuseSession: @unchecked Sendable {
             throw FSError(EIO, "cannot mount on \(mountpoint) (see the message above; is /dev/fuse available and the directory present?)")
         }
         mounted = true
-        let n = KernelNotifier(session: se)
+        let n = KernelNotifier(session: se, logger: logger)
         notifier = n
         bridge.fs.attach(notifier: n)
     }
@@ -86,6 +89,7 @@ public final class FuseSession: @unchecked Sendable {
     /// unmount, the signal number after a signal).
     public func run(maxThreads: UInt32 = 16) async -> Int32 {
         guard let se else { return -1 }
+        let logger = logger
         return await withCheckedContinuation { (cont: CheckedContinuation<Int32, Never>) in
             let box = LoopBox(se: se, maxThreads: maxThreads, cont: cont)
             var tid = pthread_t()
@@ -97,7 +101,7 @@ public final class FuseSession: @unchecked Sendable {
                 return nil
             }, Unmanaged.passRetained(box).toOpaque())
             if rc != 0 {
-                Log.error("cannot start the FUSE loop thread: errno \(rc)")
+                logger.error("cannot start the FUSE loop thread", metadata: ["errno": "\(rc)"])
                 cont.resume(returning: -1)
             } else {
                 pthread_detach(tid)
@@ -113,7 +117,7 @@ public final class FuseSession: @unchecked Sendable {
             waited += 0.01
         }
         let left = bridge.inflight.load(ordering: .acquiring)
-        if left > 0 { Log.warning("\(left) requests still unanswered at unmount") }
+        if left > 0 { logger.warning("requests still unanswered at unmount", metadata: ["requests": "\(left)"]) }
     }
 
     /// Unmount, remove handlers, destroy, release — always in this order (passthrough_ll's main).

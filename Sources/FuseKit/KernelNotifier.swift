@@ -1,6 +1,7 @@
 import CFuse3
 import Dispatch
 import FuseTypes
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -23,13 +24,18 @@ final class KernelNotifier: KernelCacheNotifier {
     private let session: Mutex<Session?>
     private let queue = DispatchQueue(label: "fdfsfs.kernel-notify")
 
-    init(session: OpaquePointer) { self.session = Mutex(Session(raw: session)) }
+    private let logger: Logger
+
+    init(session: OpaquePointer, logger: Logger) {
+        self.session = Mutex(Session(raw: session))
+        self.logger = logger
+    }
 
     func invalidateEntry(parent: UInt64, name: FileName) {
         queue.async { [self] in
             guard let se = session.withLock({ $0 }) else { return }
             let rc = withCString(name) { fuse_lowlevel_notify_inval_entry(se.raw, fuse_ino_t(parent), $0, name.count) }
-            Self.report(rc, "inval_entry \(parent)/\(name)")
+            report(rc, "inval_entry \(parent)/\(name)")
         }
     }
 
@@ -37,7 +43,7 @@ final class KernelNotifier: KernelCacheNotifier {
         queue.async { [self] in
             guard let se = session.withLock({ $0 }) else { return }
             let rc = fuse_lowlevel_notify_inval_inode(se.raw, fuse_ino_t(ino), 0, 0)
-            Self.report(rc, "inval_inode \(ino)")
+            report(rc, "inval_inode \(ino)")
         }
     }
 
@@ -49,8 +55,8 @@ final class KernelNotifier: KernelCacheNotifier {
     }
 
     /// ENOENT: the kernel has nothing cached for it, which is fine.
-    private static func report(_ rc: Int32, _ what: String) {
+    private func report(_ rc: Int32, _ what: @autoclosure () -> String) {
         if rc == 0 || rc == -ENOENT { return }
-        Log.debug("notify \(what): errno \(-rc)")
+        logger.debug("kernel notification failed", metadata: ["notify": "\(what())", "errno": "\(-rc)"])
     }
 }

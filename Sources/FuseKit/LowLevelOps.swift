@@ -1,5 +1,6 @@
 import CFuse3
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,7 +35,11 @@ enum LowLevelOps {
                 conn.pointee.max_readahead = t.maxReadahead
             }
             conn.pointee.time_gran = 1
-            Log.info("fuse init: proto \(conn.pointee.proto_major).\(conn.pointee.proto_minor), max_write \(conn.pointee.max_write), max_readahead \(conn.pointee.max_readahead), readdirplus \(want & UInt32(FUSE_CAP_READDIRPLUS) != 0), locks: posix \(want & UInt32(FUSE_CAP_POSIX_LOCKS) != 0), flock \(want & UInt32(FUSE_CAP_FLOCK_LOCKS) != 0)")
+            bridge.logger.info("fuse init", metadata: [
+                "proto": "\(conn.pointee.proto_major).\(conn.pointee.proto_minor)", "max_write": "\(conn.pointee.max_write)",
+                "max_readahead": "\(conn.pointee.max_readahead)", "readdirplus": "\(want & UInt32(FUSE_CAP_READDIRPLUS) != 0)",
+                "posix_locks": "\(want & UInt32(FUSE_CAP_POSIX_LOCKS) != 0)", "flock": "\(want & UInt32(FUSE_CAP_FLOCK_LOCKS) != 0)",
+            ])
             bridge.fs.initialized()
         }
         ops.destroy = { userdata in

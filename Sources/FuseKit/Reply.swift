@@ -17,8 +17,9 @@ struct Reply<Shape: ReplyShape>: ~Copyable, Sendable {
     private let target: Unmanaged<ReplyTarget>
     let op: StaticString
 
-    init(_ sink: any ReplySink, _ op: StaticString, hooks: ReplyHooks) {
-        target = .passRetained(ReplyTarget(sink: sink, hooks: hooks))
+    init(_ sink: any ReplySink, _ op: StaticString, hooks: ReplyHooks, observer: RequestObserver = .standalone,
+         started: ContinuousClock.Instant = .now) {
+        target = .passRetained(ReplyTarget(sink: sink, hooks: hooks, observer: observer, started: started))
         self.op = op
     }
 
@@ -26,20 +27,17 @@ struct Reply<Shape: ReplyShape>: ~Copyable, Sendable {
     consuming func fail(_ error: FSError) {
         let t = target.takeRetainedValue(), op = op
         discard self
-        if error.quiet || !Log.enabled(.info) {
-            Log.debug("\(op): \(error)")
-        } else if error.errno == EIO || error.errno == ENOSYS {
-            Log.error("\(op): \(error)")
-        } else {
-            Log.info("\(op): \(error)")
-        }
-        _ = t.sink.error(error.errno == 0 ? EIO : error.errno)
+        t.observer.failed(op, error)
+        let errno = error.errno == 0 ? EIO : error.errno
+        _ = t.sink.error(errno)
+        t.observer.answered(op, started: t.started, errno: errno)
     }
 
     consuming func send(_ value: Shape.Value) {
-        let t = target.takeRetainedValue()
+        let t = target.takeRetainedValue(), op = op
         discard self
         Shape.send(value, to: t.sink, hooks: t.hooks)
+        t.observer.answered(op, started: t.started, errno: nil)
     }
 
     consuming func finish(_ result: Result<Shape.Value, FSError>) {
@@ -51,17 +49,22 @@ struct Reply<Shape: ReplyShape>: ~Copyable, Sendable {
 
     deinit {
         let t = target.takeRetainedValue()
-        Log.error("\(op): no reply was sent; replying EIO")
+        t.observer.logger.error("\(op): no reply was sent; replying EIO", metadata: ["op": "\(op)"])
         _ = t.sink.error(EIO)
+        t.observer.answered(op, started: t.started, errno: EIO)
     }
 }
 
 final class ReplyTarget: Sendable {
     let sink: any ReplySink
     let hooks: ReplyHooks
-    init(sink: any ReplySink, hooks: ReplyHooks) {
+    let observer: RequestObserver
+    let started: ContinuousClock.Instant
+    init(sink: any ReplySink, hooks: ReplyHooks, observer: RequestObserver, started: ContinuousClock.Instant) {
         self.sink = sink
         self.hooks = hooks
+        self.observer = observer
+        self.started = started
     }
 }
 

@@ -5,20 +5,21 @@ import FDFSFileSystem
 import FDFSNamingPostgres
 import Foundation
 import FuseTypes
+import Logging
 
 /// The naming engine `-o meta=` names: SQLite in the state directory (default), SQLite at a
 /// path, or a PostgreSQL namespace shared with other mounts (connected and its schema checked
 /// before the mount goes ahead, so a wrong URL or password fails the mount with a clear message).
 enum NamingFactory {
     static func make(meta: String?, passwordFile: String?, stateDir: String?, mountpoint: String,
-                     sessionTTL: Int, timeout: Double) async throws(FSError) -> any NamingEngine {
+                     sessionTTL: Int, timeout: Double, logger: Logger = .silent) async throws(FSError) -> any NamingEngine {
         guard let meta else { return try NamingStore(path: (stateDir ?? ".") + "/names.sqlite") }
         switch try MetaURL.parse(meta, passwordFile: passwordFile) {
         case .sqlite(let path):
             return try NamingStore(path: path)
         case .postgres(let target):
             let engine = try PostgresNamingStore(target: target, stagedPath: stateDir.map { $0 + "/staged.sqlite" }, mountpoint: mountpoint,
-                                                 timeout: timeout, sessionTTL: sessionTTL)
+                                                 timeout: timeout, sessionTTL: sessionTTL, logger: logger)
             do { try await engine.open() } catch {
                 await engine.shutdown()
                 throw FSError(error.errno, "cannot use the naming database \(target.redacted): \(error.message)")

@@ -4,17 +4,22 @@
 // for "ready" on a pipe (`Daemon`) → in the foreground process: lock the state directory,
 // open the store and check it answers (within connect_timeout), open the naming database,
 // mount through FuseKit, report ready, run the FUSE loop on its own thread until unmount or
-// SIGTERM/SIGINT, then unmount and clean up.
+// SIGTERM/SIGINT, then unmount and clean up. Logging and metrics are bootstrapped once, right
+// after the options are read (`Observability`): log lines go to fd 2 (the log file in the
+// daemon), metrics to a Prometheus registry served on the mount's unix socket (`fdfsfs stats`)
+// and, with `-o metrics=HOST:PORT`, on TCP.
 #if canImport(Glibc)
 import Glibc
 #endif
 import CFuse3
 import FDFSFileSystem
 import FDFSNamingPostgres
+import FDFSObservability
 import FastDFSProtocol
 import Foundation
 import FuseKit
 import FuseTypes
+import Logging
 
 // Before any thread exists: termination signals are delivered only to the FUSE loop thread.
 FuseSession.blockTerminationSignals()
@@ -43,6 +48,10 @@ if rawArgs.first == "status" {
     exit(StatusCommand.run(stateDir: rawArgs[1]))
 }
 
+if rawArgs.first == "stats" {
+    exit(StatsCommand.run(Array(rawArgs.dropFirst())))
+}
+
 if rawArgs.first == "dump" || rawArgs.first == "load" {
     exit(await DumpCommand.run(rawArgs))
 }
@@ -55,9 +64,12 @@ do {
     exit(2)
 }
 
+let metricsRegistry = Observability.bootstrap(level: command.logLevel)
+let logger = Logger(label: "fdfsfs")
+
 /// Fails (in the parent, or reported through the pipe in the child) and exits.
 func fatal(_ message: String) -> Never {
-    Log.error(message)
+    logger.error("\(message)")
     Daemon.report("error: " + message)
     if getenv(Daemon.readyEnv) == nil && !command.foreground { fputsErr("fdfsfs: \(message)\n") }
     exit(1)
@@ -102,8 +114,8 @@ if !command.foreground {
     exit(Daemon.spawnAndWait(arguments: args, logFile: logFile, timeout: command.connectTimeout * 2 + 15))
 }
 
-if command.debug { Log.setLevel(.debug) }
-Log.info("starting: source \(command.source), mount point \(mountpoint), state \(stateDir)")
+logger.info("starting", metadata: ["source": "\(command.source)", "mountpoint": "\(mountpoint)", "state_dir": "\(stateDir)",
+                                   "version": "\(FDFSPackageVersion.string)"])
 
 // One fdfsfs per state directory: the naming database has a single writer.
 let lockFD = open(stateDir + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
@@ -119,7 +131,7 @@ if command.memoryStore {
     store = await MemorySeed.make(stateDir: stateDir)
 } else {
     do {
-        store = try await makeFastDFSStore(command)
+        store = try await makeFastDFSStore(command, logger: logger)
     } catch {
         fatal(error.message)
     }
@@ -128,16 +140,17 @@ if command.memoryStore {
 let naming: any NamingEngine
 do {
     naming = try await NamingFactory.make(meta: command.meta, passwordFile: command.metaPasswordFile, stateDir: stateDir,
-                                          mountpoint: mountpoint, sessionTTL: command.sessionTTL, timeout: command.metaTimeout)
+                                          mountpoint: mountpoint, sessionTTL: command.sessionTTL, timeout: command.metaTimeout,
+                                          logger: logger)
 } catch {
     fatal(error.message)
 }
-if let meta = command.meta { Log.info("named tree in \(MetaURL.scrub(meta))") }
+if let meta = command.meta { logger.info("named tree in \(MetaURL.scrub(meta))") }
 
 var fsOptions = command.fs
 fsOptions.readOnly = command.readOnly
 fsOptions.stagingDir = stateDir + "/staging"
-let filesystem = FDFSFileSystem(store: store, naming: naming, options: fsOptions)
+let filesystem = FDFSFileSystem(store: store, naming: naming, options: fsOptions, logger: logger)
 
 // Reachability within connect_timeout: an unreachable tracker fails here, not as a hang.
 let started = await withTaskGroup(of: FSError?.self) { group -> FSError? in
@@ -154,12 +167,34 @@ let started = await withTaskGroup(of: FSError?.self) { group -> FSError? in
 }
 if let started { fatal("cannot reach the FastDFS cluster \(command.source): \(started.description)") }
 
+// Metrics: the unix socket `fdfsfs stats` reads (a failure there only costs that view), and the
+// TCP endpoint asked for with metrics= (a failure there fails the mount: it was asked for).
+let endpoint: MetricsEndpoint?
+do {
+    var listeners: [MetricsEndpoint.Listener] = []
+    let socketPath = MetricsEndpoint.socketPath(forMountpoint: mountpoint)
+    if mkdirs(MetricsEndpoint.runDirectory) { listeners.append(.unix(path: socketPath)) }
+    else { logger.warning("no metrics socket: cannot create \(MetricsEndpoint.runDirectory) (\(String(cString: strerror(errno)))); `fdfsfs stats` will not reach this mount") }
+    if let address = command.metricsAddress {
+        guard let tcp = MetricsEndpoint.parseTCP(address) else { fatal("metrics=\(address): expected HOST:PORT") }
+        listeners.append(tcp)
+    }
+    do {
+        endpoint = try await MetricsEndpoint.start(registry: metricsRegistry, listeners: listeners)
+    } catch {
+        if command.metricsAddress != nil { fatal("cannot serve metrics on \(command.metricsAddress!): \(error)") }
+        logger.warning("no metrics socket at \(socketPath): \(error); `fdfsfs stats` will not reach this mount")
+        endpoint = nil
+    }
+    if let port = endpoint?.tcpPort { logger.info("metrics served", metadata: ["address": "\(command.metricsAddress ?? "")", "port": "\(port)"]) }
+}
+
 let session: FuseSession
 do {
     var tuning = FuseTuning()
     tuning.maxReadahead = UInt32(clamping: min(command.fs.readAhead.maxWindow, 1 << 20))
     session = try FuseSession(filesystem: filesystem, tuning: tuning, mountpoint: mountpoint,
-                              options: command.fuseOptions, debug: command.debug)
+                              options: command.fuseOptions, debug: command.debug, logger: logger)
     try session.mount()
 } catch {
     fatal(error.message)
@@ -168,21 +203,22 @@ do {
 // The mount command returns once that is done (the mount answers requests by then).
 let source = command.source
 if command.readAheadKB > 0 {
-    BDIReadahead.apply(kb: command.readAheadKB, mountpoint: mountpoint) {
-        Log.info("mounted \(source) on \(mountpoint)")
+    BDIReadahead.apply(kb: command.readAheadKB, mountpoint: mountpoint, logger: logger) {
+        logger.info("mounted", metadata: ["source": "\(source)", "mountpoint": "\(mountpoint)"])
         Daemon.report("ready")
     }
 } else {
-    Log.info("mounted \(source) on \(mountpoint)")
+    logger.info("mounted", metadata: ["source": "\(source)", "mountpoint": "\(mountpoint)"])
     Daemon.report("ready")
 }
 let rc = await session.run(maxThreads: command.singleThread ? 1 : 16)
-Log.info("FUSE loop ended (\(rc)); unmounting \(mountpoint)")
+logger.info("FUSE loop ended; unmounting", metadata: ["rc": "\(rc)", "mountpoint": "\(mountpoint)"])
+await endpoint?.close()
 filesystem.stop()
 await session.drain()
 await filesystem.releaseLockSession()
 session.teardown()
 await naming.shutdown()
 await shutdownStore(store)
-Log.info("unmounted \(mountpoint)")
+logger.info("unmounted", metadata: ["mountpoint": "\(mountpoint)"])
 exit(rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1)

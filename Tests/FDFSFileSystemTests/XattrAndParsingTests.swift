@@ -144,13 +144,3 @@ struct ParsingTests {
         #expect(try MountCommand.parse(["memory:", "/m"]).memoryStore)
     }
 }
-
-@Suite("Log lines")
-struct LogLineTests {
-    @Test func controlCharactersInAMessageStayOnOneLine() {
-        #expect(Log.escaped("plain name.jpg") == "plain name.jpg")
-        #expect(Log.escaped("refused bad\nname\r\t\u{1}x") == "refused bad\\nname\\r\\t\\x01x")
-        #expect(Log.escaped("a\\b") == "a\\\\b")
-        #expect(!Log.escaped("x\ny\u{7f}").contains("\n"))
-    }
-}

@@ -1,4 +1,5 @@
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,7 +16,8 @@ extension FDFSFileSystem {
     /// mount of a shared tree wrote it): the kernel drops its page cache of the file.
     func makeHandle(ino: UInt64, fileID: String?, size: Int64, writer: FileWriter?, unchanged: Bool = true) -> Opened {
         let pf = fileID.map {
-            Prefetcher(fileID: $0, size: size, store: store, hint: store.sourceStorage(of: $0), budget: budget, config: options.readAhead)
+            Prefetcher(fileID: $0, size: size, store: store, hint: store.sourceStorage(of: $0), budget: budget, config: options.readAhead,
+                       logger: logger, metrics: metrics)
         }
         let h = Handle(ino: ino, fileID: fileID, size: size, prefetcher: writer == nil ? pf : nil, writable: writer != nil, writer: writer)
         // A reader opened while another handle writes reads through the writer; once that is
@@ -39,7 +41,7 @@ extension FDFSFileSystem {
             try requireWritable()
             let kind = try store.decode(path).kind
             guard kind == .appender else {
-                Log.warning("refused to write \(path): a \(kind.rawValue) FastDFS file is immutable; write it through a name in the named tree (copy on write)")
+                logger.warning("refused to write \(path): a \(kind.rawValue) FastDFS file is immutable; write it through a name in the named tree (copy on write)")
                 throw FSError(EPERM, "\(path) is an immutable \(kind.rawValue) FastDFS file")
             }
             fileInfoCache.remove(path)
@@ -115,6 +117,12 @@ extension FDFSFileSystem {
     }
 
     public func read(ino: UInt64, fh: UInt64, offset: Int64, size: Int) async throws(FSError) -> [UInt8] {
+        let data = try await readBytes(ino: ino, fh: fh, offset: offset, size: size)
+        metrics.bytesRead.increment(by: Int64(data.count))
+        return data
+    }
+
+    private func readBytes(ino: UInt64, fh: UInt64, offset: Int64, size: Int) async throws(FSError) -> [UInt8] {
         guard let h = handles.withLock({ $0.get(fh) }) else { throw FSError(EBADF, "unknown file handle \(fh)") }
         if let w = h.writer ?? writer(of: ino) { return try await w.read(offset: offset, length: size) }
         if h.stale.load(ordering: .relaxed) {
@@ -132,6 +140,7 @@ extension FDFSFileSystem {
         try requireWritable()
         try Self.checkFileSize(offset + Int64(data.count))
         let n = try await w.write(offset: offset, data: data)
+        metrics.bytesWritten.increment(by: Int64(n))
         invalidateReaders(ino)
         return n
     }
@@ -179,7 +188,7 @@ extension FDFSFileSystem {
             do throws(FSError) {
                 if let (row, fid) = try await naming.closed(Int64(h.ino)) { await deleteRemote(row: row, fileID: fid) }
             } catch {
-                Log.warning("close of inode \(h.ino): \(error) (the shared tree's session cleanup will finish it)")
+                logger.warning("close of inode \(h.ino): \(error) (the shared tree's session cleanup will finish it)")
             }
         }
         let ev = inodes.withLock { $0.closed(h.ino) }

@@ -1,4 +1,5 @@
 import FuseTypes
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -40,6 +41,10 @@ actor FileWriter {
     /// a change below it makes the file a copy (another mount's writer may be reading the
     /// committed file as its base; see `WriteState.copyInsteadOfChanging`).
     let guardsCommitted: Bool
+    /// Carries the inode as metadata.
+    let logger: Logger
+    /// Staged bytes are counted in `metrics.stagedBytes` while this writer holds them.
+    let metrics: FileSystemMetrics?
     let staging: StagingFile
     let chunk: Int64
     /// Staged bytes above which writes fail with the last ship error instead of staging more.
@@ -53,6 +58,9 @@ actor FileWriter {
         get { machine.state }
         set {
             let sizeChanged = newValue.size != machine.state.size
+            if let metrics, newValue.dirty != machine.state.dirty {
+                metrics.stagedBytes.increment(by: Double(newValue.dirty.byteCount - machine.state.dirty.byteCount))
+            }
             machine.state = newValue
             if sizeChanged { liveSize.store(newValue.size, ordering: .relaxed) }
         }
@@ -88,7 +96,12 @@ actor FileWriter {
     init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: any NamingEngine, group: String?,
          named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, slots: UploadSlots? = nil,
          recorded: Bool = false, slave: SlaveTarget? = nil, guardsCommitted: Bool = false,
-         clock: @escaping Clock = monotonicSeconds) throws(FSError) {
+         clock: @escaping Clock = monotonicSeconds, logger: Logger = .silent, metrics: FileSystemMetrics? = nil) throws(FSError) {
+        var logger = logger
+        logger[metadataKey: "inode"] = "\(ino)"
+        self.logger = logger
+        self.metrics = metrics
+        metrics?.stagedBytes.increment(by: Double(state.dirty.byteCount))
         self.guardsCommitted = guardsCommitted
         self.clock = clock
         self.slots = slots
@@ -202,7 +215,7 @@ actor FileWriter {
                     throw error
                 }
             } catch {
-                if machine.lastError == nil { Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)") }
+                if machine.lastError == nil { logger.warning("sending staged data failed, keeping it staged: \(error)") }
                 machine.requestFailed(error, now: clock())
                 unlock()
                 return
@@ -222,7 +235,7 @@ actor FileWriter {
                 }
             case .failure(let error):
                 // Kept staged; fsync/close report it, and writes fail once maxStaged is reached.
-                if machine.lastError == nil { Log.warning("inode \(ino): sending staged data failed, keeping it staged: \(error)") }
+                if machine.lastError == nil { logger.warning("sending staged data failed, keeping it staged: \(error)") }
                 machine.stepFailed(error, now: clock())
                 unlock()
                 return
@@ -238,7 +251,7 @@ actor FileWriter {
         let (extents, fileSize) = await staging.dataExtents()
         let added = state.adoptUnrecorded(logged: logged, extents: extents, stagingSize: fileSize)
         if added > 0 {
-            Log.warning("inode \(ino): \(added) staged bytes written after the last record found in \(staging.path)")
+            logger.warning("\(added) staged bytes written after the last record found in \(staging.path)")
             try? await record(status: .pending)
         }
     }
@@ -380,7 +393,7 @@ actor FileWriter {
             if info.size > state.remoteSize {
                 try await store.truncate(fid, to: state.remoteSize)
             } else if info.size < state.remoteSize {
-                Log.error("inode \(ino): \(fid) holds \(info.size) bytes on its source storage, \(state.remoteSize) were acknowledged")
+                logger.error("\(fid) holds \(info.size) bytes on its source storage, \(state.remoteSize) were acknowledged")
                 throw FSError(EIO, "\(fid) holds \(info.size) bytes on the server, \(state.remoteSize) were acknowledged; the file is damaged")
             }
         }
@@ -405,11 +418,11 @@ actor FileWriter {
                   (try? await store.fileInfo(t.fileID))?.size == state.size else {
                 throw FSError(EEXIST, "a different slave file \(t.fileID) already exists")
             }
-            Log.info("slave file \(t.fileID) was already uploaded (before a restart)")
+            logger.info("slave file \(t.fileID) was already uploaded (before a restart)")
             id = t.fileID
         }
         guard id == t.fileID else {
-            Log.error("slave upload of \(t.master) (prefix \(t.prefix), ext \(t.ext)) produced \(id), expected \(t.fileID)")
+            logger.error("slave upload of \(t.master) (prefix \(t.prefix), ext \(t.ext)) produced \(id), expected \(t.fileID)")
             throw FSError(EIO, "slave upload produced \(id) instead of \(t.fileID)")
         }
         bytesSent += state.size
@@ -417,7 +430,7 @@ actor FileWriter {
         state.remoteSize = state.size
         state.truncateTo = nil
         state.dirty.remove(0, state.size)
-        Log.info("uploaded slave file \(id) of \(t.master) (\(state.size) bytes)")
+        logger.info("uploaded slave file \(id) of \(t.master) (\(state.size) bytes)")
     }
 
     /// Runs a request that sends bytes under the global cap.
@@ -480,7 +493,7 @@ actor FileWriter {
                 let id = try await sending { () async throws(FSError) -> String in
                     try await store.upload(data, ext: ext, group: group, appender: true)
                 }
-                Log.info("inode \(ino): created appender file \(id)")
+                logger.info("created appender file \(id)")
                 return .success(id)
             }
         } catch {
@@ -526,7 +539,7 @@ actor FileWriter {
         guard machine.mustVerify, slave == nil, let fid = state.fileID else { return }
         let info = try await store.fileInfo(fid)
         guard info.size == state.size else {
-            Log.error("inode \(ino): \(fid) holds \(info.size) bytes on its source storage after shipping, \(state.size) expected; not recording it as durable")
+            logger.error("\(fid) holds \(info.size) bytes on its source storage after shipping, \(state.size) expected; not recording it as durable")
             state.remoteUncertain = true
             throw FSError(EIO, "\(fid) holds \(info.size) bytes on its source storage, \(state.size) expected")
         }
@@ -552,7 +565,7 @@ actor FileWriter {
         if named, shipped || newID != state.committedID || state.size != state.committedSize {
             // One transaction: the name's new id and size, and the end of its staged record.
             if let (row, old) = try await naming.commitWrite(ino, fileID: newID, size: state.size, dropStaged: recorded) {
-                Log.info("inode \(ino): \(old) replaced by \(newID ?? "no data"); deleting the old file")
+                logger.info("\(old) replaced by \(newID ?? "no data"); deleting the old file")
                 pendingDelete = (row, old)
             }
             stagedDropped = recorded
@@ -573,4 +586,8 @@ actor FileWriter {
 
     /// Removes the staging file (the writer is clean and no longer used).
     nonisolated func discard() { staging.remove() }
+
+    deinit {
+        metrics?.stagedBytes.decrement(by: Double(machine.state.dirty.byteCount))
+    }
 }

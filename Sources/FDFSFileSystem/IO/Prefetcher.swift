@@ -1,4 +1,5 @@
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,7 +41,13 @@ actor Prefetcher {
     /// Downloads issued (for tests and the debug log).
     private(set) var downloadsIssued = 0
 
-    init(fileID: String, size: Int64, store: any FileStore, hint: StorageHint?, budget: MemoryBudget, config: ReadAheadConfig) {
+    let logger: Logger
+    let metrics: FileSystemMetrics?
+
+    init(fileID: String, size: Int64, store: any FileStore, hint: StorageHint?, budget: MemoryBudget, config: ReadAheadConfig,
+         logger: Logger = .silent, metrics: FileSystemMetrics? = nil) {
+        self.logger = logger
+        self.metrics = metrics
         self.fileID = fileID; self.size = size; self.store = store; self.hint = hint; self.budget = budget
         planner = ReadAheadPlanner(config: config, fileSize: size)
     }
@@ -90,14 +97,21 @@ actor Prefetcher {
         await learnReplicas()
         // From here to the first await: plan, drop and issue atomically (no actor reentrancy).
         let plan = planner.read(offset: offset, length: Int64(length))
-        Log.debug("read \(fileID) at \(offset) +\(length): \(plan.reset ? "new stream" : "sequential"), read-ahead \(plan.ahead.map { "\($0.lowerBound)..<\($0.upperBound)" } ?? "none"), \(chunks.count) chunks held, \(downloadsIssued) downloads so far")
+        logger.trace("read", metadata: [
+            "file_id": "\(fileID)", "offset": "\(offset)", "bytes": "\(length)", "stream": "\(plan.reset ? "new" : "sequential")",
+            "read_ahead": "\(plan.ahead.map { "\($0.lowerBound)..<\($0.upperBound)" } ?? "none")", "chunks_held": "\(chunks.count)",
+            "downloads": "\(downloadsIssued)",
+        ])
         let need = plan.need
         if plan.reset {
             dropChunks { !$0.range.overlaps(need) }
         } else {
             dropChunks { $0.range.upperBound <= plan.keepFrom && !$0.range.overlaps(need) }
         }
+        let issuedBefore = downloadsIssued
         ensure(need, covering: true)
+        // A hit: the bytes were held or already on their way (read-ahead), no new download.
+        if downloadsIssued == issuedBefore { metrics?.readAheadHits.increment() } else { metrics?.readAheadMisses.increment() }
         if let ahead = plan.ahead {
             let reached = ensure(ahead, covering: false)
             if reached < ahead.upperBound { planner.aheadStopped(at: reached) }

@@ -1,4 +1,5 @@
 import FuseTypes
+import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -68,7 +69,7 @@ extension FDFSFileSystem {
             return
         }
         do { try await locks.releaseAll(ino: ino, owner: self.lockOwner(lockOwner), kind: .posix) } catch {
-            Log.error("cannot release the POSIX locks of owner \(lockOwner) on inode \(ino): \(error)")
+            logger.error("cannot release the POSIX locks of owner \(lockOwner) on inode \(ino): \(error)")
             failure = failure ?? error
         }
         if let failure { throw failure }
@@ -80,7 +81,7 @@ extension FDFSFileSystem {
         var failure: FSError?
         if flockRelease, heldLocks.withLock({ $0.remove(HeldLock(ino: ino, owner: lockOwner, kind: .flock)) }) != nil {
             do { try await locks.releaseAll(ino: ino, owner: self.lockOwner(lockOwner), kind: .flock) } catch {
-                Log.error("cannot release the flock locks of owner \(lockOwner) on inode \(ino): \(error)")
+                logger.error("cannot release the flock locks of owner \(lockOwner) on inode \(ino): \(error)")
                 failure = error
             }
         }
@@ -91,7 +92,7 @@ extension FDFSFileSystem {
     /// At unmount: drops whatever locks this mount still holds.
     public func releaseLockSession() async {
         do { try await locks.releaseSession(options.lockSession) } catch {
-            Log.warning("cannot release the locks of session \(options.lockSession): \(error)")
+            logger.warning("cannot release the locks of session \(options.lockSession): \(error)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import FuseTypes
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,7 @@ extension FDFSFileSystem {
         let nw = try FileWriter(ino: Int64(ino), state: WriteState(fileID: fileID, size: size, appender: appender),
                                 stagingPath: stagingPath(ino), store: store, naming: naming, group: options.group,
                                 named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, slave: slave,
-                                guardsCommitted: named && naming.sharesTree)
+                                guardsCommitted: named && naming.sharesTree, logger: logger, metrics: metrics)
         let (winner, lost) = writers.withLock { w -> (FileWriter, Bool) in
             if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return (e.writer, true) }
             w[ino] = (nw, 1)
@@ -62,7 +63,7 @@ extension FDFSFileSystem {
         }) else { return }
         if w.slave != nil, await w.fileID == nil {
             // A new slave still empty at its flushes: uploaded (empty) at the last close.
-            do { try await syncWriter(w, ino: ino, lastClose: true) } catch { Log.error("inode \(ino): uploading slave file \(w.slave?.fileID ?? "") at its last close failed: \(error)") }
+            do { try await syncWriter(w, ino: ino, lastClose: true) } catch { logger.error("inode \(ino): uploading slave file \(w.slave?.fileID ?? "") at its last close failed: \(error)") }
         }
         await dropIfIdle(ino: ino, w)
     }
@@ -74,7 +75,7 @@ extension FDFSFileSystem {
             t[ino] = nil
             return true
         }
-        if dropped { await w.discard() }
+        if dropped { w.discard() }
     }
 
     /// The durability point: ships and records, or returns the error with the bytes kept staged.
@@ -84,7 +85,7 @@ extension FDFSFileSystem {
         do {
             if lastClose { try await w.syncLastClose() } else { try await w.sync() }
         } catch {
-            Log.error("inode \(ino): \(error); the data stays staged in \(stagingDir) and is retried")
+            logger.error("inode \(ino): \(error); the data stays staged in \(stagingDir) and is retried")
             throw error
         }
         if let fid = await w.fileID { fileInfoCache.remove(fid); metadataCache.remove(fid); negativeCache.remove(fid) }
@@ -98,25 +99,26 @@ extension FDFSFileSystem {
     /// and are completed in the background; each is logged.
     func recoverStagedWrites() async {
         guard let records = try? await naming.stagedFiles(), !records.isEmpty else { return }
-        Log.warning("\(records.count) file(s) with staged writes from a previous run; completing them (see `fdfsfs status`)")
+        logger.warning("\(records.count) file(s) with staged writes from a previous run; completing them (see `fdfsfs status`)")
         for r in records {
             let ino = UInt64(r.ino)
             let named = !InodeTable.isByID(ino)
             if named, (try? await naming.node(r.ino))?.map({ $0.nlink > 0 }) != true {
-                Log.warning("staged writes of inode \(r.ino) dropped: the file was deleted")
+                logger.warning("staged writes of inode \(r.ino) dropped: the file was deleted")
                 try? await naming.removeStaged(ino: r.ino)
                 if let f = r.state.stagingFile { Glibc.unlink(f) }
                 continue
             }
             let file = r.state.stagingFile ?? stagingPath(ino)
             if !r.state.dirty.isEmpty && Glibc.access(file, F_OK) != 0 {
-                Log.error("staged writes of \(r.path) (inode \(r.ino)) are lost: \(file) is missing; the file keeps its last recorded content")
+                logger.error("staged writes of \(r.path) (inode \(r.ino)) are lost: \(file) is missing; the file keeps its last recorded content")
                 try? await naming.saveStaged(ino: r.ino, state: r.state, status: .failed, error: "staging file missing")
                 continue
             }
-            Log.warning("staged: \(r.path) (inode \(r.ino)), \(r.state.size) bytes, \(r.state.dirty.byteCount) staged, \(r.status)\(r.lastError.map { ": " + $0 } ?? "")")
+            logger.warning("staged: \(r.path) (inode \(r.ino)), \(r.state.size) bytes, \(r.state.dirty.byteCount) staged, \(r.status)\(r.lastError.map { ": " + $0 } ?? "")")
             guard let w = try? FileWriter(ino: r.ino, state: r.state, stagingPath: file, store: store, naming: naming,
-                                          group: options.group, named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, recorded: true) else { continue }
+                                          group: options.group, named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, recorded: true,
+                                          logger: logger, metrics: metrics) else { continue }
             await w.adoptUnrecordedExtents()
             if named {
                 writers.withLock { $0[ino] = (w, 0) }
@@ -124,9 +126,9 @@ extension FDFSFileSystem {
                 // By-id files (appenders written in place, new slaves): complete now; otherwise
                 // keep the writer (its number is the path's stable hash, so a lookup finds it and
                 // reads see the staged bytes) and retry with the others.
-                do { try await w.sync(); try? await naming.removeStaged(ino: r.ino); await w.discard() }
+                do { try await w.sync(); try? await naming.removeStaged(ino: r.ino); w.discard() }
                 catch {
-                    Log.error("staged writes of \(r.path) not completed yet, retried every \(Int(Self.retryInterval)) s: \(error)")
+                    logger.error("staged writes of \(r.path) not completed yet, retried every \(Int(Self.retryInterval)) s: \(error)")
                     writers.withLock { $0[ino] = (w, 0) }
                 }
             }
@@ -149,7 +151,7 @@ extension FDFSFileSystem {
             if owned.contains(base) { continue }
             if Glibc.unlink(path) == 0 { removed += 1 }
         }
-        if removed > 0 { Log.info("removed \(removed) staging file(s) no staged write refers to in \(stagingDir)") }
+        if removed > 0 { logger.info("removed \(removed) staging file(s) no staged write refers to in \(stagingDir)") }
     }
 
     /// Writers left with staged bytes and no handle: try again.
@@ -158,7 +160,7 @@ extension FDFSFileSystem {
         for (ino, w) in idle {
             do {
                 try await syncWriter(w, ino: ino)
-                Log.info("inode \(ino): staged writes completed")
+                logger.info("inode \(ino): staged writes completed")
             } catch { continue }
             await dropIfIdle(ino: ino, w)
         }
@@ -176,6 +178,6 @@ extension FDFSFileSystem {
         let s = await w.state
         if let fid = s.fileID, fid != s.committedID { try? await store.delete(fid) }
         try? await naming.removeStaged(ino: id)
-        await w.discard()
+        w.discard()
     }
 }

@@ -1,6 +1,7 @@
 import Dispatch
-import Synchronization
 import FuseTypes
+import Synchronization
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,8 +21,8 @@ public final class StagingFile: Sendable {
     /// The open descriptors, opened on first need on the queue (a file created and closed
     /// without a write never touches the disk), closed in deinit.
     private struct Descriptors: Sendable {
-        var fd: Int32
-        var logFD: Int32
+        var fd: FileDescriptor
+        var logFD: FileDescriptor
     }
     private let descriptors = Mutex<Descriptors?>(nil)
     /// The files may be on disk already (a staged file recovered after a restart).
@@ -35,24 +36,28 @@ public final class StagingFile: Sendable {
     }
 
     deinit {
-        if let d = descriptors.withLock({ $0 }) { Glibc.close(d.fd); Glibc.close(d.logFD) }
+        if let d = descriptors.withLock({ $0 }) { try? d.fd.close(); try? d.logFD.close() }
     }
 
     /// The descriptors (on the queue). `create`: made when missing; otherwise nil when the
     /// files do not exist (nothing was staged).
     private func open(create: Bool) -> Result<Descriptors?, FSError> {
         if let d = descriptors.withLock({ $0 }) { return .success(d) }
-        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
-        guard fd >= 0 else {
-            let e = errno
-            if e == ENOENT && !create { return .success(nil) }
-            return .failure(FSError(e == ENOSPC ? ENOSPC : EIO, "cannot open the staging file \(path): \(String(cString: strerror(e)))"))
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .readWrite, options: create ? [.closeOnExec, .create] : [.closeOnExec],
+                                         permissions: [.ownerReadWrite])
+        } catch {
+            if (error as? Errno) == .noSuchFileOrDirectory && !create { return .success(nil) }
+            return .failure(Self.failure(error, "cannot open the staging file \(path)"))
         }
-        let logFD = Glibc.open(path + ".log", O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard logFD >= 0 else {
-            let e = errno
-            Glibc.close(fd)
-            return .failure(FSError(e == ENOSPC ? ENOSPC : EIO, "cannot open the write log \(path).log: \(String(cString: strerror(e)))"))
+        let logFD: FileDescriptor
+        do {
+            logFD = try FileDescriptor.open(FilePath(path + ".log"), .readWrite, options: [.closeOnExec, .create, .append],
+                                            permissions: [.ownerReadWrite])
+        } catch {
+            try? fd.close()
+            return .failure(Self.failure(error, "cannot open the write log \(path).log"))
         }
         let d = Descriptors(fd: fd, logFD: logFD)
         descriptors.withLock { $0 = d }
@@ -67,6 +72,11 @@ public final class StagingFile: Sendable {
             case .failure(let e): return .failure(e)
             }
         }
+    }
+
+    /// A failed call as the filesystem reports it: ENOSPC stays ENOSPC (a full disk), the rest is EIO.
+    static func failure(_ error: any Error, _ what: String) -> FSError {
+        FSError((error as? Errno) == .noSpace ? ENOSPC : EIO, "\(what): \(error)")
     }
 
     /// glibc's fallocate(2) wrapper, which Glibc's module map hides (_GNU_SOURCE).
@@ -86,27 +96,20 @@ public final class StagingFile: Sendable {
         let path = path
         try await with(create: true) { d -> Result<Void, FSError> in
             let fd = d!.fd, logFD = d!.logFD
-            var done = 0
-            while done < data.count {
-                let n = data.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, data.count - done, off_t(offset) + off_t(done)) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    let e = errno
-                    return .failure(FSError(e == ENOSPC ? ENOSPC : EIO, "cannot stage \(data.count) bytes in \(path): \(String(cString: strerror(e)))"))
-                }
-                done += n
+            do {
+                _ = try fd.writeAll(toAbsoluteOffset: offset, data)
+            } catch {
+                return .failure(Self.failure(error, "cannot stage \(data.count) bytes in \(path)"))
             }
             var entry = [UInt8]()
             entry.reserveCapacity(24)
             for v in [generation, UInt64(bitPattern: offset), UInt64(data.count)] {
                 withUnsafeBytes(of: v.littleEndian) { entry.append(contentsOf: $0) }
             }
-            while true {
-                let n = entry.withUnsafeBytes { Glibc.write(logFD, $0.baseAddress!, 24) }
-                if n == 24 { break }
-                if n < 0 && errno == EINTR { continue }
-                let e = n < 0 ? errno : ENOSPC
-                return .failure(FSError(e == ENOSPC ? ENOSPC : EIO, "cannot log a write in \(path).log: \(String(cString: strerror(e)))"))
+            do {
+                _ = try logFD.writeAll(entry)
+            } catch {
+                return .failure(Self.failure(error, "cannot log a write in \(path).log"))
             }
             return .success(())
         }
@@ -137,16 +140,16 @@ public final class StagingFile: Sendable {
     }
 
     /// The whole content of an open file (blocking).
-    static func readAll(_ fd: Int32) -> [UInt8] {
-        let size = Int(lseek(fd, 0, SEEK_END))
-        guard size > 0 else { return [] }
+    static func readAll(_ fd: FileDescriptor) -> [UInt8] {
+        guard let size = try? Int(fd.seek(offset: 0, from: .end)), size > 0 else { return [] }
         var buf = [UInt8](repeating: 0, count: size)
-        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, size, 0) }
-        return n > 0 ? Array(buf[..<n]) : []
+        let n = (try? buf.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: 0, into: $0) }) ?? 0
+        return Array(buf[..<n])
     }
 
     /// Data extents (SEEK_DATA/SEEK_HOLE) and size of an open file (blocking).
-    static func extents(_ fd: Int32) -> (extents: [(Int64, Int64)], size: Int64) {
+    static func extents(_ descriptor: FileDescriptor) -> (extents: [(Int64, Int64)], size: Int64) {
+        let fd = descriptor.rawValue
         let end = Int64(lseek(fd, 0, SEEK_END))
         var out: [(Int64, Int64)] = []
         var pos: Int64 = 0
@@ -167,14 +170,12 @@ public final class StagingFile: Sendable {
         -> (logged: [(offset: Int64, count: Int64)], extents: [(Int64, Int64)], size: Int64)
     {
         var logged: [(offset: Int64, count: Int64)] = []
-        let logFD = Glibc.open(stagingPath + ".log", O_RDONLY | O_CLOEXEC)
-        if logFD >= 0 {
+        if let logFD = try? FileDescriptor.open(FilePath(stagingPath + ".log"), .readOnly, options: .closeOnExec) {
             logged = parseLog(readAll(logFD), generation: generation)
-            Glibc.close(logFD)
+            try? logFD.close()
         }
-        let fd = Glibc.open(stagingPath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return (logged, [], 0) }
-        defer { Glibc.close(fd) }
+        guard let fd = try? FileDescriptor.open(FilePath(stagingPath), .readOnly, options: .closeOnExec) else { return (logged, [], 0) }
+        defer { try? fd.close() }
         let (e, size) = extents(fd)
         return (logged, e, size)
     }
@@ -182,7 +183,7 @@ public final class StagingFile: Sendable {
     /// Empties the log (its ranges are in the recorded dirty map now).
     func clearLog() async {
         _ = try? await with(create: false) { d -> Result<Void, FSError> in
-            if let d { _ = ftruncate(d.logFD, 0) }
+            if let d { try? d.logFD.resize(to: 0) }
             return .success(())
         }
     }
@@ -191,8 +192,8 @@ public final class StagingFile: Sendable {
     func reset() async {
         _ = try? await with(create: false) { d -> Result<Void, FSError> in
             if let d {
-                _ = ftruncate(d.fd, 0)
-                _ = ftruncate(d.logFD, 0)
+                try? d.fd.resize(to: 0)
+                try? d.logFD.resize(to: 0)
             }
             return .success(())
         }
@@ -206,10 +207,13 @@ public final class StagingFile: Sendable {
             guard let fd = d?.fd else { return .success(buf) }   // nothing staged: zeros
             var done = 0
             while done < count {
-                let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return .failure(FSError(EIO, "cannot read the staging file \(path): \(String(cString: strerror(errno)))"))
+                let n: Int
+                do {
+                    n = try buf.withUnsafeMutableBytes { raw in
+                        try fd.read(fromAbsoluteOffset: offset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: raw[done...]))
+                    }
+                } catch {
+                    return .failure(FSError(EIO, "cannot read the staging file \(path): \(error)"))
                 }
                 if n == 0 { break }   // past the staging file's end: zeros
                 done += n
@@ -222,7 +226,9 @@ public final class StagingFile: Sendable {
         let path = path
         try await with(create: false) { d -> Result<Void, FSError> in
             guard let fd = d?.fd else { return .success(()) }   // nothing staged
-            return ftruncate(fd, off_t(size)) == 0 ? .success(()) : .failure(FSError(EIO, "cannot truncate \(path): \(String(cString: strerror(errno)))"))
+            do { try fd.resize(to: size); return .success(()) } catch {
+                return .failure(Self.failure(error, "cannot truncate \(path)"))
+            }
         }
     }
 
@@ -230,7 +236,7 @@ public final class StagingFile: Sendable {
     func punch(_ lo: Int64, _ hi: Int64) async {
         _ = try? await with(create: false) { d -> Result<Void, FSError> in
             // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-            if let fd = d?.fd { _ = StagingFile.fallocate?(fd, 0x02 | 0x01, off_t(lo), off_t(hi - lo)) }
+            if let fd = d?.fd { _ = StagingFile.fallocate?(fd.rawValue, 0x02 | 0x01, off_t(lo), off_t(hi - lo)) }
             return .success(())
         }
     }
@@ -249,7 +255,11 @@ public final class StagingFile: Sendable {
         let path = path
         try await with(create: false) { d -> Result<Void, FSError> in
             guard let d else { return .success(()) }   // nothing staged
-            return fsync(d.fd) == 0 && fsync(d.logFD) == 0 ? .success(()) : .failure(FSError(EIO, "cannot fsync \(path): \(String(cString: strerror(errno)))"))
+            // swift-system has no fsync: the raw call, its errno as an `Errno`.
+            for fd in [d.fd, d.logFD] where fsync(fd.rawValue) != 0 {
+                return .failure(Self.failure(Errno(rawValue: errno), "cannot fsync \(path)"))
+            }
+            return .success(())
         }
     }
 
