@@ -4,14 +4,7 @@
 // booleans true/yes/on/1. Every error names the file, the line and the key.
 
 import FastDFSProtocol
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import SystemPackage
 
 struct ClientConfigParser {
     struct Entry {
@@ -161,25 +154,27 @@ struct ClientConfigParser {
 
     /// Reads a small text file (configuration files only; called at startup, not on hot paths).
     static func readFile(_ path: String, includedFrom: (file: String, line: Int)?) throws(FastDFSError) -> String {
-        let fd = open(path, O_RDONLY)
-        if fd < 0 {
-            let code = errno
-            let reason = String(cString: strerror(code))
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .readOnly)
+        } catch {
+            let code = error as? Errno
             var where_ = ""
             if let includedFrom { where_ = "\(includedFrom.file):\(includedFrom.line): " }
             throw FastDFSError(
                 code: .configuration,
-                message: "\(where_)cannot read configuration file \(path): \(reason)",
-                errno: code == ENOENT ? LinuxErrno.ENOENT : (code == EACCES ? LinuxErrno.EACCES : LinuxErrno.EIO))
+                message: "\(where_)cannot read configuration file \(path): \(error)",
+                errno: code == .noSuchFileOrDirectory ? LinuxErrno.ENOENT : (code == .permissionDenied ? LinuxErrno.EACCES : LinuxErrno.EIO))
         }
-        defer { close(fd) }
+        defer { try? fd.close() }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FastDFSError(code: .configuration, message: "cannot read configuration file \(path): \(String(cString: strerror(errno)))", errno: LinuxErrno.EIO)
+            let n: Int
+            do {
+                n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+            } catch {
+                throw FastDFSError(code: .configuration, message: "cannot read configuration file \(path): \(error)", errno: LinuxErrno.EIO)
             }
             if n == 0 { break }
             bytes.append(contentsOf: chunk[0..<n])

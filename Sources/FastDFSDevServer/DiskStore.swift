@@ -17,13 +17,14 @@ import Darwin
 #endif
 import FastDFSProtocol
 import NIOCore
+import SystemPackage
 
 /// errno-carrying failure of a disk operation.
 struct DiskError: Error, CustomStringConvertible {
     var errno: Int32
     var operation: String
     var path: String
-    var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+    var description: String { "\(operation) \(path): \(Errno(rawValue: errno))" }
 
     /// The status to send (ENOSPC stays ENOSPC, everything odd becomes EIO).
     var status: FDFSErrno {
@@ -38,6 +39,13 @@ struct DiskError: Error, CustomStringConvertible {
         case EFBIG: .efbig  // truncate to a size the filesystem cannot hold (the real storage passes errno on)
         default: .eio
         }
+    }
+}
+
+extension DiskError {
+    /// A failed swift-system call: its `Errno` (EIO for anything else).
+    init(_ error: any Error, operation: String, path: String) {
+        self.init(errno: (error as? Errno)?.rawValue ?? EIO, operation: operation, path: path)
     }
 }
 
@@ -131,9 +139,13 @@ final class DiskStore: Sendable {
     func createTemporaryFile() throws(DiskError) -> (fd: Int32, path: String) {
         for _ in 0..<10 {
             let path = tmpDirectory + "/upload-\(UInt64.random(in: 0...UInt64.max))"
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 { return (fd, path) }
-            if errno != EEXIST { throw DiskError(errno: errno, operation: "create", path: path) }
+            do {
+                let fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                                                 permissions: Self.filePermissions)
+                return (fd.rawValue, path)
+            } catch {
+                if (error as? Errno) != .fileExists { throw DiskError(error, operation: "create", path: path) }
+            }
         }
         throw DiskError(errno: EEXIST, operation: "create", path: tmpDirectory)
     }
@@ -156,55 +168,67 @@ final class DiskStore: Sendable {
         unlink(temporary)
     }
 
+    /// rw-r--r-- (0644): the mode of every file the store creates.
+    static let filePermissions: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]
+
     static func writeAll(fd: Int32, buffer: ByteBuffer, at offset: Int64) throws(DiskError) {
-        var written = 0
-        let total = buffer.readableBytes
-        while written < total {
-            let n = buffer.withUnsafeReadableBytes { raw in
-                pwrite(fd, raw.baseAddress! + written, total - written, off_t(offset + Int64(written)))
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DiskError(errno: errno, operation: "write", path: "fd \(fd)")
-            }
-            written += n
+        do {
+            _ = try buffer.withUnsafeReadableBytes { try FileDescriptor(rawValue: fd).writeAll(toAbsoluteOffset: offset, $0) }
+        } catch {
+            throw DiskError(error, operation: "write", path: "fd \(fd)")
         }
     }
 
+    /// Up to `count` bytes from `offset` (fewer at the end of the file).
     static func readChunk(fd: Int32, at offset: Int64, count: Int, allocator: ByteBufferAllocator) throws(DiskError)
         -> ByteBuffer
     {
+        let file = FileDescriptor(rawValue: fd)
         var buffer = allocator.buffer(capacity: count)
-        var failure: Int32 = 0
-        let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw -> Int in
-            var done = 0
-            while done < count {
-                let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset + Int64(done)))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return done
+        do {
+            _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw -> Int in
+                var done = 0
+                while done < count {
+                    let n = try file.read(fromAbsoluteOffset: offset + Int64(done),
+                                          into: UnsafeMutableRawBufferPointer(rebasing: raw[done..<count]))
+                    if n == 0 { break }
+                    done += n
                 }
-                if n == 0 { break }
-                done += n
+                return done
             }
-            return done
+        } catch {
+            throw DiskError(error, operation: "read", path: "fd \(fd)")
         }
-        if failure != 0 { throw DiskError(errno: failure, operation: "read", path: "fd \(fd)") }
-        _ = got
         return buffer
     }
 
     static func openForReading(_ path: String) throws(DiskError) -> Int32 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw DiskError(errno: errno, operation: "open", path: path) }
-        return fd
+        try openFile(path, .readOnly).rawValue
     }
 
     static func openForWriting(_ path: String) throws(DiskError) -> Int32 {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw DiskError(errno: errno, operation: "open", path: path) }
-        return fd
+        try openFile(path, .writeOnly).rawValue
+    }
+
+    /// Opens an existing file (close-on-exec).
+    static func openFile(_ path: String, _ mode: SystemPackage.FileDescriptor.AccessMode) throws(DiskError)
+        -> SystemPackage.FileDescriptor
+    {
+        do {
+            return try FileDescriptor.open(FilePath(path), mode, options: [.closeOnExec])
+        } catch {
+            throw DiskError(error, operation: "open", path: path)
+        }
+    }
+
+    /// Creates (or empties) `path` for writing, mode 0644 (close-on-exec).
+    static func createFile(_ path: String) throws(DiskError) -> SystemPackage.FileDescriptor {
+        do {
+            return try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .truncate, .closeOnExec],
+                                           permissions: filePermissions)
+        } catch {
+            throw DiskError(error, operation: "create", path: path)
+        }
     }
 
     // MARK: whole-file operations
@@ -235,7 +259,7 @@ final class DiskStore: Sendable {
     func crc32(of name: StoredFilename) throws(DiskError) -> UInt32 {
         guard let st = status(of: name) else { throw DiskError(errno: ENOENT, operation: "open", path: path(of: name)) }
         let (fd, base) = try openContent(name)
-        defer { close(fd) }
+        defer { try? FileDescriptor(rawValue: fd).close() }
         return try Self.crc32(fd: fd, from: base, length: st.size, path: path(of: name))
     }
 
@@ -271,15 +295,13 @@ final class DiskStore: Sendable {
     }
 
     static func readSmallFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard let fd = try? FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) else { return nil }
+        defer { try? fd.close() }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            // A read error ends the content like the end of the file does.
+            guard let n = try? chunk.withUnsafeMutableBytes({ try fd.read(into: $0) }), n > 0 else { break }
             out.append(contentsOf: chunk[0..<n])
         }
         return out
@@ -287,14 +309,13 @@ final class DiskStore: Sendable {
 
     static func writeSmallFile(_ path: String, _ bytes: [UInt8], temporaryDirectory: String) throws(DiskError) {
         let tmp = temporaryDirectory + "/small-\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DiskError(errno: errno, operation: "create", path: tmp) }
-        if let error = bytes.withUnsafeBytes({ writeAll(fd, $0, path: tmp) }) {
-            close(fd)
+        let fd = try createFile(tmp)
+        if let error = bytes.withUnsafeBytes({ writeAll(fd.rawValue, $0, path: tmp) }) {
+            try? fd.close()
             unlink(tmp)
             throw error
         }
-        close(fd)
+        try? fd.close()
         guard rename(tmp, path) == 0 else {
             let e = errno
             unlink(tmp)
@@ -302,39 +323,39 @@ final class DiskStore: Sendable {
         }
     }
 
-    /// Writes every byte of `bytes` to `fd`, retrying short writes and EINTR; the error, if any.
+    /// Writes every byte of `bytes` to `fd` (short writes and EINTR are retried); the error, if any.
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) -> DiskError? {
-        var off = 0
-        while off < bytes.count {
-            let n = write(fd, bytes.baseAddress! + off, bytes.count - off)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return DiskError(errno: errno, operation: "write", path: path)
-            }
-            off += n
+        do {
+            _ = try FileDescriptor(rawValue: fd).writeAll(bytes)
+            return nil
+        } catch {
+            return DiskError(error, operation: "write", path: path)
         }
-        return nil
     }
 
     /// CRC-32 of the whole file, read in 1 MiB chunks.
     static func crc32(ofFile path: String) throws(DiskError) -> UInt32 {
-        let fd = try openForReading(path)
-        defer { close(fd) }
-        return try crc32(fd: fd, from: 0, length: nil, path: path)
+        let fd = try openFile(path, .readOnly)
+        defer { try? fd.close() }
+        return try crc32(fd: fd.rawValue, from: 0, length: nil, path: path)
     }
 
     /// CRC-32 of `length` bytes from `offset` (to the end when nil).
     static func crc32(fd: Int32, from offset: Int64, length: Int64?, path: String) throws(DiskError) -> UInt32 {
+        let file = FileDescriptor(rawValue: fd)
         var crc = CRC32()
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var position = offset
         var remaining = length ?? Int64.max
         while remaining > 0 {
             let want = Int(min(Int64(chunk.count), remaining))
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(position)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DiskError(errno: errno, operation: "read", path: path)
+            let n: Int
+            do {
+                n = try chunk.withUnsafeMutableBytes {
+                    try file.read(fromAbsoluteOffset: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
+                }
+            } catch {
+                throw DiskError(error, operation: "read", path: path)
             }
             if n == 0 { break }
             chunk.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
@@ -349,24 +370,24 @@ final class DiskStore: Sendable {
     static func copyRange(from input: Int32, at from: Int64, length: Int64, to output: Int32, at to: Int64)
         throws(DiskError)
     {
+        let source = FileDescriptor(rawValue: input), target = FileDescriptor(rawValue: output)
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var done: Int64 = 0
         while done < length {
             let want = Int(min(Int64(chunk.count), length - done))
-            let n = chunk.withUnsafeMutableBytes { pread(input, $0.baseAddress!, want, off_t(from + done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DiskError(errno: errno, operation: "read", path: "fd \(input)")
+            let n: Int
+            do {
+                n = try chunk.withUnsafeMutableBytes {
+                    try source.read(fromAbsoluteOffset: from + done, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
+                }
+            } catch {
+                throw DiskError(error, operation: "read", path: "fd \(input)")
             }
             if n == 0 { throw DiskError(errno: EIO, operation: "read (short)", path: "fd \(input)") }
-            var written = 0
-            while written < n {
-                let w = chunk.withUnsafeBytes { pwrite(output, $0.baseAddress! + written, n - written, off_t(to + done + Int64(written))) }
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    throw DiskError(errno: errno, operation: "write", path: "fd \(output)")
-                }
-                written += w
+            do {
+                _ = try target.writeAll(toAbsoluteOffset: to + done, chunk[0..<n])
+            } catch {
+                throw DiskError(error, operation: "write", path: "fd \(output)")
             }
             done += Int64(n)
         }
@@ -374,29 +395,28 @@ final class DiskStore: Sendable {
 
     /// Copies `source` to `target` through a temp file in `temporaryDirectory` (replication).
     static func copyFile(_ source: String, to target: String, temporaryDirectory: String) throws(DiskError) {
-        let input = try openForReading(source)
-        defer { close(input) }
+        let input = try openFile(source, .readOnly)
+        defer { try? input.close() }
         let tmp = temporaryDirectory + "/copy-\(UInt64.random(in: 0...UInt64.max))"
-        let output = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard output >= 0 else { throw DiskError(errno: errno, operation: "create", path: tmp) }
+        let output = try createFile(tmp)
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                close(output)
+            let n: Int
+            do {
+                n = try chunk.withUnsafeMutableBytes { try input.read(into: $0) }
+            } catch {
+                try? output.close()
                 unlink(tmp)
-                throw DiskError(errno: e, operation: "read", path: source)
+                throw DiskError(error, operation: "read", path: source)
             }
             if n == 0 { break }
-            if let error = chunk.withUnsafeBytes({ writeAll(output, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: tmp) }) {
-                close(output)
+            if let error = chunk.withUnsafeBytes({ writeAll(output.rawValue, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: tmp) }) {
+                try? output.close()
                 unlink(tmp)
                 throw error
             }
         }
-        close(output)
+        try? output.close()
         let dir = String(target[..<(target.lastIndex(of: "/") ?? target.endIndex)])
         try makeDirectories(dir)
         guard rename(tmp, target) == 0 else {

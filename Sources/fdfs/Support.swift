@@ -7,6 +7,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -147,27 +148,26 @@ enum LocalFiles {
         return try await NIOThreadPool.singleton.runIfActive {
             var template = Array("\(directory)/fdfs-stdin-XXXXXX".utf8CString)
             let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            guard fd >= 0 else { throw FastDFSError(code: .ioError, message: "cannot create a temporary file in \(directory): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else {
+                throw FastDFSError(code: .ioError, message: "cannot create a temporary file in \(directory): \(Errno(rawValue: errno))")
+            }
             unlink(String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            let input = FileDescriptor(rawValue: source), output = FileDescriptor(rawValue: fd)
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             while true {
-                let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    close(fd)
-                    throw FastDFSError(code: .ioError, message: "reading \(name) failed: \(String(cString: strerror(errno)))")
+                let n: Int
+                do {
+                    n = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+                } catch {
+                    try? output.close()
+                    throw FastDFSError(code: .ioError, message: "reading \(name) failed: \(error)")
                 }
                 if n == 0 { break }
-                var off = 0
-                while off < n {
-                    let w = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + off, n - off) }
-                    if w < 0 {
-                        if errno == EINTR { continue }
-                        let reason = String(cString: strerror(errno))
-                        close(fd)
-                        throw FastDFSError(code: .ioError, message: "spooling \(name) to \(directory) failed: \(reason)")
-                    }
-                    off += w
+                do {
+                    _ = try output.writeAll(buffer[0..<n])
+                } catch {
+                    try? output.close()
+                    throw FastDFSError(code: .ioError, message: "spooling \(name) to \(directory) failed: \(error)")
                 }
             }
             return ("/dev/fd/\(fd)", fd)
@@ -187,16 +187,14 @@ enum LocalFiles {
             return (argument, nil)  // regular files are streamed by the library; errors are reported there
         }
         // open() of a FIFO blocks until a writer appears: not on the cooperative pool.
-        let (source, openErrno) = try await NIOThreadPool.singleton.runIfActive { () -> (Int32, Int32) in
-            let fd = open(argument, O_RDONLY)
-            return (fd, fd < 0 ? errno : 0)
+        let source: SystemPackage.FileDescriptor
+        do {
+            source = try await NIOThreadPool.singleton.runIfActive { try FileDescriptor.open(FilePath(argument), .readOnly) }
+        } catch let error as Errno {
+            throw FastDFSError(code: .ioError, message: "cannot read \(argument): \(error)", errno: error.rawValue)
         }
-        guard source >= 0 else {
-            throw FastDFSError(
-                code: .ioError, message: "cannot read \(argument): \(String(cString: strerror(openErrno)))", errno: openErrno)
-        }
-        defer { close(source) }
-        let spooled = try await spool(source, name: argument)
+        defer { try? source.close() }
+        let spooled = try await spool(source.rawValue, name: argument)
         return (spooled.path, spooled.fd)
     }
 
@@ -206,7 +204,7 @@ enum LocalFiles {
     }
 
     /// "Permission denied" for an IOError (NIO's own description names its syscall wrapper).
-    static func describe(_ error: IOError) -> String { String(cString: strerror(error.errnoCode)) }
+    static func describe(_ error: IOError) -> String { "\(Errno(rawValue: error.errnoCode))" }
 
     static func size(of path: String) -> Int64? {
         var st = stat()

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FuseTypes
+import SystemPackage
 
 /// Daemonizing without fork() in a multithreaded process: the parent re-executes itself with
 /// `-f` (posix_spawn, new session, stdio to the log), passes the write end of a pipe in
@@ -11,10 +12,14 @@ enum Daemon {
 
     /// Runs in the parent. Returns the exit status for the parent process.
     static func spawnAndWait(arguments: [String], logFile: String, timeout: Double) -> Int32 {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { perror("fdfsfs: pipe"); return 1 }
-        let (r, w) = (fds[0], fds[1])
-        _ = fcntl(r, F_SETFD, FD_CLOEXEC)
+        let r: FileDescriptor, w: FileDescriptor
+        do {
+            (r, w) = try FileDescriptor.pipe()
+        } catch {
+            fputsErr("fdfsfs: pipe: \(error)\n")
+            return 1
+        }
+        _ = fcntl(r.rawValue, F_SETFD, FD_CLOEXEC)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -29,7 +34,7 @@ enum Daemon {
         posix_spawnattr_setflags(&attr, 0x80)
 
         var env = environ_strings().filter { !$0.hasPrefix(readyEnv + "=") }
-        env.append("\(readyEnv)=\(w)")
+        env.append("\(readyEnv)=\(w.rawValue)")
         let exe = "/proc/self/exe"
         let argv = [arguments.first ?? "fdfsfs"] + arguments.dropFirst()
         var cargv: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
@@ -37,10 +42,10 @@ enum Daemon {
         defer { for p in cargv { free(p) }; for p in cenv { free(p) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, exe, &actions, &attr, &cargv, &cenv)
-        close(w)
+        try? w.close()
         guard rc == 0 else {
-            fputsErr("fdfsfs: cannot start the background process: \(String(cString: strerror(rc)))\n")
-            close(r)
+            fputsErr("fdfsfs: cannot start the background process: \(Errno(rawValue: rc))\n")
+            try? r.close()
             return 1
         }
         // Wait for the child's verdict.
@@ -54,15 +59,13 @@ enum Daemon {
                 kill(pid, SIGTERM)
                 return 1
             }
-            var pfd = pollfd(fd: r, events: Int16(POLLIN), revents: 0)
-            let n = poll(&pfd, 1, Int32(min(left, 1) * 1000))
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { continue }
-            let got = read(r, &buf, buf.count)
-            if got <= 0 { break }
+            // swift-system has no poll(2); an interrupted or timed-out poll just loops.
+            var pfd = pollfd(fd: r.rawValue, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, Int32(min(left, 1) * 1000)) <= 0 { continue }
+            guard let got = try? buf.withUnsafeMutableBytes({ try r.read(into: $0) }), got > 0 else { break }
             line += buf[0..<got]
         }
-        close(r)
+        try? r.close()
         let text = String(decoding: line, as: UTF8.self).trimmingNewlines()
         if text == "ready" { return 0 }
         if text.hasPrefix("error: ") {
@@ -77,10 +80,10 @@ enum Daemon {
 
     /// In the child: tell the waiting parent the outcome (once).
     static func report(_ message: String) {
-        guard let v = getenv(readyEnv), let fd = Int32(String(cString: v)) else { return }
-        var bytes = Array((message + "\n").utf8)
-        _ = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
+        guard let v = getenv(readyEnv), let raw = Int32(String(cString: v)) else { return }
+        let fd = FileDescriptor(rawValue: raw)
+        _ = try? fd.writeAll(Array((message + "\n").utf8))
+        try? fd.close()
         unsetenv(readyEnv)
     }
 
@@ -99,8 +102,7 @@ enum Daemon {
 }
 
 func fputsErr(_ s: String) {
-    var bytes = Array(s.utf8)
-    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    _ = try? FileDescriptor.standardError.writeAll(Array(s.utf8))
 }
 
 extension String {
