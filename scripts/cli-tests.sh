@@ -48,6 +48,8 @@ check_eq "meta set --overwrite" "only=1" "$(f meta get "$id3")"
 # info
 info=$(f info "$id"); check_contains "info shows the size" "1048576" "$info"
 check_contains "info --json is JSON" "{" "$(f --json info "$id")"
+check_contains "--verbose logs each request with its command, server and duration on stderr" "command=QUERY_FILE_INFO duration_us=" "$(f --verbose info "$id" 2>&1 >/dev/null)"
+check "--verbose leaves stdout as it was" test "$(f --verbose info "$id" 2>/dev/null)" = "$(f info "$id")"
 
 # slave
 sid=$(printf 'thumb' | f upload-slave - --master "$id" --prefix _150x150 --ext jpg)

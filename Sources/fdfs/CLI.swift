@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import FastDFS
+import Logging
 import Foundation
 
 enum CLI {
@@ -109,6 +110,9 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print the full result as one JSON object.")
     var json = false
 
+    @Flag(name: .long, help: "Log every FastDFS request (command, server, duration) to standard error; twice: connects too.")
+    var verbose: Int
+
     static let defaultConf = "/etc/fdfs/client.conf"
 
     /// Moves global options found anywhere (e.g. before the command name) to the end of the
@@ -123,7 +127,7 @@ struct GlobalOptions: ParsableArguments {
                 rest.append(contentsOf: args[i...])
                 break
             }
-            if a == "--json" || a.hasPrefix("--conf=") || a.hasPrefix("--tracker=") {
+            if a == "--json" || a == "--verbose" || a.hasPrefix("--conf=") || a.hasPrefix("--tracker=") {
                 globals.append(a)
             } else if (a == "--conf" || a == "--tracker") && i + 1 < args.count {
                 globals.append(a)
@@ -167,6 +171,14 @@ struct GlobalOptions: ParsableArguments {
             }
         }
         configuration.useConnectionPool = true  // one process, several requests: keep connections
-        return FastDFSClient(configuration: configuration)
+        return FastDFSClient(configuration: configuration, logger: logger)
+    }
+
+    /// Silent unless --verbose: then the client's debug records (trace with --verbose twice) on stderr.
+    var logger: Logger {
+        guard verbose > 0 else { return Logger(label: "fdfs", factory: { _ in SwiftLogNoOpLogHandler() }) }
+        var logger = Logger(label: "fdfs", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = verbose > 1 ? .trace : .debug
+        return logger
     }
 }
