@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemPackage
 
 /// The metric names fdfsfs exports (the FUSE layer, the FastDFS client and the filesystem each
 /// record theirs; `fdfsfs stats` reads them back by these names).
@@ -174,22 +175,18 @@ public enum MetricsScrape {
             }
         }
         defer { close(fd) }
-        let request = Array("GET /metrics HTTP/1.0\r\nHost: fdfsfs\r\n\r\n".utf8)
-        var sent = 0
-        while sent < request.count {
-            let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw Failure(description: "send: \(errnoText())") }
-            sent += n
-        }
+        let socket = FileDescriptor(rawValue: fd)
         var response: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw Failure(description: "recv: \(errnoText())") }
-            if n == 0 { break }
-            response.append(contentsOf: chunk[..<n])
+        do {
+            _ = try socket.writeAll(Array("GET /metrics HTTP/1.0\r\nHost: fdfsfs\r\n\r\n".utf8))
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = try chunk.withUnsafeMutableBytes { try socket.read(into: $0) }
+                if n == 0 { break }
+                response.append(contentsOf: chunk[..<n])
+            }
+        } catch {
+            throw Failure(description: "reading the metrics: \(error)")
         }
         let end: [UInt8] = [13, 10, 13, 10]
         guard let split = response.indices.first(where: { response[$0...].starts(with: end) }) else {
@@ -207,5 +204,5 @@ public enum MetricsScrape {
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    static func errnoText() -> String { String(cString: strerror(errno)) }
+    static func errnoText() -> String { Errno(rawValue: errno).description }
 }

@@ -14,6 +14,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemPackage
 
 /// Writes the content that follows a request head.
 typealias ContentWriter = (FDFSConnection, FDFSCommand) async throws(FastDFSError) -> Void
@@ -288,9 +289,9 @@ extension FastDFSClient {
 
     static func localFileError(_ error: any Error, path: String, action: String) -> FastDFSError {
         if let e = error as? IOError {
-            // strerror, not e.description (which names NIO's syscall wrapper).
+            // The errno text, not e.description (which names NIO's syscall wrapper).
             return FastDFSError.io(
-                "cannot \(action) \(path): \(String(cString: strerror(e.errnoCode)))", underlying: e, errno: e.errnoCode)
+                "cannot \(action) \(path): \(Errno(rawValue: e.errnoCode).description)", underlying: e, errno: e.errnoCode)
         }
         return FastDFSError.io("cannot \(action) \(path): \(error)", underlying: error)
     }

@@ -38,6 +38,7 @@ import FastDFSProtocol
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SystemPackage
 
 /// A running (or stopped) dev server. Create, `start()`, use the addresses, `stop()`.
 /// One instance runs once; to restart the whole server, create a new one on the same data
@@ -358,7 +359,7 @@ enum DataDirectoryLock {
         do { try DiskStore.makeDirectories(directory) } catch { throw DevServerError.io(error.description) }
         let path = directory + "/devserver.lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DevServerError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw DevServerError.io("cannot open \(path): \(Errno(rawValue: errno).description)") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             throw DevServerError.io("\(directory) is in use by another fdfs-devserver (lock \(path)); stop it or use another --data")

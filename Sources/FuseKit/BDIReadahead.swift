@@ -3,6 +3,7 @@ import Logging
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemPackage
 
 /// The kernel read-ahead of a FUSE mount: `/sys/class/bdi/MAJ:MIN/read_ahead_kb`, where MAJ:MIN
 /// is the mount's `st_dev`.
@@ -59,13 +60,13 @@ public enum BDIReadahead {
         let path = sysfsPath(device: UInt64(st.st_dev))
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            req.logger.debug("read-ahead: cannot open the bdi setting; leaving the kernel's value", metadata: ["path": "\(path)", "error": "\(String(cString: strerror(errno)))"])
+            req.logger.debug("read-ahead: cannot open the bdi setting; leaving the kernel's value", metadata: ["path": "\(path)", "error": "\(Errno(rawValue: errno).description)"])
             return
         }
         defer { close(fd) }
         let text = Array("\(req.kb)\n".utf8)
         let n = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n == text.count { req.logger.info("read-ahead set", metadata: ["path": "\(path)", "kib": "\(req.kb)"]) }
-        else { req.logger.debug("read-ahead: cannot write the bdi setting", metadata: ["path": "\(path)", "error": "\(String(cString: strerror(errno)))"]) }
+        else { req.logger.debug("read-ahead: cannot write the bdi setting", metadata: ["path": "\(path)", "error": "\(Errno(rawValue: errno).description)"]) }
     }
 }

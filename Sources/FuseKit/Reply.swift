@@ -82,7 +82,7 @@ struct ReplyHooks: Sendable {
 }
 
 /// One shape of reply: the value it carries and how it is sent.
-protocol ReplyShape {
+protocol ReplyShape: SendableMetatype {
     associatedtype Value: Sendable
     static func send(_ value: Value, to sink: any ReplySink, hooks: ReplyHooks)
 }

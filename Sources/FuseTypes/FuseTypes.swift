@@ -8,6 +8,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemPackage
 
 /// A filesystem error: the errno the kernel gets and a message for the log.
 public struct FSError: Error, Sendable, CustomStringConvertible {
@@ -21,7 +22,7 @@ public struct FSError: Error, Sendable, CustomStringConvertible {
         self.quiet = quiet
     }
     public var description: String {
-        let text = String(cString: strerror(errno))
+        let text = Errno(rawValue: errno).description
         return message.isEmpty ? "errno \(errno) (\(text))" : "\(message): errno \(errno) (\(text))"
     }
     public static func noent(_ m: String = "") -> FSError { FSError(ENOENT, m, quiet: true) }

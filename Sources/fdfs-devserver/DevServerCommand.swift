@@ -12,6 +12,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemPackage
 
 @main
 struct DevServerCommand: AsyncParsableCommand {
@@ -234,12 +235,13 @@ struct ControlCommand: AsyncParsableCommand {
 
 /// Writes `text` to `path` (replacing it).
 func writeFile(_ path: String, _ text: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw DevServerError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var text = text
-    let ok = text.withUTF8 { buf in write(fd, buf.baseAddress, buf.count) == buf.count }
-    guard ok else { throw DevServerError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
+    do {
+        let fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.create, .truncate, .closeOnExec],
+                                         permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        try fd.closeAfter { _ = try fd.writeAll(Array(text.utf8)) }
+    } catch {
+        throw DevServerError.io("cannot write \(path): \(error)")
+    }
 }
 
 func printError(_ message: String) { writeLine(message, to: 2) }

@@ -13,6 +13,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemPackage
 
 extension GlobalOptions {
     /// Runs `body` with a client and shuts it down afterwards.
@@ -34,7 +35,7 @@ func withInput<T>(_ argument: String, _ body: (String, Int64) async throws -> T)
     let (path, spooled) = try await LocalFiles.inputPath(argument)
     defer { if let spooled { close(spooled) } }
     guard let size = LocalFiles.size(of: path) else {
-        throw FastDFSError(code: .ioError, message: "cannot read \(path): \(String(cString: strerror(errno)))", errno: errno)
+        throw FastDFSError(code: .ioError, message: "cannot read \(path): \(Errno(rawValue: errno).description)", errno: errno)
     }
     if LocalFiles.isDirectory(path) {
         throw FastDFSError(code: .ioError, message: "cannot read \(path): Is a directory", errno: EISDIR)

@@ -13,6 +13,7 @@ enum StatsCommand {
     static let usage = "usage: fdfsfs stats MOUNTPOINT|HOST:PORT [-n COUNT] [-i SECONDS]"
 
     static func run(_ args: [String]) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)   // a mount that goes away mid-scrape is an error, not a kill
         var target: String?
         var count: Int?
         var interval = 1.0

@@ -20,6 +20,7 @@ import Foundation
 import FuseKit
 import FuseTypes
 import Logging
+import SystemPackage
 
 // Before any thread exists: termination signals are delivered only to the FUSE loop thread.
 FuseSession.blockTerminationSignals()
@@ -78,7 +79,7 @@ func fatal(_ message: String) -> Never {
 // Mount point checks (both in the parent, for a fast clear error, and in the child).
 var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
 guard realpath(command.mountpoint, &resolved) != nil else {
-    fatal("mount point \(command.mountpoint): \(String(cString: strerror(errno)))")
+    fatal("mount point \(command.mountpoint): \(Errno(rawValue: errno).description)")
 }
 let mountpoint = String(decoding: resolved.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 var st = stat()
@@ -96,7 +97,7 @@ func mkdirs(_ path: String) -> Bool {
     }
     return true
 }
-guard mkdirs(stateDir) else { fatal("cannot create the state directory \(stateDir): \(String(cString: strerror(errno)))") }
+guard mkdirs(stateDir) else { fatal("cannot create the state directory \(stateDir): \(Errno(rawValue: errno).description)") }
 let logFile = command.logFile ?? stateDir + "/fdfsfs.log"
 
 if !command.foreground {
@@ -174,7 +175,7 @@ do {
     var listeners: [MetricsEndpoint.Listener] = []
     let socketPath = MetricsEndpoint.socketPath(forMountpoint: mountpoint)
     if mkdirs(MetricsEndpoint.runDirectory) { listeners.append(.unix(path: socketPath)) }
-    else { logger.warning("no metrics socket: cannot create \(MetricsEndpoint.runDirectory) (\(String(cString: strerror(errno)))); `fdfsfs stats` will not reach this mount") }
+    else { logger.warning("no metrics socket: cannot create \(MetricsEndpoint.runDirectory) (\(Errno(rawValue: errno).description)); `fdfsfs stats` will not reach this mount") }
     if let address = command.metricsAddress {
         guard let tcp = MetricsEndpoint.parseTCP(address) else { fatal("metrics=\(address): expected HOST:PORT") }
         listeners.append(tcp)

@@ -26,6 +26,8 @@ struct CommandLineTests {
         let process = Process()
         private let lock = NSLock()
         private var text = ""
+        /// The handler saw the end of the output (the process and every child closed it).
+        private var ended = false
         let output = Pipe()
 
         init(arguments: [String]) throws {
@@ -37,10 +39,17 @@ struct CommandLineTests {
                 let data = h.availableData
                 guard let self else { return }
                 self.lock.lock()
+                if data.isEmpty { self.ended = true; h.readabilityHandler = nil }
                 self.text += String(decoding: data, as: UTF8.self)
                 self.lock.unlock()
             }
             try process.run()
+        }
+
+        var outputEnded: Bool {
+            lock.lock()
+            defer { lock.unlock() }
+            return ended
         }
 
         var lines: [String] {
@@ -62,6 +71,8 @@ struct CommandLineTests {
         func terminate(_ signal: Int32) async throws -> Int32 {
             kill(process.processIdentifier, signal)
             while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            // The exit can be seen before the last lines are read: wait for the end of the output.
+            for _ in 0..<250 where !outputEnded { try await Task.sleep(for: .milliseconds(20)) }
             return process.terminationStatus
         }
     }

@@ -13,6 +13,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemPackage
 
 enum ConnectErrorMapper {
     static func map(_ error: any Error, address: StorageAddress, connectTimeout: Duration) -> FastDFSError {
@@ -40,7 +41,7 @@ enum ConnectErrorMapper {
             let code = e.errnoCode
             return FastDFSError(
                 code: .connectFailed, server: address,
-                message: "connect failed: \(String(cString: strerror(code)))", underlying: error, errno: code)
+                message: "connect failed: \(Errno(rawValue: code).description)", underlying: error, errno: code)
         }
         return FastDFSError(code: .connectFailed, server: address, message: "connect failed: \(error)", underlying: error)
     }
