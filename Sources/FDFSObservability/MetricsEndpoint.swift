@@ -132,7 +132,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             if head.method != .HEAD {
                 context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
             }
-            let done = context.writeAndFlushPromise()
+            let done = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
             if !keepAlive {
                 let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -140,8 +140,4 @@ final class MetricsHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             }
         }
     }
-}
-
-private extension ChannelHandlerContext {
-    func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
 }

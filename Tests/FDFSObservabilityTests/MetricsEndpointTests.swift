@@ -10,8 +10,9 @@ import Glibc
 struct MetricsEndpointTests {
     @Test func servesTheRegistryOnTCPAndTheUnixSocket() async throws {
         let registry = PrometheusCollectorRegistry()
-        let counter = registry.makeCounter(name: "fuse_requests_total", labels: [("op", "read")])
-        counter.increment(by: Int64(3))
+        // Through swift-metrics, as the libraries record.
+        let counter = Counter(label: "fuse_requests_total", dimensions: [("op", "read")], factory: PrometheusMetricsFactory(registry: registry))
+        counter.increment(by: 3)
         let path = "/tmp/fdfsfs-endpoint-test-\(getpid()).sock"
         let endpoint = try await MetricsEndpoint.start(registry: registry, listeners: [.tcp(host: "127.0.0.1", port: 0), .unix(path: path)])
         let port = try #require(endpoint.tcpPort)
