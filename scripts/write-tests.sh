@@ -313,6 +313,7 @@ section "fault: fdfsfs killed with SIGKILL during writes, remounted"
 K="$MNT/kill"; mkdir -p "$K"
 head -c $((8 << 20)) /dev/urandom >"$WORK/k1.src"; head -c $((4 << 20)) /dev/urandom >"$WORK/k2.src"
 head -c $((2 << 20)) /dev/urandom >"$WORK/k3.src"; head -c $((64 << 20)) /dev/urandom >"$WORK/k4.src"
+head -c 5000 /dev/urandom >"$WORK/k5.src"; head -c 4096 /dev/urandom >"$WORK/k6.src"; head -c 700 /dev/urandom >"$WORK/k7.src"
 python3 - "$WORK" "$K" <<'PYEOF' >"$WORK/killwriter.out" 2>&1 &
 import os, sys, time
 w, k = sys.argv[1], sys.argv[2]
@@ -320,6 +321,10 @@ def src(n): return open(f"{w}/{n}.src", "rb").read()
 k1 = os.open(f"{k}/k1.bin", os.O_CREAT | os.O_WRONLY, 0o644); os.write(k1, src("k1")); os.fsync(k1)   # durable, kept open
 k2 = os.open(f"{k}/k2.bin", os.O_CREAT | os.O_WRONLY, 0o644); os.write(k2, src("k2"))                 # written, open, no fsync
 k3 = os.open(f"{k}/k3.bin", os.O_CREAT | os.O_WRONLY, 0o644); os.write(k3, src("k3")); os.close(k3)   # closed: durable
+# Small new files (kept in memory and the write journal until their close):
+k5 = os.open(f"{k}/k5.txt", os.O_CREAT | os.O_WRONLY, 0o644); s5 = src("k5"); os.write(k5, s5[:3000]); os.write(k5, s5[3000:])   # open, unsynced
+k6 = os.open(f"{k}/k6.txt", os.O_CREAT | os.O_WRONLY, 0o644); os.write(k6, src("k6")); os.close(k6)   # closed right before the kill
+k7 = os.open(f"{k}/k7.txt", os.O_CREAT | os.O_WRONLY, 0o644); os.write(k7, src("k7")); os.fsync(k7)   # fsynced, kept open
 open(f"{w}/kill.ready", "w").close()
 data, acked = src("k4"), 0
 try:
@@ -344,10 +349,22 @@ fusermount3 -uz "$MNT" 2>/dev/null
 k4_status_size=$(awk -F'\t' '$2=="/kill/k4.bin"{sub("size ","",$4); print $4}' "$WORK/status-killed.out")
 if [ -n "$k4_status_size" ] && [ "$k4_status_size" -ge "$acked" ]; then pass "SIGKILL: fdfsfs status before the remount counts every acknowledged byte of the file being written ($k4_status_size >= $acked)"
 else fail "SIGKILL: fdfsfs status before the remount reports size '${k4_status_size}' for k4.bin, $acked bytes were acknowledged: $(cat "$WORK/status-killed.out")"; fi
+killed_journals=$(ls "$STATE/staging" | grep '^journal-')
+check "SIGKILL: the killed run left its write journal" test -n "$killed_journals"
+k5_status=$(awk -F'\t' '$2=="/kill/k5.txt"{print $1, $4}' "$WORK/status-killed.out")
+check_eq "SIGKILL: fdfsfs status before the remount lists the open small file (its bytes only in the write journal)" "pending size 5000" "$k5_status"
+check_eq "SIGKILL: fdfsfs status does not list the closed small files" "" "$(awk -F'\t' '$2=="/kill/k6.txt" || $2=="/kill/k7.txt"' "$WORK/status-killed.out")"
 check "remount after SIGKILL" mount_it
 track_pid
 check_eq "SIGKILL: the fsynced file is complete" "$(sha "$WORK/k1.src")" "$(sha "$K/k1.bin" 2>/dev/null)"
 check_eq "SIGKILL: the closed file is complete" "$(sha "$WORK/k3.src")" "$(sha "$K/k3.bin" 2>/dev/null)"
+check_eq "SIGKILL: a small file closed right before the kill is complete" "$(sha "$WORK/k6.src")" "$(sha "$K/k6.txt" 2>/dev/null)"
+check_eq "SIGKILL: a small file fsynced and kept open is complete" "$(sha "$WORK/k7.src")" "$(sha "$K/k7.txt" 2>/dev/null)"
+check_eq "SIGKILL: a small file written, open and unsynced is recovered from the write journal" "$(sha "$WORK/k5.src")" "$(sha "$K/k5.txt" 2>/dev/null)"
+held5=""; for _ in $(seq 1 60); do held5=$(dl_sha "$(fid "$K/k5.txt")"); [ "$held5" = "$(sha "$WORK/k5.src")" ] && break; sleep 1; done
+check_eq "SIGKILL: the recovered small file reaches FastDFS complete" "$(sha "$WORK/k5.src")" "$held5"
+left=""; for j in $killed_journals; do [ -e "$STATE/staging/$j" ] && left="$left $j"; done
+check_eq "SIGKILL: the killed run's write journal is removed once recovery staged its files" "" "$left"
 "$FDFSFS" status "$STATE" >"$WORK/status.out" 2>&1; status_rc=$?
 check_eq "fdfsfs status STATE_DIR runs (exit 0)" "0" "$status_rc"
 # every acknowledged write is recovered (the write log), fsynced or not

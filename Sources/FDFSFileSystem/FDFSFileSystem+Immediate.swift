@@ -24,6 +24,17 @@ extension FDFSFileSystem {
         return nil
     }
 
+    /// A write that extends a small new file: kept in memory and journaled (`WriteJournal`).
+    public func immediateWrite(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) -> Result<Int, FSError>? {
+        guard !data.isEmpty, !options.readOnly, let w = handles.withLock({ $0.get(fh) })?.writer,
+              let done = w.appendSmall(offset: offset, data: data) else { return nil }
+        if case .success(let n) = done {
+            metrics.bytesWritten.increment(by: Int64(n))
+            invalidateReaders(ino)
+        }
+        return done
+    }
+
     public func immediateGetattr(ino: UInt64) -> (Attr, Double)? {
         guard ino != InodeTable.root, !InodeTable.isByID(ino), let n = naming.cachedNode(Int64(ino)) else { return nil }
         return (liveAttrNow(n), options.attrTimeout)

@@ -47,6 +47,9 @@ public struct FDFSOptions: Sendable {
     /// Requests sending staged bytes at once, over all files (bounds write-back memory in total:
     /// each holds about two copies of one `writeChunk`).
     public var maxUploads = 4
+    /// Bytes of small new files kept in memory (and in the write journal) until their close, over
+    /// all files; past it, new files are staged on disk as large ones are.
+    public var smallFileMemory = 64 << 20
     /// Answer misses with negative entries the kernel caches (instead of ENOENT each time).
     public var kernelNegativeCache = true
     /// This mount's name for its lock owners (`LockOwner.session`): unique per mount, so a
@@ -76,6 +79,8 @@ public final class FDFSFileSystem: FuseFilesystem {
     /// A writer stays after its last handle while it holds staged bytes (retried in the background).
     let writers = Mutex<[UInt64: (writer: FileWriter, refs: Int)]>([:])
     let stagingDir: String
+    /// Where the bytes of small new files wait for their close (see `WriteJournal`).
+    let journal: WriteJournal
     let groupsCache: TTLCache<Int, [StoreGroup]>
     /// The last successful group list (fallback while trackers are unreachable).
     let lastGroups = Mutex<[StoreGroup]?>(nil)
@@ -123,6 +128,7 @@ public final class FDFSFileSystem: FuseFilesystem {
         budget = MemoryBudget(limit: options.readAheadMemoryLimit)
         uploadSlots = UploadSlots(limit: options.maxUploads)
         stagingDir = Self.makeStagingDir(options.stagingDir)
+        journal = WriteJournal(dir: stagingDir, memoryLimit: options.smallFileMemory, logger: logger)
     }
 
     /// Checks the store is reachable (lists groups), purges zombies left by a previous mount and
@@ -131,6 +137,7 @@ public final class FDFSFileSystem: FuseFilesystem {
         try await naming.start { [weak self] change in self?.remoteChanged(change) }
         _ = try await groups(refresh: true)
         for id in try await naming.orphans() { await purge(id) }
+        await recoverJournal()
         await recoverStagedWrites()
         sweepStagingDirectory()
         let t = Task { [weak self] in
@@ -153,7 +160,11 @@ public final class FDFSFileSystem: FuseFilesystem {
         maintenance.withLock { $0?.cancel(); $0 = nil }
     }
 
-    public func destroyed() { stop() }
+    public func destroyed() {
+        stop()
+        // A clean unmount: the journal is needed only while a small file holds unsent bytes.
+        if !writers.withLock({ $0.values.contains { $0.writer.small?.holdsBytes ?? false } }) { journal.removeAll() }
+    }
 
     // MARK: - Shared helpers
 
@@ -327,6 +338,8 @@ public final class FDFSFileSystem: FuseFilesystem {
     /// Removes a node with no names and no references; deletes its FastDFS file (queued first).
     func purge(_ id: Int64) async {
         await dropWriter(ofPurged: id)
+        // Its number may be given to a new file: journal records of the old one must say done.
+        await journal.settled()
         do {
             guard let (row, fid) = try await naming.purge(id) else { return }
             await deleteRemote(row: row, fileID: fid)

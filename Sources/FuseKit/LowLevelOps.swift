@@ -139,6 +139,9 @@ enum LowLevelOps {
         ops.write = { req, ino, buf, size, off, fi in
             let fh = fi?.pointee.fh ?? 0, offset = Int64(off)
             let data: [UInt8] = buf.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+            if let now = FuseBridge.from(req).fs.immediateWrite(ino: ino, fh: fh, offset: offset, data: data) {
+                return FuseBridge.answer(req, "write", WriteReply.self, now)
+            }
             FuseBridge.dispatch(req, "write", WriteReply.self) { fs throws(FSError) in try await fs.write(ino: ino, fh: fh, offset: offset, data: data) }
         }
         ops.flush = { req, ino, fi in

@@ -93,17 +93,20 @@ public protocol FuseFilesystem: Sendable {
     func access(ino: UInt64, mask: Int32) async throws(FSError)
 
     // Answers from memory, on libfuse's thread, without starting a Task: nil means "ask the async
-    // method". They must not block (no I/O, no awaiting): a request answered here costs no
-    // thread hop (issue 12). Lookup counting is as for `lookup`.
+    // method". They must not wait (no network, no awaiting; at most a short local write, as the
+    // small-file journal's): a request answered here costs no thread hop (issue 12). Lookup
+    // counting is as for `lookup`.
     func immediateLookup(parent: UInt64, name: FileName) -> Result<Entry, FSError>?
     func immediateGetattr(ino: UInt64) -> (Attr, Double)?
     func immediateGetxattr(ino: UInt64, name: String) -> Result<[UInt8], FSError>?
+    func immediateWrite(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) -> Result<Int, FSError>?
 }
 
 extension FuseFilesystem {
     public func immediateLookup(parent: UInt64, name: FileName) -> Result<Entry, FSError>? { nil }
     public func immediateGetattr(ino: UInt64) -> (Attr, Double)? { nil }
     public func immediateGetxattr(ino: UInt64, name: String) -> Result<[UInt8], FSError>? { nil }
+    public func immediateWrite(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) -> Result<Int, FSError>? { nil }
     public func initialized() {}
     public func destroyed() {}
     public func attach(notifier: any KernelCacheNotifier) {}

@@ -617,8 +617,9 @@ struct StagingSweepTests {
         let mem = MemoryFileStore()
         let first = try await WriteFixture(naming: naming, store: mem)
         // A file with staged bytes (its record claims its staging file), never closed.
+        // (Larger than a small file, which would wait in the write journal instead.)
         let (ino, fh) = try await first.create("kept.bin")
-        _ = try await first.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(1000))
+        _ = try await first.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(100_000))
         let kept = try #require(await first.fs.writer(of: ino)?.state.stagingFile)
         // Leftovers of a crash before any record, or of an older version.
         let junk = first.stagingDir + "/999-1"
@@ -627,6 +628,6 @@ struct StagingSweepTests {
         #expect(access(junk, F_OK) != 0 && access(junk + ".log", F_OK) != 0, "unclaimed staging files are removed")
         #expect(access(kept, F_OK) == 0, "a staging file a record claims stays")
         await second.fs.retryStagedWrites()
-        #expect(try await second.content(ino) == pattern(1000))
+        #expect(try await second.content(ino) == pattern(100_000))
     }
 }

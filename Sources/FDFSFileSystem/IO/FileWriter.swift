@@ -92,10 +92,14 @@ actor FileWriter {
     /// False for a file created by this writer's mount with no user.* metadata set before its
     /// data: the commit then needs no look at the pending metadata.
     private var mayHavePendingMetadata = true
+    /// A new, empty file: its first bytes, while it stays small and is written sequentially, are
+    /// kept in memory and journaled (`WriteJournal`), with no staging file and no record; the
+    /// close uploads them from memory. Taken over by the staged path for anything else.
+    nonisolated let small: SmallFile?
 
     init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: any NamingEngine, group: String?,
          named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, slots: UploadSlots? = nil,
-         recorded: Bool = false, slave: SlaveTarget? = nil, guardsCommitted: Bool = false,
+         recorded: Bool = false, slave: SlaveTarget? = nil, guardsCommitted: Bool = false, journal: WriteJournal? = nil,
          clock: @escaping Clock = monotonicSeconds, logger: Logger = .silent, metrics: FileSystemMetrics? = nil) throws(FSError) {
         var logger = logger
         logger[metadataKey: "inode"] = "\(ino)"
@@ -105,9 +109,10 @@ actor FileWriter {
         self.guardsCommitted = guardsCommitted
         self.clock = clock
         self.slots = slots
-        self.slave = slave ?? state.slave
+        let theSlave = slave ?? state.slave
+        self.slave = theSlave
         var initial = state
-        initial.slave = self.slave
+        initial.slave = theSlave
         initial.stagingFile = stagingPath
         self.ino = ino; self.store = store; self.naming = naming; self.group = group
         self.named = named; self.chunk = chunk; self.maxStaged = maxStaged; self.recorded = recorded
@@ -116,13 +121,41 @@ actor FileWriter {
             // Recovered after a restart or crash: a request may have been cut off mid-way.
             if initial.fileID != nil { initial.remoteUncertain = true }
         }
-        machine = FileWriterStateMachine(state: initial, chunk: chunk)
-        machine.mustVerify = recorded
+        let fresh = !recorded && theSlave == nil && initial.fileID == nil && initial.baseID == nil && initial.size == 0
+        small = fresh ? journal.map { SmallFile(ino: ino, journal: $0, chunk: chunk) } : nil
+        var m = FileWriterStateMachine(state: initial, chunk: chunk)
+        m.mustVerify = recorded
+        machine = m
         liveSize.store(initial.size, ordering: .relaxed)
     }
 
-    var size: Int64 { state.size }
-    var isClean: Bool { state.isClean }
+    var size: Int64 { small?.openSize ?? state.size }
+    var isClean: Bool { state.isClean && !(small?.holdsBytes ?? false) }
+
+    /// A write that extends a small new file (see `small`), answered without the actor: nil when
+    /// it is not one (the caller goes through `write`).
+    nonisolated func appendSmall(offset: Int64, data: [UInt8]) -> Result<Int, FSError>? {
+        small?.append(offset: offset, data: data) { liveSize.store($0, ordering: .relaxed) }
+    }
+
+    /// Moves a small file's bytes to the staged path (before anything but an append; the lock is
+    /// held). The journal's copy is kept until the staging file and its record hold them.
+    private func absorbSmall() async throws(FSError) {
+        guard let small, let bytes = small.take() else { return }
+        guard !bytes.isEmpty else { return }
+        adoptSmallBytes(bytes)
+        try await staging.write(bytes, at: 0, generation: state.logGeneration ?? 0)
+        try await record(status: .pending)
+        small.finished()
+    }
+
+    /// The small file's bytes become the staged content (in memory only: `image` serves the
+    /// upload; the staging file gets them only if they must wait).
+    private func adoptSmallBytes(_ bytes: [UInt8]) {
+        image = bytes
+        machine.bytesStaged(offset: 0, count: Int64(bytes.count))
+        liveSize.store(state.size, ordering: .relaxed)
+    }
     /// The id readers should use for xattrs and the like (the committed one while a copy is built).
     var fileID: String? { state.committedID ?? state.fileID }
 
@@ -170,11 +203,13 @@ actor FileWriter {
 
     func write(offset: Int64, data: [UInt8]) async throws(FSError) -> Int {
         if data.isEmpty { return 0 }
+        if let done = appendSmall(offset: offset, data: data) { return try done.get() }
         await copyBeforeChanging(at: offset)
         // Back-pressure: two chunks staged and one on its way: wait for it.
         while machine.shouldThrottle, let t = streamer { await t.value }
         await lock()
         defer { unlock() }
+        try await absorbSmall()
         if state.dirty.byteCount >= maxStaged, let e = machine.lastError { throw e }
         try await staging.write(data, at: offset, generation: state.logGeneration ?? 0)
         if let current = image {
@@ -270,7 +305,7 @@ actor FileWriter {
     /// An empty file with no FastDFS file yet gets an (empty) appender file at the next sync, so
     /// it has an id to show. False when it holds bytes or has a file already.
     func requireFile() -> Bool {
-        guard state.fileID == nil, state.baseID == nil, state.size == 0, slave == nil else { return false }
+        guard state.fileID == nil, state.baseID == nil, state.size == 0, (small?.openSize ?? 0) == 0, slave == nil else { return false }
         state.wantsFile = true
         return true
     }
@@ -286,6 +321,7 @@ actor FileWriter {
         await copyBeforeChanging(at: newSize)
         await lockQuiescent()
         defer { unlock() }
+        try await absorbSmall()
         if newSize < state.size { try await staging.truncate(newSize) }
         if newSize != Int64(image?.count ?? -1) { image = nil }
         state.resize(newSize)
@@ -303,6 +339,9 @@ actor FileWriter {
     func sync() async throws(FSError) {
         await lockQuiescent()
         defer { unlock() }
+        // A small new file goes up from memory in one request (no staging file was made).
+        let fromSmall = small?.take()
+        if let fromSmall, !fromSmall.isEmpty { adoptSmallBytes(fromSmall) }
         if state.isClean {
             if recorded { try await commit() }
             return
@@ -311,11 +350,22 @@ actor FileWriter {
             if let slave { try await shipSlave(slave) } else { try await shipFinal() }
             try await verifyOnSource()
             try await commit(shipped: true)
+            small?.finished()
         } catch {
             machine.requestFailed(error, now: clock())
+            // The bytes of a small file wait in a staging file like any other (their journal
+            // records stay until that is recorded).
+            var kept = true
+            if let fromSmall, !fromSmall.isEmpty {
+                do throws(FSError) { try await staging.write(fromSmall, at: 0, generation: state.logGeneration ?? 0) } catch {
+                    logger.error("cannot stage the bytes of a small file (they stay in the write journal): \(error)")
+                    kept = false
+                }
+            }
             // Survive a crash: the staged bytes and their map reach the disk before we answer.
             try? await staging.sync()
-            try? await record(status: .failed, error: error.description)
+            do throws(FSError) { try await record(status: .failed, error: error.description) } catch { kept = false }
+            if kept, fromSmall != nil { small?.finished() }
             throw error
         }
     }
@@ -325,6 +375,7 @@ actor FileWriter {
     func read(offset: Int64, length: Int) async throws(FSError) -> [UInt8] {
         await lock()
         defer { unlock() }
+        if let b = small?.read(offset: offset, length: length) { return b }
         let end = min(state.size, offset + Int64(length))
         guard end > offset else { return [] }
         var buf = [UInt8](repeating: 0, count: Int(end - offset))
@@ -585,7 +636,10 @@ actor FileWriter {
     func takePendingDelete() -> (row: Int64, fileID: String)? { defer { pendingDelete = nil }; return pendingDelete }
 
     /// Removes the staging file (the writer is clean and no longer used).
-    nonisolated func discard() { staging.remove() }
+    nonisolated func discard() {
+        staging.remove()
+        small?.finished()
+    }
 
     deinit {
         metrics?.stagedBytes.decrement(by: Double(machine.state.dirty.byteCount))

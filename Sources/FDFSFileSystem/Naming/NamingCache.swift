@@ -42,6 +42,11 @@ public final class NamingCache: TransactionObserver, Sendable {
         var changedNodes = Set<Int64>()
         var changedRows = Set<Int64>()
         var insertedEntry = false
+        /// Rows inserted into `entries` by the transaction in progress.
+        var insertedRows = 0
+        /// Names the transaction in progress announced it creates (`willCreate`): applied as
+        /// they are at commit, instead of forgetting every "no such name".
+        var announced: [(key: EntryKey, row: Int64, child: Node)] = []
     }
 
     private let state = Mutex(State())
@@ -122,6 +127,16 @@ public final class NamingCache: TransactionObserver, Sendable {
         }
     }
 
+    /// Called inside a write transaction that has just inserted the name `parent`/`name` (entry
+    /// row `row`) of the new node `child`: when that transaction commits, the name and node are
+    /// cached at once (in the same step as the commit's invalidation, so no lookup in between can
+    /// miss the name), the directory keeps its completeness and its other "no such name" answers,
+    /// and a new directory is complete (it is empty). A transaction that inserts a name it did
+    /// not announce, or renames one, still forgets them all.
+    package func willCreate(parent: Int64, name: FileName, row: Int64, child: Node) {
+        state.withLock { $0.announced.append((EntryKey(parent: parent, name: name.bytes), row, child)) }
+    }
+
     /// A name this mount just created or renamed to (committed): recorded whatever the
     /// generation, so a complete directory stays complete. (`entryRow` nil: not known; the
     /// name is then dropped by key only, as a shared engine does.)
@@ -183,7 +198,7 @@ public final class NamingCache: TransactionObserver, Sendable {
             } else {
                 s.changedRows.insert(row)
                 // A new name (an insert, or a rename's update) may be one cached as absent.
-                if kind != .delete { s.insertedEntry = true }
+                if kind == .insert { s.insertedRows += 1 } else if kind == .update { s.insertedEntry = true }
             }
         }
     }
@@ -195,22 +210,36 @@ public final class NamingCache: TransactionObserver, Sendable {
             for row in s.changedRows {
                 if let key = s.keyOfRow.removeValue(forKey: row) { s.entries[key] = nil }
             }
-            if s.insertedEntry {
+            if s.insertedEntry || s.insertedRows > s.announced.count {
                 s.absent.removeAll(keepingCapacity: true)
                 s.complete.removeAll(keepingCapacity: true)
             }
-            s.changedNodes.removeAll(keepingCapacity: true)
-            s.changedRows.removeAll(keepingCapacity: true)
-            s.insertedEntry = false
+            if !s.announced.isEmpty {
+                Self.makeRoom(&s)
+                for a in s.announced {
+                    s.absent.remove(a.key)
+                    s.entries[a.key] = (a.row, a.child.id)
+                    s.keyOfRow[a.row] = a.key
+                    s.nodes[a.child.id] = a.child
+                    if a.child.isDirectory { s.complete.insert(a.child.id) }
+                }
+            }
+            Self.endTransaction(&s)
         }
+    }
+
+    private static func endTransaction(_ s: inout State) {
+        s.changedNodes.removeAll(keepingCapacity: true)
+        s.changedRows.removeAll(keepingCapacity: true)
+        s.insertedEntry = false
+        s.insertedRows = 0
+        s.announced.removeAll(keepingCapacity: true)
     }
 
     public func databaseDidRollback(_ db: Database) {
         state.withLock { s in
             s.generation &+= 1
-            s.changedNodes.removeAll(keepingCapacity: true)
-            s.changedRows.removeAll(keepingCapacity: true)
-            s.insertedEntry = false
+            Self.endTransaction(&s)
         }
     }
 }

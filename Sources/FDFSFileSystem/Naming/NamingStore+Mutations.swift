@@ -14,7 +14,7 @@ extension NamingStore {
     /// group, and a new directory inherits the set-group-ID bit (as ext4's inode_init_owner).
     public func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
                        target: FileName? = nil, fileID: String? = nil, size: Int64 = 0, rdev: UInt64 = 0) async throws(FSError) -> Node {
-        let (node, entryRow, parentNode, generation) = try await write { db in
+        let (node, parentNode, generation) = try await write { db in
             let generation = self.cache.generation  // nothing else commits while this transaction runs
             let dir = try Self.directory(db, parent)
             if try Self.lookup(db, parent, name) != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
@@ -35,12 +35,12 @@ extension NamingStore {
             node.id = db.lastInsertedRowID
             try db.execute(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)", arguments: [parent, Data(name.bytes), node.id])
             let entryRow = db.lastInsertedRowID
+            self.cache.willCreate(parent: parent, name: name, row: entryRow, child: node)
             try Self.touch(db, parent, now: now, nlinkDelta: isDir ? 1 : 0)
-            return (node, entryRow, try Node.fetchOne(db, key: parent), generation)
+            return (node, try Node.fetchOne(db, key: parent), generation)
         }
-        // The new name and node as committed: the next lookup needs no database (unless another
-        // change committed in between, which the generation check catches).
-        cache.fill(parent: parent, name: name, entryRow: entryRow, child: node, generation: generation &+ 1)
+        // The new name and node are cached by the commit (`willCreate`): the next lookup needs no
+        // database. The parent's new times too, unless another change committed in between.
         if let parentNode { cache.fill(node: parentNode, generation: generation &+ 1) }
         return node
     }

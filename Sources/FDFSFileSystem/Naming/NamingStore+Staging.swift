@@ -107,7 +107,36 @@ extension NamingStore {
             }
         }
         if !found { throw FSError(ENOENT, "\(stateDir) holds no fdfsfs state (no names.sqlite or staged.sqlite)") }
-        return out
+        return out + journaledFiles(stateDir: stateDir, staged: Set(out.map(\.ino)))
+    }
+
+    /// Small new files whose bytes are only in the write journal (a daemon killed before their
+    /// close): what recovery will stage (`FDFSFileSystem.recoverJournal`), as pending records.
+    /// With the names in this state directory, only files still new (no file id, not deleted)
+    /// are listed, under their paths; with a shared tree's names elsewhere, every journaled file.
+    static func journaledFiles(stateDir: String, staged: Set<Int64>) -> [StagedFileRecord] {
+        let (_, unfinished) = WriteJournal.recover(dir: stateDir + "/staging")
+        var latest: [Int64: WriteJournal.Unfinished] = [:]
+        for u in unfinished where !u.bytes.isEmpty { latest[u.ino] = u }
+        let candidates = latest.values.filter { !staged.contains($0.ino) }.sorted { $0.ino < $1.ino }
+        guard !candidates.isEmpty else { return [] }
+        var config = Configuration()
+        config.readonly = true
+        let names = access(stateDir + "/names.sqlite", F_OK) == 0 ? try? DatabaseQueue(path: stateDir + "/names.sqlite", configuration: config) : nil
+        return candidates.compactMap { u -> StagedFileRecord? in
+            var state = WriteState(fileID: nil, size: Int64(u.bytes.count), appender: false)
+            state.dirty.insert(0, Int64(u.bytes.count))
+            var path = "(journaled, inode \(u.ino))"
+            if let names {
+                guard let p = try? names.read({ db -> String? in
+                    guard let row = try Row.fetchOne(db, sql: "SELECT nlink, file_id FROM nodes WHERE id = ?", arguments: [u.ino]),
+                          (row["nlink"] as Int64? ?? 0) > 0, (row["file_id"] as String?) == nil else { return nil }
+                    return try Self.path(db, of: u.ino) ?? "(no name)"
+                }) else { return nil }
+                path = p
+            }
+            return StagedFileRecord(ino: u.ino, state: state, status: .pending, lastError: nil, path: path)
+        }
     }
 }
 

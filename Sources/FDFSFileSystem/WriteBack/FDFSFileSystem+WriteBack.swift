@@ -43,7 +43,7 @@ extension FDFSFileSystem {
         let nw = try FileWriter(ino: Int64(ino), state: WriteState(fileID: fileID, size: size, appender: appender),
                                 stagingPath: stagingPath(ino), store: store, naming: naming, group: options.group,
                                 named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, slave: slave,
-                                guardsCommitted: named && naming.sharesTree, logger: logger, metrics: metrics)
+                                guardsCommitted: named && naming.sharesTree, journal: journal, logger: logger, metrics: metrics)
         let (winner, lost) = writers.withLock { w -> (FileWriter, Bool) in
             if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return (e.writer, true) }
             w[ino] = (nw, 1)
@@ -135,6 +135,36 @@ extension FDFSFileSystem {
         }
     }
 
+    /// At start: small files of a previous run whose bytes are only in the write journal (killed
+    /// before their close) become staged writes, completed like any other (`recoverStagedWrites`
+    /// runs next). A writer's bytes are taken only while its file is still new: named, without a
+    /// file id and without a staged record of its own (a file committed, or staged, after its last
+    /// journal record has newer content elsewhere). The journal files are removed once the
+    /// staging files and records hold what they had.
+    func recoverJournal() async {
+        let (files, unfinished) = WriteJournal.recover(dir: stagingDir)
+        guard !files.isEmpty else { return }
+        let staged = Set(((try? await naming.stagedFiles()) ?? []).map(\.ino))
+        var keep = false
+        // The latest writer of each node (a node number is used by one file at a time).
+        var latest: [Int64: WriteJournal.Unfinished] = [:]
+        for u in unfinished { latest[u.ino] = u }
+        for u in latest.values.sorted(by: { $0.ino < $1.ino }) where !u.bytes.isEmpty && !staged.contains(u.ino) {
+            guard !InodeTable.isByID(UInt64(u.ino)), let n = try? await naming.node(u.ino), n.nlink > 0, n.isRegular, n.fileID == nil else { continue }
+            do throws(FSError) {
+                let w = try FileWriter(ino: u.ino, state: WriteState(fileID: nil, size: 0, appender: false), stagingPath: stagingPath(UInt64(u.ino)),
+                                       store: store, naming: naming, group: options.group, named: true, chunk: options.writeChunk,
+                                       maxStaged: options.maxStaged, slots: uploadSlots, logger: logger, metrics: metrics)
+                _ = try await w.write(offset: 0, data: u.bytes)   // staged and recorded (pending)
+                logger.warning("\(u.bytes.count) bytes of inode \(u.ino) written before a restart recovered from the write journal")
+            } catch {
+                logger.error("cannot stage the journaled bytes of inode \(u.ino): \(error); the journal is kept for the next start")
+                keep = true
+            }
+        }
+        if !keep { for f in files { Glibc.unlink(f) } }
+    }
+
     /// Removes staging files (and write logs) that no writer owns: left by a crash between a
     /// staging file's creation and its first record, or by an older version. Runs at start,
     /// after recovery has claimed every file a record names.
@@ -145,7 +175,7 @@ extension FDFSFileSystem {
         var removed = 0
         while let e = Glibc.readdir(dir) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name == "." || name == ".." { continue }
+            if name == "." || name == ".." || WriteJournal.isJournal(name) { continue }
             let path = stagingDir + "/" + name
             let base = name.hasSuffix(".log") ? String(path.dropLast(4)) : path
             if owned.contains(base) { continue }

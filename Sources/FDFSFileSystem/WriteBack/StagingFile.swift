@@ -66,7 +66,10 @@ public final class StagingFile: Sendable {
 
     /// Runs `body` on the queue with the descriptors (nil when nothing is staged and `create` is false).
     private func with<T: Sendable>(create: Bool, _ body: @escaping @Sendable (Descriptors?) -> Result<T, FSError>) async throws(FSError) -> T {
-        try await run { [self] in
+        // Never opened and not left by a previous run: there is nothing on disk to look at, and
+        // no trip to the queue (a small file's commit, issue 12).
+        if !create && !existing && descriptors.withLock({ $0 == nil }) { return try body(nil).get() }
+        return try await run { [self] in
             switch open(create: create) {
             case .success(let d): return body(d)
             case .failure(let e): return .failure(e)

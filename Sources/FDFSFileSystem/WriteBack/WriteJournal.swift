@@ -1,0 +1,323 @@
+import Dispatch
+import FastDFSProtocol
+import FuseTypes
+import Logging
+import Synchronization
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The small-file journal (issue 12): one append-only file per mount (`STAGING/journal-RUN-GEN`)
+/// that holds the bytes of new small files until their close, instead of a staging file and a
+/// database record per file. A new file written sequentially from 0 keeps its bytes in memory
+/// (`SmallFile`) and each write appends one record here before it is acknowledged, so a killed
+/// daemon loses no acknowledged write (the page cache keeps the journal, as it keeps staging files);
+/// its close uploads from memory. No file is created or removed per file.
+///
+/// Record (little endian): magic "FJ01", kind (1 data, 2 done), writer id, inode, offset,
+/// length, CRC-32 of the 36 header bytes before it and the payload; then the payload. A torn last
+/// record (killed mid-write) fails its CRC and was never acknowledged. A failed append is cut off
+/// again, so records always follow each other.
+///
+/// "done" records (the file was committed, moved to a staging file, or dropped) are written
+/// later on the journal's own queue (never on Swift's cooperative pool); recovery only takes the
+/// bytes of a writer with no "done" whose file is still new (no file id, not deleted), so a
+/// missing "done" costs nothing. Before a node is purged (its number could be given to a new file)
+/// `settled()` waits for the queued records. Past `rotateBytes` a new journal file starts; an old
+/// one is removed once every writer in it is done.
+final class WriteJournal: Sendable {
+    let dir: String
+    let logger: Logger
+    /// Bytes of small files held in memory over all writers; past `memoryLimit` new bytes go
+    /// the staged way.
+    let memoryHeld = Atomic<Int>(0)
+    let memoryLimit: Int
+    let rotateBytes: Int64
+    private let run = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    private let queue = DispatchQueue(label: "fdfsfs.journal", qos: .utility)
+    /// "done" records queued and not yet written.
+    private let queued = Atomic<Int>(0)
+
+    private struct State {
+        var fd: FileDescriptor?
+        var generation = 0
+        var size: Int64 = 0
+        /// Writers with records in each journal file and no "done" yet.
+        var live: [Int: Set<UInt64>] = [:]
+    }
+    private let state = Mutex(State())
+
+    static let magic: UInt32 = 0x3130_4A46   // "FJ01"
+    static let headerSize = 40
+    enum Kind: UInt32 { case data = 1, done = 2 }
+
+    init(dir: String, memoryLimit: Int = 64 << 20, rotateBytes: Int64 = 64 << 20, logger: Logger) {
+        self.dir = dir
+        self.memoryLimit = memoryLimit
+        self.rotateBytes = rotateBytes
+        self.logger = logger
+    }
+
+    deinit {
+        if let fd = state.withLock({ $0.fd }) { try? fd.close() }
+    }
+
+    private func path(_ generation: Int) -> String { dir + "/journal-\(run)-\(generation)" }
+    static func isJournal(_ name: String) -> Bool { name.hasPrefix("journal-") }
+
+    static func record(_ kind: Kind, writer: UInt64, ino: Int64, offset: Int64, payload: [UInt8]) -> [UInt8] {
+        var r = [UInt8]()
+        r.reserveCapacity(headerSize + payload.count)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { r.append(contentsOf: $0) } }
+        put(magic); put(kind.rawValue); put(writer); put(ino); put(offset); put(UInt32(payload.count))
+        var crc = CRC32()
+        crc.update(bytes: r)
+        crc.update(bytes: payload)
+        put(crc.value)
+        r.append(contentsOf: payload)
+        return r
+    }
+
+    /// Appends one data record (on the caller's thread: libfuse's, or a staging step; a page-cache
+    /// write). ENOSPC or EIO when the local disk refuses it; nothing is left half-written.
+    func appendData(writer: UInt64, ino: Int64, offset: Int64, data: [UInt8]) throws(FSError) {
+        try append(Self.record(.data, writer: writer, ino: ino, offset: offset, payload: data), writer: writer)
+    }
+
+    private func append(_ record: [UInt8], writer: UInt64?) throws(FSError) {
+        let result: Result<Void, FSError> = state.withLock { s in
+            if s.fd == nil || s.size >= rotateBytes {
+                if let old = s.fd {
+                    try? old.close()
+                    removeIfDone(&s, s.generation)
+                    s.generation += 1
+                }
+                do {
+                    s.fd = try FileDescriptor.open(FilePath(path(s.generation)), .writeOnly, options: [.closeOnExec, .create, .truncate],
+                                                   permissions: [.ownerReadWrite])
+                } catch {
+                    s.fd = nil
+                    return .failure(StagingFile.failure(error, "cannot open the write journal \(path(s.generation))"))
+                }
+                s.size = 0
+            }
+            let fd = s.fd!
+            do {
+                let n = try fd.writeAll(toAbsoluteOffset: s.size, record)
+                s.size += Int64(n)
+            } catch {
+                _ = try? fd.resize(to: s.size)   // no torn record before the next one
+                return .failure(StagingFile.failure(error, "cannot write to the write journal \(path(s.generation))"))
+            }
+            if let writer { s.live[s.generation, default: []].insert(writer) }
+            return .success(())
+        }
+        try result.get()
+    }
+
+    /// The writer's records are no longer needed (committed, staged elsewhere, or dropped):
+    /// a "done" record is queued (written on the journal's queue).
+    func done(writer: UInt64, ino: Int64) {
+        queued.add(1, ordering: .relaxed)
+        queue.async { [self] in
+            defer { queued.subtract(1, ordering: .relaxed) }
+            let record = Self.record(.done, writer: writer, ino: ino, offset: 0, payload: [])
+            state.withLock { s in
+                guard s.live.values.contains(where: { $0.contains(writer) }) else { return }
+                if let fd = s.fd, (try? fd.writeAll(toAbsoluteOffset: s.size, record)) != nil { s.size += Int64(record.count) }
+                for g in Array(s.live.keys) {
+                    s.live[g]?.remove(writer)
+                    if g != s.generation { removeIfDone(&s, g) }
+                }
+            }
+        }
+    }
+
+    /// Removes an older journal file whose writers are all done (under the lock, on the queue or
+    /// at rotation).
+    private func removeIfDone(_ s: inout State, _ g: Int) {
+        guard s.live[g]?.isEmpty ?? true else { return }
+        s.live[g] = nil
+        unlink(path(g))
+    }
+
+    /// Waits until every queued "done" record is written (before a node number can be reused).
+    func settled() async {
+        guard queued.load(ordering: .relaxed) > 0 else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in queue.async { c.resume() } }
+    }
+
+    /// Removes this run's journal files (unmount: every writer is done or staged).
+    func removeAll() {
+        queue.sync {
+            state.withLock { s in
+                if let fd = s.fd { try? fd.close() }
+                s.fd = nil
+                for g in Set(s.live.keys).union([s.generation]) { unlink(path(g)) }
+                s.live = [:]
+            }
+        }
+    }
+
+    // MARK: - Recovery
+
+    /// A writer of a previous run whose bytes may not have reached a storage server.
+    struct Unfinished: Equatable {
+        var writer: UInt64
+        var ino: Int64
+        var bytes: [UInt8]
+    }
+
+    /// The journal files left in `dir` by earlier runs (with the writers they hold that have no
+    /// "done" record, latest last). Blocking: called at start, before any request.
+    static func recover(dir: String) -> (files: [String], unfinished: [Unfinished]) {
+        guard let d = opendir(dir) else { return ([], []) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if isJournal(name) { names.append(name) }
+        }
+        closedir(d)
+        // Each run's files in generation order (runs do not overlap: a run recovers and removes
+        // the files of the one before).
+        func key(_ n: String) -> (String, Int) {
+            let parts = n.split(separator: "-")
+            return (parts.count >= 3 ? String(parts[1]) : n, parts.last.flatMap { Int($0) } ?? 0)
+        }
+        names.sort { key($0) < key($1) }
+        var order: [UInt64] = []
+        var found: [UInt64: Unfinished] = [:]
+        for n in names {
+            guard let fd = try? FileDescriptor.open(FilePath(dir + "/" + n), .readOnly, options: .closeOnExec) else { continue }
+            let buf = StagingFile.readAll(fd)
+            try? fd.close()
+            parse(buf) { kind, writer, ino, offset, payload in
+                switch kind {
+                case .data:
+                    var u = found[writer] ?? Unfinished(writer: writer, ino: ino, bytes: [])
+                    if found[writer] == nil { order.append(writer) }
+                    // Only a sequential stream from 0 is journaled; anything else ends it.
+                    if offset == Int64(u.bytes.count) { u.bytes.append(contentsOf: payload) }
+                    found[writer] = u
+                case .done:
+                    found[writer] = nil
+                }
+            }
+        }
+        return (names.map { dir + "/" + $0 }, order.compactMap { found[$0] })
+    }
+
+    /// Calls `body` for each whole, intact record; stops at the first torn or damaged one.
+    static func parse(_ buf: [UInt8], _ body: (Kind, UInt64, Int64, Int64, ArraySlice<UInt8>) -> Void) {
+        func word<T: FixedWidthInteger>(_ at: Int, _: T.Type) -> T {
+            var v: T = 0
+            for i in 0..<MemoryLayout<T>.size { v |= T(buf[at + i]) << (8 * i) }
+            return v
+        }
+        var at = 0
+        while at + headerSize <= buf.count {
+            guard word(at, UInt32.self) == magic, let kind = Kind(rawValue: word(at + 4, UInt32.self)) else { return }
+            let length = Int(word(at + 32, UInt32.self))
+            guard at + headerSize + length <= buf.count else { return }
+            var crc = CRC32()
+            crc.update(bytes: buf[at..<at + 36])
+            crc.update(bytes: buf[at + headerSize..<at + headerSize + length])
+            guard crc.value == word(at + 36, UInt32.self) else { return }
+            body(kind, word(at + 8, UInt64.self), Int64(bitPattern: word(at + 16, UInt64.self)), Int64(bitPattern: word(at + 24, UInt64.self)),
+                 buf[at + headerSize..<at + headerSize + length])
+            at += headerSize + length
+        }
+    }
+}
+
+/// The bytes of a new file while it is small and written only sequentially from 0 (see
+/// `WriteJournal`). Appends come from libfuse's threads (`FDFSFileSystem.immediateWrite`) or from
+/// the writer; the writer takes the bytes over (`take`) for anything else: the close's upload,
+/// a write elsewhere, a truncate, a read of its id.
+final class SmallFile: Sendable {
+    let writer = UInt64.random(in: 1...UInt64.max)
+    let ino: Int64
+    let journal: WriteJournal
+    /// The most bytes a small file holds (below one write chunk: a file that fills one is
+    /// streamed as large files are).
+    let limit: Int
+    static let maxLimit = 256 << 10
+
+    private struct State {
+        var bytes: [UInt8] = []
+        /// False once taken over: appends go to the writer's staged path.
+        var open = true
+        var journaled = false
+    }
+    private let state = Mutex(State())
+
+    init(ino: Int64, journal: WriteJournal, chunk: Int64) {
+        self.ino = ino
+        self.journal = journal
+        limit = Int(min(Int64(Self.maxLimit), chunk - 1))
+    }
+
+    deinit {
+        let s = state.withLock { $0 }
+        if s.open { journal.memoryHeld.subtract(s.bytes.count, ordering: .relaxed) }
+        if s.journaled { journal.done(writer: writer, ino: ino) }
+    }
+
+    /// Appends `data` at `offset` when that is the end and the file stays small (journaled
+    /// first). nil: not taken (the caller goes the staged way); an error: the journal refused it.
+    func append(offset: Int64, data: [UInt8], sized: (Int64) -> Void) -> Result<Int, FSError>? {
+        state.withLock { s -> Result<Int, FSError>? in
+            guard s.open, offset == Int64(s.bytes.count), s.bytes.count + data.count <= limit else { return nil }
+            let held = journal.memoryHeld.add(data.count, ordering: .relaxed).newValue
+            guard held <= journal.memoryLimit else {
+                journal.memoryHeld.subtract(data.count, ordering: .relaxed)
+                return nil
+            }
+            do throws(FSError) {
+                try journal.appendData(writer: writer, ino: ino, offset: offset, data: data)
+            } catch {
+                journal.memoryHeld.subtract(data.count, ordering: .relaxed)
+                return .failure(error)
+            }
+            s.journaled = true
+            s.bytes.append(contentsOf: data)
+            sized(Int64(s.bytes.count))
+            return .success(data.count)
+        }
+    }
+
+    /// The size while appends are taken here (nil once taken over).
+    var openSize: Int64? { state.withLock { $0.open ? Int64($0.bytes.count) : nil } }
+    var holdsBytes: Bool { state.withLock { $0.open && !$0.bytes.isEmpty } }
+
+    /// `[offset, offset + length)` of the bytes (while open).
+    func read(offset: Int64, length: Int) -> [UInt8]? {
+        state.withLock { s in
+            guard s.open else { return nil }
+            let lo = Int(min(offset, Int64(s.bytes.count))), hi = min(s.bytes.count, lo + length)
+            return Array(s.bytes[lo..<hi])
+        }
+    }
+
+    /// Ends the appends here and hands the bytes over (nil when already taken).
+    func take() -> [UInt8]? {
+        state.withLock { s in
+            guard s.open else { return nil }
+            s.open = false
+            journal.memoryHeld.subtract(s.bytes.count, ordering: .relaxed)
+            defer { s.bytes = [] }
+            return s.bytes
+        }
+    }
+
+    /// The bytes are safe elsewhere now (on a storage server and recorded, or in a staging file
+    /// and its record): the journal's records of this file are done.
+    func finished() {
+        let was = state.withLock { s in
+            defer { s.journaled = false }
+            return s.journaled
+        }
+        if was { journal.done(writer: writer, ino: ino) }
+    }
+}

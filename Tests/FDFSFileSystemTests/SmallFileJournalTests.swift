@@ -1,0 +1,120 @@
+import FDFSFileSystem
+import FuseTypes
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import FDFSFileSystem
+
+/// Small new files (issue 12): kept in memory and the write journal until their close, uploaded
+/// from memory in one request; recovered from the journal after a killed mount.
+@Suite("Small files and the write journal")
+struct SmallFileJournalTests {
+    func stagingEntries(_ dir: String) -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if n != "." && n != ".." { out.append(n) }
+        }
+        return out.sorted()
+    }
+
+    @Test func aSmallFileGoesUpInOneUploadWithNoStagingFileOrRecord() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("a.txt")
+        let data = pattern(5000)
+        // Through libfuse's thread (no Task), as the kernel's writes arrive.
+        #expect(try fx.fs.immediateWrite(ino: ino, fh: fh, offset: 0, data: Array(data[..<3000]))?.get() == 3000)
+        #expect(try fx.fs.immediateWrite(ino: ino, fh: fh, offset: 3000, data: Array(data[3000...]))?.get() == 2000)
+        #expect(fx.fs.immediateGetattr(ino: ino)?.0.size == 5000, "stat sees the bytes written")
+        #expect(try await fx.fs.read(ino: ino, fh: fh, offset: 1000, size: 100) == Array(data[1000..<1100]), "read your writes")
+        #expect(try await fx.naming.stagedFiles().isEmpty, "no staged record")
+        #expect(stagingEntries(fx.stagingDir).allSatisfy { $0.hasPrefix("journal-") }, "no staging file: \(stagingEntries(fx.stagingDir))")
+        try await fx.close(ino, fh)
+        #expect(fx.mem.callCount("upload") == 1 && fx.faulty.bytes("upload") == 5000 && fx.faulty.bytes("modify") == 0)
+        #expect(try await fx.content(ino) == data)
+    }
+
+    @Test func aWriteElsewhereMovesTheBytesToTheStagedPath() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("b.txt")
+        var data = pattern(4000)
+        #expect(try fx.fs.immediateWrite(ino: ino, fh: fh, offset: 0, data: data)?.get() == 4000)
+        // Not at the end: not a small-file append; the writer takes over.
+        #expect(fx.fs.immediateWrite(ino: ino, fh: fh, offset: 100, data: [9, 9, 9]) == nil)
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 100, data: [9, 9, 9])
+        data.replaceSubrange(100..<103, with: [9, 9, 9])
+        #expect(try await fx.naming.stagedFiles().map(\.state.size) == [4000], "staged and recorded like any file")
+        #expect(try await fx.fs.read(ino: ino, fh: fh, offset: 0, size: 4000) == data)
+        try await fx.close(ino, fh)
+        #expect(try await fx.content(ino) == data)
+        #expect(try await fx.naming.stagedFiles().isEmpty)
+    }
+
+    @Test func aTruncateOfASmallFileIsStagedAndCorrect() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("c.txt")
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(3000))
+        _ = try await fx.fs.setattr(ino: ino, changes: SetAttr(size: 1000, fh: fh), ctx: fx.ctx)
+        try await fx.close(ino, fh)
+        #expect(try await fx.content(ino) == pattern(1000))
+    }
+
+    @Test func smallFilesOfAKilledMountAreRecoveredFromTheJournal() async throws {
+        let naming = try NamingStore(path: nil)
+        let mem = MemoryFileStore()
+        let first = try await WriteFixture(naming: naming, store: mem)
+        let (open1, fh1) = try await first.create("open.txt")
+        _ = try await first.fs.write(ino: open1, fh: fh1, offset: 0, data: pattern(3000, seed: 1))
+        _ = try await first.fs.write(ino: open1, fh: fh1, offset: 3000, data: pattern(2000, seed: 2))
+        let (closed, fh2) = try await first.create("closed.txt")
+        _ = try await first.fs.write(ino: closed, fh: fh2, offset: 0, data: pattern(700, seed: 3))
+        try await first.close(closed, fh2)
+        let closedID = try #require(try await naming.node(Int64(closed))?.fileID)
+        let journals = stagingEntries(first.stagingDir).filter { $0.hasPrefix("journal-") }
+        #expect(journals.count == 1)
+        #expect(try await naming.stagedFiles().isEmpty, "the open file's bytes are only in the journal")
+        // "SIGKILL": no flush, no release; the first mount's objects are abandoned.
+        let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
+        #expect(try await naming.stagedFiles().map(\.ino) == [Int64(open1)], "recovered as a staged write")
+        #expect(!stagingEntries(first.stagingDir).contains(journals[0]), "the old journal is removed")
+        await second.fs.retryStagedWrites()
+        #expect(try await second.content(open1) == pattern(3000, seed: 1) + pattern(2000, seed: 2))
+        #expect(try await naming.node(Int64(closed))?.fileID == closedID, "a closed file is left as it was")
+        #expect(try await naming.stagedFiles().isEmpty)
+    }
+
+    @Test func aNodeNumberUsedAgainDoesNotGetTheOldFilesBytes() async throws {
+        let naming = try NamingStore(path: nil)
+        let mem = MemoryFileStore()
+        let first = try await WriteFixture(naming: naming, store: mem)
+        let (a, fha) = try await first.create("a.txt")
+        _ = try await first.fs.write(ino: a, fh: fha, offset: 0, data: pattern(900))
+        try await first.close(a, fha)
+        _ = try await first.fs.unlink(parent: InodeTable.root, name: "a.txt", ctx: first.ctx)
+        first.fs.forget(ino: a, nlookup: 1)
+        await first.fs.drainBackground()
+        // SQLite gives the highest free row id again: the new file may get the old number.
+        let (b, fhb) = try await first.create("b.txt")
+        try await first.fs.release(ino: b, fh: fhb)
+        let second = try await WriteFixture(naming: naming, stagingDir: first.stagingDir, store: mem)
+        await second.fs.retryStagedWrites()
+        #expect(try await naming.stagedFiles().isEmpty)
+        #expect(try await naming.node(Int64(b))?.size == 0, "inode \(b) (a was \(a)) stays empty")
+    }
+
+    @Test func aTornLastRecordIsIgnored() throws {
+        let one = WriteJournal.record(.data, writer: 7, ino: 3, offset: 0, payload: [1, 2, 3])
+        let two = WriteJournal.record(.data, writer: 7, ino: 3, offset: 3, payload: [4, 5])
+        var seen: [[UInt8]] = []
+        WriteJournal.parse(one + two.dropLast(1)) { _, _, _, _, p in seen.append(Array(p)) }
+        #expect(seen == [[1, 2, 3]])
+        var damaged = one + two
+        damaged[damaged.count - 1] ^= 0xFF
+        seen = []
+        WriteJournal.parse(damaged) { _, _, _, _, p in seen.append(Array(p)) }
+        #expect(seen == [[1, 2, 3]], "a payload that fails its CRC ends the journal")
+    }
+}
