@@ -64,7 +64,11 @@ extension FDFSFileSystem {
             throw FSError(EISDIR, "is a directory")
         }
         let size = n.size
-        guard write else { return makeHandle(ino: ino, fileID: n.fileID, size: size, writer: nil, unchanged: unchanged) }
+        guard write else {
+            let o = makeHandle(ino: ino, fileID: n.fileID, size: size, writer: nil, unchanged: unchanged)
+            if size <= Prefetcher.primeLimit, let pf = handles.withLock({ $0.get(o.fh) })?.prefetcher { await pf.prime() }
+            return o
+        }
         let w: FileWriter
         // Another mount has the file open: this one writes a copy of its own (an appender is not
         // changed in place under the other's feet); the last close then wins whole.

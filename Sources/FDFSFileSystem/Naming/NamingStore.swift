@@ -97,12 +97,21 @@ public final class NamingStore: NamingEngine {
     }
 
     /// Entries of `parent` with entry id > `afterEntry`, in id order (stable readdir offsets).
+    /// The names and nodes read are cached (a `cat` or `stat` after `ls` costs no database read),
+    /// and a directory read whole from its start is complete (a miss in it is known at once).
     public func list(parent: Int64, afterEntry: Int64, limit: Int) async throws(FSError) -> [(entryID: Int64, name: FileName, node: Node)] {
-        try await read { db in
+        let generation = cache.generation, foreign = cache.foreignGeneration
+        let found: [(entryID: Int64, name: FileName, node: Node)] = try await read { db in
             let rows = try DirEntryRow.filter(Column("parent") == parent && Column("id") > afterEntry)
                 .order(Column("id")).limit(limit).fetchAll(db)
             return try rows.compactMap { e in try Node.fetchOne(db, key: e.child).map { (e.id!, e.fileName, $0) } }
         }
+        if afterEntry == 0 && found.count < limit {
+            cache.fillDirectory(parent, found.map { (row: $0.entryID, name: $0.name, node: $0.node) }, generation: generation, foreignGeneration: foreign)
+        } else {
+            for e in found { cache.fill(parent: parent, name: e.name, entryRow: e.entryID, child: e.node, generation: generation) }
+        }
+        return found
     }
 
     /// The parent directory of a directory (root's parent is root).
