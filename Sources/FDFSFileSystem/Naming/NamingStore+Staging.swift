@@ -148,8 +148,8 @@ extension NamingStore {
     public func commitWrite(_ id: Int64, fileID: String?, size: Int64, dropStaged: Bool = false) async throws(FSError) -> (row: Int64, fileID: String)? {
         let (queued, node, generation) = try await write { db -> ((row: Int64, fileID: String)?, Node, UInt64) in
             let generation = self.cache.generation
-            if dropStaged { try db.execute(sql: "DELETE FROM staged_files WHERE ino = ?", arguments: [id]) }
-            guard var n = try Node.fetchOne(db, key: id) else { throw FSError.noent("inode \(id) is gone") }
+            if dropStaged { try db.cachedStatement(sql: "DELETE FROM staged_files WHERE ino = ?").execute(arguments: [id]) }
+            guard var n = try Self.fetchNode(db, id) else { throw FSError.noent("inode \(id) is gone") }
             let old = n.fileID
             let now = Timespec.now().nanoseconds
             n.fileID = fileID

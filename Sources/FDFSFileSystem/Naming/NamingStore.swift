@@ -72,7 +72,7 @@ public final class NamingStore: NamingEngine {
     public func node(_ id: Int64) async throws(FSError) -> Node? {
         if let n = cache.node(id) { return n }
         let generation = cache.generation
-        let n = try await read { try Node.fetchOne($0, key: id) }
+        let n = try await read { try Self.fetchNode($0, id) }
         if let n { cache.fill(node: n, generation: generation) }
         return n
     }
@@ -91,9 +91,16 @@ public final class NamingStore: NamingEngine {
 
     /// Names are BLOBs: always bound as `Data`, so the comparison is byte for byte.
     static func lookup(_ db: Database, _ parent: Int64, _ name: FileName) throws -> (DirEntryRow, Node)? {
-        guard let e = try DirEntryRow.filter(Column("parent") == parent && Column("name") == Data(name.bytes)).fetchOne(db),
-              let n = try Node.fetchOne(db, key: e.child) else { return nil }
+        guard let e = try DirEntryRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM entries WHERE parent = ? AND name = ?"),
+                                               arguments: [parent, Data(name.bytes)]),
+              let n = try Self.fetchNode(db, e.child) else { return nil }
         return (e, n)
+    }
+
+    /// A node by id through a cached statement (the query interface compiles its SQL on every
+    /// call: a measurable part of each create and close, issue 12).
+    static func fetchNode(_ db: Database, _ id: Int64) throws -> Node? {
+        try Node.fetchOne(db.cachedStatement(sql: "SELECT * FROM nodes WHERE id = ?"), arguments: [id])
     }
 
     /// Entries of `parent` with entry id > `afterEntry`, in id order (stable readdir offsets).
@@ -104,7 +111,7 @@ public final class NamingStore: NamingEngine {
         let found: [(entryID: Int64, name: FileName, node: Node)] = try await read { db in
             let rows = try DirEntryRow.filter(Column("parent") == parent && Column("id") > afterEntry)
                 .order(Column("id")).limit(limit).fetchAll(db)
-            return try rows.compactMap { e in try Node.fetchOne(db, key: e.child).map { (e.id!, e.fileName, $0) } }
+            return try rows.compactMap { e in try Self.fetchNode(db, e.child).map { (e.id!, e.fileName, $0) } }
         }
         if afterEntry == 0 && found.count < limit {
             cache.fillDirectory(parent, found.map { (row: $0.entryID, name: $0.name, node: $0.node) }, generation: generation, foreignGeneration: foreign)
@@ -158,13 +165,13 @@ public final class NamingStore: NamingEngine {
     // MARK: - Helpers used inside transactions
 
     static func directory(_ db: Database, _ id: Int64) throws -> Node {
-        guard let p = try Node.fetchOne(db, key: id), p.nlink > 0 else { throw FSError.noent("directory \(id) is gone") }
+        guard let p = try Self.fetchNode(db, id), p.nlink > 0 else { throw FSError.noent("directory \(id) is gone") }
         guard p.isDirectory else { throw FSError(ENOTDIR, "inode \(id) is not a directory") }
         return p
     }
 
     static func touch(_ db: Database, _ id: Int64, now: Int64, nlinkDelta: Int64 = 0) throws {
-        try db.execute(sql: "UPDATE nodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?", arguments: [now, now, nlinkDelta, id])
+        try db.cachedStatement(sql: "UPDATE nodes SET mtime_ns = ?, ctime_ns = ?, nlink = nlink + ? WHERE id = ?").execute(arguments: [now, now, nlinkDelta, id])
     }
 
     static func hasChildren(_ db: Database, _ id: Int64) throws -> Bool {
