@@ -351,7 +351,8 @@ if [ -n "$k4_status_size" ] && [ "$k4_status_size" -ge "$acked" ]; then pass "SI
 else fail "SIGKILL: fdfsfs status before the remount reports size '${k4_status_size}' for k4.bin, $acked bytes were acknowledged: $(cat "$WORK/status-killed.out")"; fi
 killed_journals=$(ls "$STATE/staging" | grep '^journal-')
 check "SIGKILL: the killed run left its write journal" test -n "$killed_journals"
-k5_status=$(awk -F'\t' '$2=="/kill/k5.txt"{print $1, $4}' "$WORK/status-killed.out")
+# (With the names in PostgreSQL, status cannot name a journaled file: it shows its inode.)
+k5_status=$(awk -F'\t' '($2=="/kill/k5.txt" || $2 ~ /^\(journaled, inode/) && $4=="size 5000" {print $1, $4}' "$WORK/status-killed.out")
 check_eq "SIGKILL: fdfsfs status before the remount lists the open small file (its bytes only in the write journal)" "pending size 5000" "$k5_status"
 check_eq "SIGKILL: fdfsfs status does not list the closed small files" "" "$(awk -F'\t' '$2=="/kill/k6.txt" || $2=="/kill/k7.txt"' "$WORK/status-killed.out")"
 check "remount after SIGKILL" mount_it
