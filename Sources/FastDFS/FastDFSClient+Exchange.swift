@@ -199,11 +199,19 @@ extension FastDFSClient {
     /// Writes a whole request packet (then the streamed `content` that follows a request head,
     /// if any), reads the reply, returns its body (small replies only).
     func request<R: FDFSRequest>(
-        _ request: R, on connection: FDFSConnection, limit: Int = 16 << 20,
+        _ request: R, on connection: FDFSConnection, limit: Int = 16 << 20, inline: ByteBuffer? = nil,
         content: ContentWriter = { _, _ async throws(FastDFSError) in }
     ) async throws(FastDFSError) -> ByteBuffer {
-        try await connection.write(FDFSPacket.encode(request, allocator: connection.channel.allocator), command: request.command)
-        try await content(connection, request.command)
+        var packet = FDFSPacket.encode(request, allocator: connection.channel.allocator)
+        if let inline {
+            // A small body goes out with its header in one write (one trip to the event loop,
+            // one send).
+            packet.writeImmutableBuffer(inline)
+            try await connection.write(packet, command: request.command)
+        } else {
+            try await connection.write(packet, command: request.command)
+            try await content(connection, request.command)
+        }
         connection.requestWritten()
         let header = try await connection.readHead(command: request.command)
         return try await connection.readBody(header: header, command: request.command, limit: limit)

@@ -30,7 +30,7 @@ extension FastDFSClient {
     ) async throws(FastDFSError) -> FileID {
         try await performUpload(
             size: Int64(bytes.readableBytes), ext: ext, metadata: metadata, group: group, appender: appender,
-            storage: storage, policy: .ifNotFullySent
+            storage: storage, policy: .ifNotFullySent, inline: bytes.readableBytes <= Self.inlineLimit ? bytes : nil
         ) { (conn, command) async throws(FastDFSError) in
             try await conn.write(bytes, command: command)
         }
@@ -109,6 +109,9 @@ extension FastDFSClient {
 
     // MARK: - Core
 
+    /// In-memory bodies up to this size are sent in the same write as their header.
+    static let inlineLimit = 64 << 10
+
     enum UploadOutcome: Sendable {
         case uploaded(FileID)
         case metadataFailed(FileID, FastDFSError)
@@ -116,20 +119,20 @@ extension FastDFSClient {
 
     func performUpload(
         size: Int64, ext: String, metadata: FDFSMetadata, group: String?, appender: Bool,
-        storage: StorageAddress?, policy: RetryPolicy, content: ContentWriter
+        storage: StorageAddress?, policy: RetryPolicy, inline: ByteBuffer? = nil, content: ContentWriter
     ) async throws(FastDFSError) -> FileID {
         let command: FDFSCommand = appender ? .storageUploadAppenderFile : .storageUploadFile
         let ext = try Self.normalizeExt(ext, command: command)
         if !metadata.isEmpty { try Self.validateMetadata(metadata, command: command) }
         if let storage {
             let head = UploadRequestHead(storePathIndex: 0xFF, fileSize: size, ext: ext, appender: appender)
-            return try await finishUpload(head: head, target: storage, metadata: metadata, policy: policy, content: content)
+            return try await finishUpload(head: head, target: storage, metadata: metadata, policy: policy, inline: inline, content: content)
         }
         var (reply, reused) = try await storeAssignment(group: group)
         while true {
             let head = UploadRequestHead(storePathIndex: reply.storePathIndex, fileSize: size, ext: ext, appender: appender)
             do {
-                return try await finishUpload(head: head, target: reply.server, metadata: metadata, policy: policy, content: content)
+                return try await finishUpload(head: head, target: reply.server, metadata: metadata, policy: policy, inline: inline, content: content)
             } catch {
                 forgetStoreAssignment(group: group)  // ask the tracker next time
                 // A reused answer naming a storage that went away: nothing was sent, ask again now.
@@ -175,13 +178,14 @@ extension FastDFSClient {
     }
 
     private func finishUpload<Head: FDFSRequest>(
-        head: Head, target: StorageAddress, metadata: FDFSMetadata, policy: RetryPolicy, content: ContentWriter
+        head: Head, target: StorageAddress, metadata: FDFSMetadata, policy: RetryPolicy, inline: ByteBuffer? = nil,
+        content: ContentWriter
     ) async throws(FastDFSError) -> FileID {
         let command = head.command
         let outcome = try await withConnection(to: target, command: command, policy: policy) {
             (lease) async throws(FastDFSError) -> UploadOutcome in
             let conn = lease.connection
-            let body = try await request(head, on: conn, limit: 4096, content: content)
+            let body = try await request(head, on: conn, limit: 4096, inline: inline, content: content)
             let fileID = try decode(body, command: command, server: target) { (b) throws(FDFSProtocolError) in
                 try UploadResponse.decode(body: &b).fileID
             }

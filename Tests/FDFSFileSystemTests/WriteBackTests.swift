@@ -287,7 +287,9 @@ struct WriteBackOverlapTests {
         let (ino, fh) = try await fx.create("stream.bin")
         let c = Int(WriteFixture.chunk)
         let data = noise(6 * c, seed: 11)
-        fx.faulty.slowDown(.milliseconds(300))
+        // Long enough that the second write is staged before the first chunk's request ends, even
+        // on a loaded machine.
+        fx.faulty.slowDown(.seconds(3))
         _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: Array(data[0..<c]))   // a chunk: streaming starts
         #expect(await eventuallyAsync { fx.faulty.inFlightNow == 1 }, "the first chunk is on its way")
         _ = try await fx.fs.write(ino: ino, fh: fh, offset: Int64(c), data: Array(data[c..<(2 * c)]))

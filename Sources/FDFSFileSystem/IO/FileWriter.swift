@@ -544,7 +544,7 @@ actor FileWriter {
                 let id = try await sending { () async throws(FSError) -> String in
                     try await store.upload(data, ext: ext, group: group, appender: true)
                 }
-                logger.info("created appender file \(id)")
+                logger.debug("created appender file \(id)")
                 return .success(id)
             }
         } catch {

@@ -20,11 +20,12 @@ import Glibc
 /// record (killed mid-write) fails its CRC and was never acknowledged. A failed append is cut off
 /// again, so records always follow each other.
 ///
-/// "done" records (the file was committed, moved to a staging file, or dropped) are written
-/// later on the journal's own queue (never on Swift's cooperative pool); recovery only takes the
-/// bytes of a writer with no "done" whose file is still new (no file id, not deleted), so a
-/// missing "done" costs nothing. Before a node is purged (its number could be given to a new file)
-/// `settled()` waits for the queued records. Past `rotateBytes` a new journal file starts; an old
+/// "done" records (the file was committed, moved to a staging file, or dropped) are not written
+/// where they happen (that is Swift's cooperative pool): they wait in memory and go out with the
+/// next data record (the next small file's first write, on libfuse's thread), or on the journal's
+/// own queue when something waits for them. Recovery only takes the bytes of a writer with no
+/// "done" whose file is still new (no file id, not deleted), so a missing "done" costs nothing;
+/// before a node is purged (its number could be given to a new file) `settled()` writes them. Past `rotateBytes` a new journal file starts; an old
 /// one is removed once every writer in it is done.
 final class WriteJournal: Sendable {
     let dir: String
@@ -36,8 +37,6 @@ final class WriteJournal: Sendable {
     let rotateBytes: Int64
     private let run = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     private let queue = DispatchQueue(label: "fdfsfs.journal", qos: .utility)
-    /// "done" records queued and not yet written.
-    private let queued = Atomic<Int>(0)
 
     private struct State {
         var fd: FileDescriptor?
@@ -45,6 +44,8 @@ final class WriteJournal: Sendable {
         var size: Int64 = 0
         /// Writers with records in each journal file and no "done" yet.
         var live: [Int: Set<UInt64>] = [:]
+        /// "done" records not written yet (writer, inode).
+        var pendingDone: [(UInt64, Int64)] = []
     }
     private let state = Mutex(State())
 
@@ -87,6 +88,14 @@ final class WriteJournal: Sendable {
 
     private func append(_ record: [UInt8], writer: UInt64?) throws(FSError) {
         let result: Result<Void, FSError> = state.withLock { s in
+            var record = record
+            let done = s.pendingDone
+            if !done.isEmpty {
+                // The waiting "done" records go first, in the same write.
+                var all: [UInt8] = []
+                for (w, ino) in done { all += Self.record(.done, writer: w, ino: ino, offset: 0, payload: []) }
+                record = all + record
+            }
             if s.fd == nil || s.size >= rotateBytes {
                 if let old = s.fd {
                     try? old.close()
@@ -110,27 +119,44 @@ final class WriteJournal: Sendable {
                 _ = try? fd.resize(to: s.size)   // no torn record before the next one
                 return .failure(StagingFile.failure(error, "cannot write to the write journal \(path(s.generation))"))
             }
+            if !done.isEmpty { Self.markDone(&s, done, removing: removeIfDone) }
             if let writer { s.live[s.generation, default: []].insert(writer) }
             return .success(())
         }
         try result.get()
     }
 
+    private static func markDone(_ s: inout State, _ done: [(UInt64, Int64)], removing: (inout State, Int) -> Void) {
+        s.pendingDone.removeAll()
+        for (w, _) in done {
+            for g in Array(s.live.keys) {
+                s.live[g]?.remove(w)
+                if g != s.generation { removing(&s, g) }
+            }
+        }
+    }
+
     /// The writer's records are no longer needed (committed, staged elsewhere, or dropped):
     /// a "done" record is queued (written on the journal's queue).
     func done(writer: UInt64, ino: Int64) {
-        queued.add(1, ordering: .relaxed)
-        queue.async { [self] in
-            defer { queued.subtract(1, ordering: .relaxed) }
-            let record = Self.record(.done, writer: writer, ino: ino, offset: 0, payload: [])
-            state.withLock { s in
-                guard s.live.values.contains(where: { $0.contains(writer) }) else { return }
-                if let fd = s.fd, (try? fd.writeAll(toAbsoluteOffset: s.size, record)) != nil { s.size += Int64(record.count) }
-                for g in Array(s.live.keys) {
-                    s.live[g]?.remove(writer)
-                    if g != s.generation { removeIfDone(&s, g) }
-                }
+        state.withLock { s in
+            guard s.live.values.contains(where: { $0.contains(writer) }) else { return }
+            s.pendingDone.append((writer, ino))
+        }
+    }
+
+    /// Writes the waiting "done" records (on the journal's queue).
+    private func writeDone() {
+        state.withLock { s in
+            let done = s.pendingDone
+            guard !done.isEmpty, let fd = s.fd else { return }
+            var all: [UInt8] = []
+            for (w, ino) in done { all += Self.record(.done, writer: w, ino: ino, offset: 0, payload: []) }
+            do { s.size += Int64(try fd.writeAll(toAbsoluteOffset: s.size, all)) } catch {
+                _ = try? fd.resize(to: s.size)
+                return   // kept waiting: recovery checks the file anyway
             }
+            Self.markDone(&s, done, removing: removeIfDone)
         }
     }
 
@@ -142,10 +168,16 @@ final class WriteJournal: Sendable {
         unlink(path(g))
     }
 
-    /// Waits until every queued "done" record is written (before a node number can be reused).
+    /// Writes the waiting "done" records, off the cooperative pool (before a node number can be
+    /// reused).
     func settled() async {
-        guard queued.load(ordering: .relaxed) > 0 else { return }
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in queue.async { c.resume() } }
+        guard state.withLock({ !$0.pendingDone.isEmpty }) else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            queue.async { [self] in
+                writeDone()
+                c.resume()
+            }
+        }
     }
 
     /// Removes this run's journal files (unmount: every writer is done or staged).

@@ -8,6 +8,9 @@ import FastDFSProtocol
 import NIOCore
 import NIOPosix
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 final class FDFSConnection: PoolableConnection {
     let address: StorageAddress
@@ -95,11 +98,24 @@ final class FDFSConnection: PoolableConnection {
     var isUsable: Bool { channel.isActive && state.machine.withLock { $0.isUsable } }
 
     /// Lets the event loop process what already arrived (a FIN from a server that closed this
-    /// idle connection) before the connection is reused, then checks it is still open.
+    /// idle connection) before the connection is reused, then checks it is still open. A
+    /// connection whose last exchange ended less than a second ago skips the trip to the event
+    /// loop (two thread hops; issue 12): servers close idle connections after their idle timeout,
+    /// and a FIN that arrived meanwhile has been handled by the idle event loop already.
     func isStillUsable() async -> Bool {
         guard isUsable else { return false }
+        if Self.uptimeNanos() - lastExchangeEnded.load(ordering: .relaxed) < 1_000_000_000 { return true }
         try? await channel.eventLoop.submit {}.get()
         return isUsable
+    }
+
+    /// When the last exchange ended (CLOCK_MONOTONIC nanoseconds).
+    private let lastExchangeEnded = Atomic<Int64>(0)
+
+    static func uptimeNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     func close() {
@@ -131,6 +147,7 @@ final class FDFSConnection: PoolableConnection {
     /// Ends a request (stops network_timeout accounting).
     func endExchange() {
         run(state.machine.withLock { $0.exchangeEnded() })
+        lastExchangeEnded.store(Self.uptimeNanos(), ordering: .relaxed)
     }
 
     /// Reply bytes seen in this exchange (0 means the server never answered).
