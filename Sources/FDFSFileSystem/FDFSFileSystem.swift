@@ -162,8 +162,10 @@ public final class FDFSFileSystem: FuseFilesystem {
 
     public func destroyed() {
         stop()
-        // A clean unmount: the journal is needed only while a small file holds unsent bytes.
-        if !writers.withLock({ $0.values.contains { $0.writer.small?.holdsBytes ?? false } }) { journal.removeAll() }
+        // A clean unmount: the journal is needed only while a small file's bytes are nowhere else.
+        if !journal.removeIfAllDone() {
+            logger.warning("the write journal in \(stagingDir) is kept: it holds bytes of small files not yet on the cluster; the next mount completes them")
+        }
     }
 
     // MARK: - Shared helpers

@@ -105,6 +105,18 @@ struct SmallFileJournalTests {
         #expect(try await naming.node(Int64(b))?.size == 0, "inode \(b) (a was \(a)) stays empty")
     }
 
+    @Test func anUnmountKeepsTheJournalOnlyWhileItHoldsBytesNotElsewhere() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("held.txt")
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(100))
+        fx.fs.destroyed()
+        #expect(stagingEntries(fx.stagingDir).contains { $0.hasPrefix("journal-") }, "an open small file's bytes are only in the journal")
+        try await fx.close(ino, fh)
+        fx.fs.destroyed()
+        #expect(!stagingEntries(fx.stagingDir).contains { $0.hasPrefix("journal-") }, "every file committed: the journal goes")
+        #expect(try await fx.content(ino) == pattern(100))
+    }
+
     @Test func aTornLastRecordIsIgnored() throws {
         let one = WriteJournal.record(.data, writer: 7, ino: 3, offset: 0, payload: [1, 2, 3])
         let two = WriteJournal.record(.data, writer: 7, ino: 3, offset: 3, payload: [4, 5])

@@ -180,14 +180,21 @@ final class WriteJournal: Sendable {
         }
     }
 
-    /// Removes this run's journal files (unmount: every writer is done or staged).
-    func removeAll() {
+    /// At unmount: removes this run's journal files when every writer in them is done (its
+    /// bytes committed, or in a staging file and its record); otherwise they stay for the next
+    /// start. Returns whether they were removed.
+    @discardableResult
+    func removeIfAllDone() -> Bool {
         queue.sync {
             state.withLock { s in
+                let done = Set(s.pendingDone.map(\.0))
+                guard s.live.values.allSatisfy({ $0.isSubset(of: done) }) else { return false }
                 if let fd = s.fd { try? fd.close() }
                 s.fd = nil
                 for g in Set(s.live.keys).union([s.generation]) { unlink(path(g)) }
                 s.live = [:]
+                s.pendingDone = []
+                return true
             }
         }
     }
