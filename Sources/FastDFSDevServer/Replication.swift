@@ -2,8 +2,10 @@
 // [storage/storage_sync.c, storage/storage_service.c `storage_sync_*`].
 //
 // Every storage appends what it does to its binlog (Binlog.swift). For each peer in the group a
-// `Replicator` reads that binlog from its mark (`sync/storage<peer>.mark`, persisted after every
-// record), waits until the record is `--replication-lag` seconds old and both storages sync
+// `Replicator` reads that binlog from its mark (`sync/storage<peer>.mark`, persisted every
+// `markEvery` records and whenever it has caught up, as the real sync thread's
+// `write_mark_file_freq`, default 500: after a restart the records since then are sent again and
+// applied as a real destination applies repeated records), waits until the record is `--replication-lag` seconds old and both storages sync
 // (running, and past the `--sync-resume-delay` after a restart), and applies it the way the real
 // source and destination storages do (SyncApply.swift): the bytes to send are read from the
 // source's *current* file at the recorded offset, and the destination applies them only when its
@@ -62,11 +64,18 @@ final class Replicator: Sendable {
     /// Runs until cancelled.
     func run(io: BlockingIO) async {
         guard var mark = try? await io.run({ self.loadMark() }) else { return }
+        var unsaved = 0
         while !Task.isCancelled {
             let from = mark.offset
             guard log.currentSize > from, let records = try? await io.run({ self.log.records(from: from) }),
                 !records.isEmpty
             else {
+                // Caught up: the mark is written now (storage_sync.c writes it when the binlog
+                // has no more records, before sleeping sync_wait_msec).
+                if unsaved > 0 {
+                    await persist(mark, io: io)
+                    unsaved = 0
+                }
                 do { try await Task.sleep(for: .milliseconds(20)) } catch { return }
                 continue
             }
@@ -96,13 +105,25 @@ final class Replicator: Sendable {
                         cluster.recordSynced(source: source.id, dest: peer.id, timestamp: record.seconds)
                     }
                 }
-                let persisted = next
-                guard (try? await io.run { try persisted.write(self.markPath, temporaryDirectory: self.source.disk.tmpDirectory) }) != nil
-                else { break }
                 mark = next
                 applied.withLockedValue { $0 = next.offset }
+                unsaved += 1
+                if unsaved >= Self.markEvery {
+                    await persist(mark, io: io)
+                    unsaved = 0
+                }
             }
         }
+    }
+
+    /// The real storage's default `write_mark_file_freq`.
+    static let markEvery = 500
+
+    /// Writes the mark file (a temporary file renamed over it) on the I/O pool (a failure leaves
+    /// the older mark: its records are sent again after a restart).
+    private func persist(_ mark: SyncMark, io: BlockingIO) async {
+        let path = markPath, tmp = source.disk.tmpDirectory
+        _ = try? await io.run { try mark.write(path, temporaryDirectory: tmp) }
     }
 }
 
