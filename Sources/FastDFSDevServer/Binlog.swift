@@ -181,10 +181,23 @@ struct SyncMark: Sendable, Equatable {
         return mark
     }
 
+    var text: [UInt8] { Array("binlog_offset=\(offset)\nsynced_timestamp=\(syncedTimestamp)\n".utf8) }
+
     func write(_ path: String, temporaryDirectory: String) throws(DiskError) {
-        try DiskStore.writeSmallFile(
-            path, Array("binlog_offset=\(offset)\nsynced_timestamp=\(syncedTimestamp)\n".utf8),
-            temporaryDirectory: temporaryDirectory)
+        try DiskStore.writeSmallFile(path, text, temporaryDirectory: temporaryDirectory)
+    }
+
+    /// Rewrites the mark in place (one write at offset 0, then the size): no new file and no
+    /// freed one per update. Both numbers only grow, so a write cut short by a crash never leaves
+    /// a longer older text behind it that parses as something else.
+    func overwrite(_ path: String) throws(DiskError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw DiskError(errno: errno, operation: "open", path: path) }
+        defer { close(fd) }
+        let bytes = text
+        let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        guard n == bytes.count else { throw DiskError(errno: n < 0 ? errno : EIO, operation: "write", path: path) }
+        guard ftruncate(fd, off_t(bytes.count)) == 0 else { throw DiskError(errno: errno, operation: "ftruncate", path: path) }
     }
 }
 

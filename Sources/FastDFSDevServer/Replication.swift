@@ -119,11 +119,11 @@ final class Replicator: Sendable {
     /// The real storage's default `write_mark_file_freq`.
     static let markEvery = 500
 
-    /// Writes the mark file (a temporary file renamed over it) on the I/O pool (a failure leaves
-    /// the older mark: its records are sent again after a restart).
+    /// Writes the mark file in place on the I/O pool (a failure leaves the older mark: its
+    /// records are sent again after a restart).
     private func persist(_ mark: SyncMark, io: BlockingIO) async {
-        let path = markPath, tmp = source.disk.tmpDirectory
-        _ = try? await io.run { try mark.write(path, temporaryDirectory: tmp) }
+        let path = markPath
+        _ = try? await io.run { try mark.overwrite(path) }
     }
 }
 
