@@ -128,7 +128,7 @@ public final class FDFSFileSystem: FuseFilesystem {
         budget = MemoryBudget(limit: options.readAheadMemoryLimit)
         uploadSlots = UploadSlots(limit: options.maxUploads)
         stagingDir = Self.makeStagingDir(options.stagingDir)
-        journal = WriteJournal(dir: stagingDir, memoryLimit: options.smallFileMemory, logger: logger)
+        journal = WriteJournal(dir: stagingDir, memoryLimit: options.smallFileMemory)
     }
 
     /// Checks the store is reachable (lists groups), purges zombies left by a previous mount and

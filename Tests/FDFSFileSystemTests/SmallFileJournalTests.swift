@@ -10,16 +10,7 @@ import Glibc
 /// from memory in one request; recovered from the journal after a killed mount.
 @Suite("Small files and the write journal")
 struct SmallFileJournalTests {
-    func stagingEntries(_ dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if n != "." && n != ".." { out.append(n) }
-        }
-        return out.sorted()
-    }
+    func stagingEntries(_ dir: String) -> [String] { StagingFile.entries(of: dir).sorted() }
 
     @Test func aSmallFileGoesUpInOneUploadWithNoStagingFileOrRecord() async throws {
         let fx = try await WriteFixture()

@@ -157,18 +157,18 @@ actor Prefetcher {
         return out
     }
 
-    /// Issues downloads for the parts of `r` not held or in flight, cut on the chunk grid.
-    /// Read-ahead (`covering` false) stops where the global budget runs out; a read's own bytes
-    /// are fetched regardless. Returns how far `r` is now covered.
-    @discardableResult
     /// A small file opened for reading is fetched whole at once: the first read finds its bytes
     /// on their way (the download overlaps the open's reply and the kernel's read request).
     func prime() {
         guard chunks.isEmpty, size > 0, size <= Self.primeLimit else { return }
-        _ = ensure(0..<size, covering: false)
+        ensure(0..<size, covering: false)
     }
     static let primeLimit: Int64 = 128 << 10
 
+    /// Issues downloads for the parts of `r` not held or in flight, cut on the chunk grid.
+    /// Read-ahead (`covering` false) stops where the global budget runs out; a read's own bytes
+    /// are fetched regardless. Returns how far `r` is now covered.
+    @discardableResult
     private func ensure(_ r: Range<Int64>, covering: Bool) -> Int64 {
         let grid = max(1, planner.config.chunkSize)
         var pos = r.lowerBound

@@ -115,10 +115,7 @@ extension NamingStore {
     /// With the names in this state directory, only files still new (no file id, not deleted)
     /// are listed, under their paths; with a shared tree's names elsewhere, every journaled file.
     static func journaledFiles(stateDir: String, staged: Set<Int64>) -> [StagedFileRecord] {
-        let (_, unfinished) = WriteJournal.recover(dir: stateDir + "/staging")
-        var latest: [Int64: WriteJournal.Unfinished] = [:]
-        for u in unfinished where !u.bytes.isEmpty { latest[u.ino] = u }
-        let candidates = latest.values.filter { !staged.contains($0.ino) }.sorted { $0.ino < $1.ino }
+        let candidates = WriteJournal.recover(dir: stateDir + "/staging").unfinished.filter { !staged.contains($0.ino) }
         guard !candidates.isEmpty else { return [] }
         var config = Configuration()
         config.readonly = true

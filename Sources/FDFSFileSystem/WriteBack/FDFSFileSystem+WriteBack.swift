@@ -146,10 +146,7 @@ extension FDFSFileSystem {
         guard !files.isEmpty else { return }
         let staged = Set(((try? await naming.stagedFiles()) ?? []).map(\.ino))
         var keep = false
-        // The latest writer of each node (a node number is used by one file at a time).
-        var latest: [Int64: WriteJournal.Unfinished] = [:]
-        for u in unfinished { latest[u.ino] = u }
-        for u in latest.values.sorted(by: { $0.ino < $1.ino }) where !u.bytes.isEmpty && !staged.contains(u.ino) {
+        for u in unfinished where !staged.contains(u.ino) {
             guard !InodeTable.isByID(UInt64(u.ino)), let n = try? await naming.node(u.ino), n.nlink > 0, n.isRegular, n.fileID == nil else { continue }
             do throws(FSError) {
                 let w = try FileWriter(ino: u.ino, state: WriteState(fileID: nil, size: 0, appender: false), stagingPath: stagingPath(UInt64(u.ino)),
@@ -170,12 +167,8 @@ extension FDFSFileSystem {
     /// after recovery has claimed every file a record names.
     func sweepStagingDirectory() {
         let owned = Set(writers.withLock { $0.values.map { $0.writer.staging.path } })
-        guard let dir = Glibc.opendir(stagingDir) else { return }
-        defer { closedir(dir) }
         var removed = 0
-        while let e = Glibc.readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name == "." || name == ".." || WriteJournal.isJournal(name) { continue }
+        for name in StagingFile.entries(of: stagingDir) where !WriteJournal.isJournal(name) {
             let path = stagingDir + "/" + name
             let base = name.hasSuffix(".log") ? String(path.dropLast(4)) : path
             if owned.contains(base) { continue }

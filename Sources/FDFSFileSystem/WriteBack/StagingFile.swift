@@ -142,6 +142,18 @@ public final class StagingFile: Sendable {
         return out
     }
 
+    /// The names in a directory, without "." and ".." (blocking; empty when it cannot be read).
+    static func entries(of dir: String) -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
     /// The whole content of an open file (blocking).
     static func readAll(_ fd: FileDescriptor) -> [UInt8] {
         guard let size = try? Int(fd.seek(offset: 0, from: .end)), size > 0 else { return [] }

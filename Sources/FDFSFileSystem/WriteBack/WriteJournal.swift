@@ -1,7 +1,6 @@
 import Dispatch
 import FastDFSProtocol
 import FuseTypes
-import Logging
 import Synchronization
 import SystemPackage
 #if canImport(Glibc)
@@ -29,7 +28,6 @@ import Glibc
 /// one is removed once every writer in it is done.
 final class WriteJournal: Sendable {
     let dir: String
-    let logger: Logger
     /// Bytes of small files held in memory over all writers; past `memoryLimit` new bytes go
     /// the staged way.
     let memoryHeld = Atomic<Int>(0)
@@ -53,11 +51,10 @@ final class WriteJournal: Sendable {
     static let headerSize = 40
     enum Kind: UInt32 { case data = 1, done = 2 }
 
-    init(dir: String, memoryLimit: Int = 64 << 20, rotateBytes: Int64 = 64 << 20, logger: Logger) {
+    init(dir: String, memoryLimit: Int = 64 << 20, rotateBytes: Int64 = 64 << 20) {
         self.dir = dir
         self.memoryLimit = memoryLimit
         self.rotateBytes = rotateBytes
-        self.logger = logger
     }
 
     deinit {
@@ -88,14 +85,9 @@ final class WriteJournal: Sendable {
 
     private func append(_ record: [UInt8], writer: UInt64?) throws(FSError) {
         let result: Result<Void, FSError> = state.withLock { s in
-            var record = record
+            // The waiting "done" records go first, in the same write.
             let done = s.pendingDone
-            if !done.isEmpty {
-                // The waiting "done" records go first, in the same write.
-                var all: [UInt8] = []
-                for (w, ino) in done { all += Self.record(.done, writer: w, ino: ino, offset: 0, payload: []) }
-                record = all + record
-            }
+            let record = done.isEmpty ? record : Self.doneRecords(done) + record
             if s.fd == nil || s.size >= rotateBytes {
                 if let old = s.fd {
                     try? old.close()
@@ -126,6 +118,10 @@ final class WriteJournal: Sendable {
         try result.get()
     }
 
+    static func doneRecords(_ done: [(UInt64, Int64)]) -> [UInt8] {
+        done.flatMap { record(.done, writer: $0.0, ino: $0.1, offset: 0, payload: []) }
+    }
+
     private static func markDone(_ s: inout State, _ done: [(UInt64, Int64)], removing: (inout State, Int) -> Void) {
         s.pendingDone.removeAll()
         for (w, _) in done {
@@ -150,9 +146,7 @@ final class WriteJournal: Sendable {
         state.withLock { s in
             let done = s.pendingDone
             guard !done.isEmpty, let fd = s.fd else { return }
-            var all: [UInt8] = []
-            for (w, ino) in done { all += Self.record(.done, writer: w, ino: ino, offset: 0, payload: []) }
-            do { s.size += Int64(try fd.writeAll(toAbsoluteOffset: s.size, all)) } catch {
+            do { s.size += Int64(try fd.writeAll(toAbsoluteOffset: s.size, Self.doneRecords(done))) } catch {
                 _ = try? fd.resize(to: s.size)
                 return   // kept waiting: recovery checks the file anyway
             }
@@ -208,16 +202,11 @@ final class WriteJournal: Sendable {
         var bytes: [UInt8]
     }
 
-    /// The journal files left in `dir` by earlier runs (with the writers they hold that have no
-    /// "done" record, latest last). Blocking: called at start, before any request.
+    /// The journal files left in `dir` by earlier runs, and for each node the bytes of its latest
+    /// writer with no "done" record (nodes with none left out). Blocking: called at start, before
+    /// any request, and by `fdfsfs status`.
     static func recover(dir: String) -> (files: [String], unfinished: [Unfinished]) {
-        guard let d = opendir(dir) else { return ([], []) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if isJournal(name) { names.append(name) }
-        }
-        closedir(d)
+        var names = StagingFile.entries(of: dir).filter(isJournal)
         // Each run's files in generation order (runs do not overlap: a run recovers and removes
         // the files of the one before).
         func key(_ n: String) -> (String, Int) {
@@ -244,7 +233,10 @@ final class WriteJournal: Sendable {
                 }
             }
         }
-        return (names.map { dir + "/" + $0 }, order.compactMap { found[$0] })
+        // A node number is used by one file at a time: its latest writer is the one that counts.
+        var latest: [Int64: Unfinished] = [:]
+        for u in order.compactMap({ found[$0] }) { latest[u.ino] = u }
+        return (names.map { dir + "/" + $0 }, latest.values.filter { !$0.bytes.isEmpty }.sorted { $0.ino < $1.ino })
     }
 
     /// Calls `body` for each whole, intact record; stops at the first torn or damaged one.
