@@ -381,6 +381,8 @@ struct ClientEndToEndTests {
         }
         #expect(await eventually { server.closedConnections >= 1 })
         #expect(server.closedConnections == 1)
+        // The cancelled read asks no other storage (its stall watchdog ends with it).
+        #expect(server.requests.count == 1)
         await client.shutdown()
         await server.stop()
     }

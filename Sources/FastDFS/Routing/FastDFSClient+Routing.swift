@@ -214,7 +214,7 @@ extension FastDFSClient {
                             return .stalled
                         }
                     }
-                    return .stalled
+                    return .watchEnded
                 }
             }
             guard let (first, _) = await route.next(client: self) else { return .failure(route.finalError) }
@@ -250,8 +250,12 @@ extension FastDFSClient {
                         }
                         launch(next)
                     }
+                case .watchEnded:
+                    watching = false
                 case .stalled:
                     watching = false
+                    // A cancelled read hedges nothing: its attempts end with the cancellation.
+                    if Task.isCancelled { continue }
                     if let (next, _) = await route.next(client: self) {
                         launch(next)
                         if !route.isLastResort { watch() }
@@ -268,6 +272,8 @@ extension FastDFSClient {
 enum ReadEvent<T: Sendable>: Sendable {
     case finished(StorageAddress, Result<T, FastDFSError>)
     case stalled
+    /// The watchdog was cancelled (the read finished or was cancelled): nothing to do.
+    case watchEnded
 }
 
 /// What the attempts of one read have done so far (read by the stall watchdog): whether a
