@@ -232,7 +232,7 @@ for round in $(seq 1 "$ROUNDS"); do
     name="tracker outage $round"; dest="$MNT/fault/many-$round"
     python3 "$WORK/many.py" "$WORK/many" "$dest" "$WORK/many-$round.log" >"$WORK/many-$round.out" 2>&1 &
     mp=$!
-    for _ in $(seq 1 600); do [ "$(wc -l <"$WORK/many-$round.log" 2>/dev/null || echo 0)" -ge 10 ] && break; sleep 0.05; done
+    for _ in $(seq 1 600); do [ "$( (wc -l <"$WORK/many-$round.log") 2>/dev/null || echo 0)" -ge 10 ] && break; sleep 0.05; done
     ctl stop-tracker >/dev/null
     sleep 4
     ctl start-tracker >/dev/null

@@ -120,6 +120,11 @@ struct RequestStream {
         try await reader.collectBody(limit: context.maxRequestBody)
     }
 
+    /// The whole body if it is at most `limit` bytes (nil, nothing read, otherwise).
+    mutating func bodyUpTo(_ limit: Int) async throws -> ByteBuffer? {
+        try await reader.collectBody(limit: limit)
+    }
+
     mutating func drain() async throws { try await reader.drain() }
     mutating func nextChunk() async throws -> ByteBuffer? { try await reader.nextChunk() }
 
@@ -158,7 +163,11 @@ extension ConnectionContext {
                 return
             }
             let status = header.status
-            let result = try await io.run { handler.handle(command: header.command, status: status, body: body) }
+            // Queries touch memory only: answered here; the rest (stats: statvfs) on the pool.
+            let result =
+                TrackerHandler.memoryOnlyCommands.contains(header.command)
+                ? handler.handle(command: header.command, status: status, body: body)
+                : try await io.run { handler.handle(command: header.command, status: status, body: body) }
             try await stream.sendResult(result)
         }
     }
@@ -200,8 +209,23 @@ extension ConnectionContext {
         }
     }
 
+    /// Requests and downloads up to this size are handled in one trip to the thread pool (head,
+    /// content and finish together); larger ones stream in chunks.
+    static let wholeRequestLimit: Int64 = 256 * 1024
+
     /// Upload, appender upload, slave upload, append, modify: head, then content to disk.
     private func receiveContent(_ header: FDFSHeader, handler: StorageHandler, stream: inout RequestStream) async throws {
+        let dropAfter = faults.dropAfter(role)
+        if header.bodyLength <= Self.wholeRequestLimit, dropAfter == nil,
+            let body = try await stream.bodyUpTo(Int(Self.wholeRequestLimit))
+        {
+            let command = header.command
+            guard let reply = try await io.run({ handler.handleWhole(command: command, body: body) }) else {
+                throw RequestStream.closeConnection()
+            }
+            try await stream.send(reply)
+            return
+        }
         var pending = ByteBuffer()
         var ended = header.bodyLength == 0
         var sink: ContentSink
@@ -236,7 +260,6 @@ extension ConnectionContext {
             }
             break
         }
-        let dropAfter = faults.dropAfter(role)
         do {
             if pending.readableBytes > 0 {
                 sink = try await writeChunk(pending, to: sink, handler: handler, dropAfter: dropAfter)
@@ -286,23 +309,46 @@ extension ConnectionContext {
 
     /// DOWNLOAD_FILE: header with the byte count, then the file in chunks read on the thread pool.
     private func sendDownload(_ body: ByteBuffer, handler: StorageHandler, stream: RequestStream) async throws {
-        let planned = try await io.run { handler.prepareDownload(body) }
+        let allocator = ByteBufferAllocator()
+        let limit = Self.wholeRequestLimit
+        // Prepared, and read whole when small (one trip to the thread pool).
+        let planned = try await io.run { () throws -> Result<(StorageHandler.DownloadPlan, ByteBuffer?), ReplyError> in
+            switch handler.prepareDownload(body) {
+            case .failure(let e): return .failure(e)
+            case .success(let plan):
+                guard plan.length <= limit else { return .success((plan, nil)) }
+                do {
+                    return .success((plan, try DiskStore.readChunk(fd: plan.fd, at: plan.offset, count: Int(plan.length), allocator: allocator)))
+                } catch {
+                    close(plan.fd)
+                    throw error
+                }
+            }
+        }
         let plan: StorageHandler.DownloadPlan
+        let whole: ByteBuffer?
         switch planned {
         case .failure(let e):
             try await stream.send(e.reply)
             return
-        case .success(let p): plan = p
+        case .success(let (p, w)): (plan, whole) = (p, w)
         }
         defer { close(plan.fd) }
         let dropAfter = faults.dropAfter(role)
         try await stream.delayIfAsked()
         var head = ByteBuffer()
         FDFSHeader(bodyLength: plan.length, command: FDFSCommand.response.rawValue, status: 0).encode(into: &head)
+        if var whole, dropAfter == nil, whole.readableBytes == Int(plan.length) {
+            head.writeBuffer(&whole)
+            try await stream.write(head)
+            handler.node.count(total: .totalDownload, success: .successDownload, ok: true)
+            handler.node.count(.totalDownloadBytes, plan.length)
+            handler.node.count(.successDownloadBytes, plan.length)
+            return
+        }
         try await stream.write(head)
         let chunkSize: Int64 = 256 * 1024
         var sent: Int64 = 0
-        let allocator = ByteBufferAllocator()
         while sent < plan.length {
             var want = min(chunkSize, plan.length - sent)
             if let limit = dropAfter { want = min(want, max(0, limit - sent)) }

@@ -192,6 +192,26 @@ extension StorageHandler {
         }
     }
 
+    /// A request whose whole body is in `body` (blocking): head, content and finish in one go.
+    /// nil: close the connection without a reply (a head that cannot be complete).
+    func handleWhole(command: UInt8, body: ByteBuffer) -> Reply? {
+        var buffer = body
+        switch startStream(command: command, bodyLength: Int64(body.readableBytes), buffer: &buffer) {
+        case .needMore:
+            return nil
+        case .reject(let reply, let drain):
+            return drain ? reply : Reply(status: reply.status, body: reply.body, closeAfterSending: true)
+        case .accept(var sink):
+            if buffer.readableBytes > 0 {
+                do { try sink.write(buffer) } catch {
+                    abort(sink)
+                    return .error(error.status, close: true)
+                }
+            }
+            return finish(sink)
+        }
+    }
+
     /// Completes a fully received request (blocking): names and links new files, records the
     /// operation for replication, and builds the reply.
     func finish(_ sink: ContentSink) -> Reply {

@@ -1,6 +1,6 @@
 // The tracker: request bytes in, reply bytes out, no sockets (reference §3, §8.1).
-// It blocks briefly (statvfs for stats), so the connection layer calls it on the thread pool;
-// tests call it directly.
+// The connection layer calls the queries (`memoryOnlyCommands`) directly and the rest (stats,
+// which statvfs every storage) on the thread pool; tests call it directly.
 //
 // Which storage a query names follows tracker/tracker_mem.c `tracker_mem_get_storage_by_filename`
 // and `tracker_get_writable_storage` with tracker.conf defaults (store_server = 0 round robin,
@@ -28,6 +28,17 @@ struct TrackerHandler: Sendable {
     let cluster: ClusterState
     var profile: CompatProfile { cluster.profile }
     var host: String { cluster.configuration.listenHost }
+
+    /// Commands answered from memory (store queries add one statvfs of the data directory, which
+    /// the kernel answers from the superblock): the connection layer calls `handle` for them
+    /// without a trip to the thread pool. Stats and the rest go through the pool.
+    static let memoryOnlyCommands: Set<UInt8> = [
+        FDFSCommand.quit.rawValue, FDFSCommand.activeTest.rawValue,
+        FDFSCommand.trackerQueryStoreWithoutGroupOne.rawValue, FDFSCommand.trackerQueryStoreWithoutGroupAll.rawValue,
+        FDFSCommand.trackerQueryStoreWithGroupOne.rawValue, FDFSCommand.trackerQueryStoreWithGroupAll.rawValue,
+        FDFSCommand.trackerQueryFetchOne.rawValue, FDFSCommand.trackerQueryUpdate.rawValue,
+        FDFSCommand.trackerQueryFetchAll.rawValue,
+    ]
 
     func handle(command: UInt8, status: UInt8, body: ByteBuffer) -> HandlerResult {
         var body = body
