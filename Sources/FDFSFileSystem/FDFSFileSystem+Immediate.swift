@@ -35,6 +35,47 @@ extension FDFSFileSystem {
         return done
     }
 
+    /// A new file in the named tree, when the naming engine creates on the calling thread (the
+    /// local SQLite database: one short transaction, no Task, no hop to the database's queue).
+    /// Everything else the async `create` does, in the same order; a name that exists is left to
+    /// it (without O_EXCL it opens what is there), as are the by-id view and the root while the
+    /// group list is not in memory.
+    public func immediateCreate(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext)
+        -> Result<(Entry, Opened), FSError>?
+    {
+        guard !InodeTable.isByID(parent) else { return nil }
+        if parent == InodeTable.root {
+            guard let groups = groupsCache.get(0) else { return nil }
+            if let s = name.string, groups.contains(where: { $0.name == s }) { return nil }
+        }
+        do throws(FSError) {
+            try requireWritable()
+            try checkName(name)
+        } catch {
+            return .failure(error)
+        }
+        let mode = UInt32(S_IFREG) | (mode & 0o7777)
+        guard let made = naming.createOpenedNow(parent: Int64(parent), name: name, mode: mode, uid: ctx.uid, gid: ctx.gid) else { return nil }
+        let n: Node
+        switch made {
+        case .success(let node): n = node
+        case .failure(let e) where e.errno == EEXIST: return nil
+        case .failure(let e): return .failure(e)
+        }
+        let w: FileWriter
+        do throws(FSError) {
+            let (writer, new) = try retainWriterMade(ino: UInt64(n.id), fileID: nil, size: 0, named: true, created: true, createdName: name.string)
+            w = writer
+            if !new { Task { await writer.markCreated(name: name.string) } }
+        } catch {
+            let naming = naming, id = n.id
+            Task { _ = try? await naming.closed(id) }
+            return .failure(error)
+        }
+        let e = counted(n.attr)
+        return .success((e, makeHandle(ino: UInt64(n.id), fileID: nil, size: 0, writer: w)))
+    }
+
     public func immediateGetattr(ino: UInt64) -> (Attr, Double)? {
         guard ino != InodeTable.root, !InodeTable.isByID(ino), let n = naming.cachedNode(Int64(ino)) else { return nil }
         return (liveAttrNow(n), options.attrTimeout)

@@ -127,6 +127,9 @@ enum LowLevelOps {
         }
         ops.create = { req, parent, name, mode, fi in
             let name = fname(name), info = fi!.pointee, ctx = FuseBridge.context(req), m = UInt32(mode)
+            if let now = FuseBridge.from(req).fs.immediateCreate(parent: parent, name: name, mode: m, flags: info.flags, ctx: ctx) {
+                return FuseBridge.answer(req, "create", CreateReply.self, now.map { ($0.0, $0.1, info) })
+            }
             FuseBridge.dispatch(req, "create", CreateReply.self) { fs throws(FSError) in
                 let (e, o) = try await fs.create(parent: parent, name: name, mode: m, flags: info.flags, ctx: ctx)
                 return (e, o, info)

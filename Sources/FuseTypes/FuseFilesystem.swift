@@ -94,12 +94,13 @@ public protocol FuseFilesystem: Sendable {
 
     // Answers from memory, on libfuse's thread, without starting a Task: nil means "ask the async
     // method". They must not wait (no network, no awaiting; at most a short local write, as the
-    // small-file journal's): a request answered here costs no thread hop (issue 12). Lookup
-    // counting is as for `lookup`.
+    // small-file journal's or a create in a local database): a request answered here costs no
+    // thread hop (issue 12). Lookup counting is as for `lookup`.
     func immediateLookup(parent: UInt64, name: FileName) -> Result<Entry, FSError>?
     func immediateGetattr(ino: UInt64) -> (Attr, Double)?
     func immediateGetxattr(ino: UInt64, name: String) -> Result<[UInt8], FSError>?
     func immediateWrite(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) -> Result<Int, FSError>?
+    func immediateCreate(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext) -> Result<(Entry, Opened), FSError>?
 }
 
 extension FuseFilesystem {
@@ -107,6 +108,8 @@ extension FuseFilesystem {
     public func immediateGetattr(ino: UInt64) -> (Attr, Double)? { nil }
     public func immediateGetxattr(ino: UInt64, name: String) -> Result<[UInt8], FSError>? { nil }
     public func immediateWrite(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) -> Result<Int, FSError>? { nil }
+    public func immediateCreate(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext)
+        -> Result<(Entry, Opened), FSError>? { nil }
     public func initialized() {}
     public func destroyed() {}
     public func attach(notifier: any KernelCacheNotifier) {}

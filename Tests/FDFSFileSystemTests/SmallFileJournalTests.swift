@@ -28,6 +28,39 @@ struct SmallFileJournalTests {
         #expect(try await fx.content(ino) == data)
     }
 
+    @Test func aCreateIsAnsweredOnLibfusesThreadAndItsFileGoesUpLikeAnyOther() async throws {
+        let fx = try await WriteFixture()
+        let d = try await fx.fs.mkdir(parent: InodeTable.root, name: "d", mode: 0o755, ctx: fx.ctx).attr.ino
+        // The local database's create runs on the calling thread (libfuse's): no Task.
+        let made = try #require(fx.fs.immediateCreate(parent: d, name: "a.jpg", mode: 0o640, flags: O_WRONLY | O_CREAT, ctx: fx.ctx))
+        let (e, o) = try made.get()
+        #expect(e.attr.mode == UInt32(S_IFREG) | 0o640 && e.attr.size == 0)
+        #expect(try await fx.naming.lookup(parent: Int64(d), name: "a.jpg")?.id == Int64(e.attr.ino), "committed")
+        if case .success(let again)? = fx.fs.immediateLookup(parent: d, name: "a.jpg") {
+            #expect(again.attr.ino == e.attr.ino, "cached by the commit")
+        } else {
+            Issue.record("the new name is not answered from the cache")
+        }
+        // Marked as created: its first bytes take the small-file path, the upload gets its extension.
+        #expect(try fx.fs.immediateWrite(ino: e.attr.ino, fh: o.fh, offset: 0, data: pattern(2000))?.get() == 2000)
+        try await fx.close(e.attr.ino, o.fh)
+        #expect(fx.mem.callCount("upload") == 1)
+        #expect(try await fx.content(e.attr.ino) == pattern(2000))
+        #expect(try await fx.naming.node(Int64(e.attr.ino))?.fileID?.hasSuffix(".jpg") == true)
+        // An existing name goes the async way (which opens it without O_EXCL, EEXIST with it).
+        #expect(fx.fs.immediateCreate(parent: d, name: "a.jpg", mode: 0o644, flags: O_WRONLY | O_CREAT, ctx: fx.ctx).map { _ in true } == nil)
+        await #expect(throws: FSError.self) {
+            _ = try await fx.fs.create(parent: d, name: "a.jpg", mode: 0o644, flags: O_WRONLY | O_CREAT | O_EXCL, ctx: fx.ctx)
+        }
+        // A bad name is refused here; the by-id view is left to the async way.
+        if case .failure(let bad)? = fx.fs.immediateCreate(parent: d, name: "x/y", mode: 0o644, flags: O_WRONLY, ctx: fx.ctx) {
+            #expect(bad.errno == EINVAL)
+        } else {
+            Issue.record("a name with a slash was not refused")
+        }
+        #expect(fx.fs.immediateCreate(parent: InodeTable.byIDBase, name: "z", mode: 0o644, flags: O_WRONLY, ctx: fx.ctx).map { _ in true } == nil)
+    }
+
     @Test func aWriteElsewhereMovesTheBytesToTheStagedPath() async throws {
         let fx = try await WriteFixture()
         let (ino, fh) = try await fx.create("b.txt")

@@ -100,6 +100,7 @@ actor FileWriter {
     init(ino: Int64, state: WriteState, stagingPath: String, store: any FileStore, naming: any NamingEngine, group: String?,
          named: Bool, chunk: Int64 = 4 << 20, maxStaged: Int64 = 256 << 20, slots: UploadSlots? = nil,
          recorded: Bool = false, slave: SlaveTarget? = nil, guardsCommitted: Bool = false, journal: WriteJournal? = nil,
+         created: Bool = false, createdName: String? = nil,
          clock: @escaping Clock = monotonicSeconds, logger: Logger = .silent, metrics: FileSystemMetrics? = nil) throws(FSError) {
         var logger = logger
         logger[metadataKey: "inode"] = "\(ino)"
@@ -127,6 +128,13 @@ actor FileWriter {
         m.mustVerify = recorded
         machine = m
         liveSize.store(initial.size, ordering: .relaxed)
+        // A named file this mount has just created (`created`): what `markCreated` records, set
+        // before the writer is shared.
+        if created && theSlave == nil {
+            if let createdName { extHint = Self.ext(of: createdName) }
+            if fresh { image = [] }
+            mayHavePendingMetadata = false
+        }
     }
 
     var size: Int64 { small?.openSize ?? state.size }

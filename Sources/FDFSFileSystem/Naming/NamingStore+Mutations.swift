@@ -15,35 +15,56 @@ extension NamingStore {
     public func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
                        target: FileName? = nil, fileID: String? = nil, size: Int64 = 0, rdev: UInt64 = 0) async throws(FSError) -> Node {
         let (node, parentNode, generation) = try await write { db in
-            let generation = self.cache.generation  // nothing else commits while this transaction runs
-            let dir = try Self.directory(db, parent)
-            if try Self.lookup(db, parent, name) != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
-            let now = Timespec.now().nanoseconds
-            let isDir = mode & UInt32(S_IFMT) == UInt32(S_IFDIR)
-            var mode = mode, gid = gid
-            if dir.mode & UInt32(S_ISGID) != 0 {
-                gid = dir.gid
-                if isDir { mode |= UInt32(S_ISGID) }
-            }
-            let targetData = target.map { Data($0.bytes) }
-            var node = Node(id: 0, mode: mode, uid: uid, gid: gid, size: size, atimeNs: now, mtimeNs: now, ctimeNs: now,
-                            nlink: isDir ? 2 : 1, fileID: fileID, target: targetData, rdev: Int64(bitPattern: rdev))
-            // Cached statements: a create is the hot path of `cp -r` (no SQL parsed per file).
-            try db.cachedStatement(sql: """
-                INSERT INTO nodes (mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, nlink, file_id, target, rdev)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [node.mode, node.uid, node.gid, node.size, now, now, now, node.nlink, fileID, targetData, node.rdev])
-            node.id = db.lastInsertedRowID
-            try db.cachedStatement(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)").execute(arguments: [parent, Data(name.bytes), node.id])
-            let entryRow = db.lastInsertedRowID
-            self.cache.willCreate(parent: parent, name: name, row: entryRow, child: node)
-            try Self.touch(db, parent, now: now, nlinkDelta: isDir ? 1 : 0)
-            return (node, try Self.fetchNode(db, parent), generation)
+            try self.insert(db, parent: parent, name: name, mode: mode, uid: uid, gid: gid, target: target, fileID: fileID, size: size, rdev: rdev)
         }
         // The new name and node are cached by the commit (`willCreate`): the next lookup needs no
         // database. The parent's new times too, unless another change committed in between.
         if let parentNode { cache.fill(node: parentNode, generation: generation &+ 1) }
         return node
+    }
+
+    /// `create` of a regular file in one transaction on the calling thread (libfuse's, see
+    /// `FDFSFileSystem.immediateCreate`): a local SQLite write, no thread hop.
+    public func createOpenedNow(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) -> Result<Node, FSError>? {
+        do throws(FSError) {
+            let (node, parentNode, generation) = try writeNow { db in
+                try self.insert(db, parent: parent, name: name, mode: mode, uid: uid, gid: gid, target: nil, fileID: nil, size: 0, rdev: 0)
+            }
+            if let parentNode { cache.fill(node: parentNode, generation: generation &+ 1) }
+            return .success(node)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The create transaction's work: the node, its name, the parent's times. Returns the node,
+    /// the parent as updated and the cache generation the transaction started at.
+    private func insert(_ db: Database, parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
+                        target: FileName?, fileID: String?, size: Int64, rdev: UInt64) throws -> (Node, Node?, UInt64) {
+        let generation = self.cache.generation  // nothing else commits while this transaction runs
+        let dir = try Self.directory(db, parent)
+        if try Self.lookup(db, parent, name) != nil { throw FSError(EEXIST, "\(name) exists", quiet: true) }
+        let now = Timespec.now().nanoseconds
+        let isDir = mode & UInt32(S_IFMT) == UInt32(S_IFDIR)
+        var mode = mode, gid = gid
+        if dir.mode & UInt32(S_ISGID) != 0 {
+            gid = dir.gid
+            if isDir { mode |= UInt32(S_ISGID) }
+        }
+        let targetData = target.map { Data($0.bytes) }
+        var node = Node(id: 0, mode: mode, uid: uid, gid: gid, size: size, atimeNs: now, mtimeNs: now, ctimeNs: now,
+                        nlink: isDir ? 2 : 1, fileID: fileID, target: targetData, rdev: Int64(bitPattern: rdev))
+        // Cached statements: a create is the hot path of `cp -r` (no SQL parsed per file).
+        try db.cachedStatement(sql: """
+            INSERT INTO nodes (mode, uid, gid, size, atime_ns, mtime_ns, ctime_ns, nlink, file_id, target, rdev)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [node.mode, node.uid, node.gid, node.size, now, now, now, node.nlink, fileID, targetData, node.rdev])
+        node.id = db.lastInsertedRowID
+        try db.cachedStatement(sql: "INSERT INTO entries (parent, name, child) VALUES (?, ?, ?)").execute(arguments: [parent, Data(name.bytes), node.id])
+        let entryRow = db.lastInsertedRowID
+        self.cache.willCreate(parent: parent, name: name, row: entryRow, child: node)
+        try Self.touch(db, parent, now: now, nlinkDelta: isDir ? 1 : 0)
+        return (node, try Self.fetchNode(db, parent), generation)
     }
 
     /// A new name for an existing non-directory node (hard link).

@@ -153,7 +153,9 @@ extension NamingStore {
             n.size = size
             n.mtimeNs = now
             n.ctimeNs = now
-            try n.update(db)
+            // One cached statement (a record update builds its SQL on every call).
+            try db.cachedStatement(sql: "UPDATE nodes SET file_id = ?, size = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?")
+                .execute(arguments: [fileID, size, now, now, id])
             guard let old, old != fileID else { return (nil, n, generation) }
             let others = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM nodes WHERE file_id = ?", arguments: [old]) ?? 0
             if others > 0 { return (nil, n, generation) }

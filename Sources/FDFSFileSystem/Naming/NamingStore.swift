@@ -47,6 +47,14 @@ public final class NamingStore: NamingEngine {
         catch { throw FSError(EIO, "naming database: \(error)") }
     }
 
+    /// A transaction run on the calling thread (GRDB's synchronous API): for libfuse's own
+    /// threads only (`createOpenedNow`), never from Swift concurrency.
+    func writeNow<T>(_ body: (Database) throws -> T) throws(FSError) -> T {
+        do { return try db.write(body) }
+        catch let e as FSError { throw e }
+        catch { throw FSError(EIO, "naming database: \(error)") }
+    }
+
     /// A progress record of staged writes: an ordinary transaction (every transaction survives a
     /// killed process; see the type's comment).
     func progressWrite(_ body: @escaping @Sendable (Database) throws -> Void) async throws(FSError) {

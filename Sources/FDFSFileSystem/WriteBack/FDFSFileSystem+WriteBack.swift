@@ -34,23 +34,33 @@ extension FDFSFileSystem {
     /// appender file is not changed in place (a new writer builds a new file from it).
     func retainWriter(ino: UInt64, fileID: String?, size: Int64, named: Bool, slave: SlaveTarget? = nil,
                       copyOnWrite: Bool = false) throws(FSError) -> FileWriter {
+        try retainWriterMade(ino: ino, fileID: fileID, size: size, named: named, slave: slave, copyOnWrite: copyOnWrite).writer
+    }
+
+    /// `retainWriter`, and whether the writer is new (`created`, `createdName`: a file this mount
+    /// has just created, see FileWriter.init; they apply to a new writer only).
+    func retainWriterMade(ino: UInt64, fileID: String?, size: Int64, named: Bool, slave: SlaveTarget? = nil,
+                          copyOnWrite: Bool = false, created: Bool = false, createdName: String? = nil)
+        throws(FSError) -> (writer: FileWriter, made: Bool)
+    {
         if let w = writers.withLock({ w -> FileWriter? in
             guard let e = w[ino] else { return nil }
             w[ino] = (e.writer, e.refs + 1)
             return e.writer
-        }) { return w }
+        }) { return (w, false) }
         let appender = !copyOnWrite && (fileID.map { (try? store.decode($0))?.kind == .appender } ?? false)
         let nw = try FileWriter(ino: Int64(ino), state: WriteState(fileID: fileID, size: size, appender: appender),
                                 stagingPath: stagingPath(ino), store: store, naming: naming, group: options.group,
                                 named: named, chunk: options.writeChunk, maxStaged: options.maxStaged, slots: uploadSlots, slave: slave,
-                                guardsCommitted: named && naming.sharesTree, journal: journal, logger: logger, metrics: metrics)
+                                guardsCommitted: named && naming.sharesTree, journal: journal, created: created, createdName: createdName,
+                                logger: logger, metrics: metrics)
         let (winner, lost) = writers.withLock { w -> (FileWriter, Bool) in
             if let e = w[ino] { w[ino] = (e.writer, e.refs + 1); return (e.writer, true) }
             w[ino] = (nw, 1)
             return (nw, false)
         }
         if lost { nw.discard() }   // another request made the writer first: its staging file goes
-        return winner
+        return (winner, !lost)
     }
 
     /// One reference less; a clean writer with no references goes away, one with staged bytes
