@@ -148,6 +148,10 @@ check "rsync -a of a tree into the mount" rsync -a "$T/" "$MNT/rs/"
 check "rsync -a: diff -r against the source" diff -r --no-dereference "$T" "$MNT/rs"
 mtimes() { (cd "$1" && find . ! -type l -printf '%T@ %p\n' | sed 's/\.[0-9]* / /' | sort); }
 check_eq "rsync -a: modification times kept" "$(mtimes "$T")" "$(mtimes "$MNT/rs" 2>&1)"
+# cp -a sets the times through each file still open, before its close (whose commit must keep them)
+check "cp -a of a tree into the mount" cp -a "$T" "$MNT/cpa"
+cpa_mtimes=$(mtimes "$T")
+check_eq "cp -a: modification times kept" "$cpa_mtimes" "$(mtimes "$MNT/cpa" 2>&1)"
 head -c 4096 /dev/urandom | dd of="$T/a/big1.bin" bs=4096 seek=100 conv=notrunc status=none
 echo "more" >>"$T/README"; rm "$T/d/small-7.dat"; head -c 5000 /dev/urandom >"$T/d/new.dat"
 check "rsync -a --delete: an update after local changes" rsync -a --delete "$T/" "$MNT/rs/"
@@ -278,6 +282,7 @@ out=$(python3 "$root/scripts/write-model.py" verify "$MNT/model" "$WORK/model" 2
 if [ $? -eq 0 ]; then pass "model after remount: $(echo "$out" | tail -1)"; else fail "model after remount: $out"; fi
 check_eq "workload files after remount (dd.bin)" "$(sha "$L/dd.bin")" "$(sha "$W/dd.bin" 2>/dev/null)"
 check "tar tree after remount" diff -r --no-dereference "$WORK/x-local/tree" "$MNT/x/tree"
+check_eq "cp -a: modification times kept after remount (as recorded)" "$cpa_mtimes" "$(mtimes "$MNT/cpa" 2>&1)"
 
 # --- sizes: sparse growth, the 16 TiB limit (issue 9) ----------------------------------------------
 section "sizes: sparse growth and EFBIG"

@@ -165,6 +165,9 @@ extension FDFSFileSystem {
             newSize = size
         }
         let updated = try await naming.setAttributes(Int64(ino), mode: c.mode, uid: c.uid, gid: c.gid, size: newSize, atime: c.atime, mtime: c.mtime)
+        // An open writer's close would stamp its own time over this one (`cp -p`: times set
+        // before the close).
+        if let m = c.mtime, let w = writer(of: ino) { w.timesSet(mtime: m) }
         return (await liveAttr(updated), options.attrTimeout)
     }
 

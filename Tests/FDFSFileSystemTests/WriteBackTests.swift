@@ -172,6 +172,25 @@ struct WriteBackTests {
         #expect(try await fx.naming.stagedFiles().isEmpty)
     }
 
+    @Test func aModificationTimeSetBeforeTheCloseIsKeptByItsCommit() async throws {
+        // `cp -p`: data, then the times through the still-open file, then the close.
+        let fx = try await WriteFixture()
+        let when = Timespec(sec: 1_577_934_245, nsec: 5)
+        for (name, size) in [("small.txt", 3000), ("staged.bin", 300_000)] {
+            let (ino, fh) = try await fx.create(name)
+            _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(size))
+            _ = try await fx.fs.setattr(ino: ino, changes: SetAttr(mtime: .time(when), fh: fh), ctx: fx.ctx)
+            try await fx.close(ino, fh)
+            #expect(try await fx.naming.node(Int64(ino))?.mtimeNs == when.nanoseconds, "\(name): the time set is recorded")
+            #expect(try await fx.content(ino) == pattern(size))
+            // A write after it: the close stamps its own time again.
+            let fh2 = try await fx.fs.open(ino: ino, flags: O_WRONLY, ctx: fx.ctx).fh
+            _ = try await fx.fs.write(ino: ino, fh: fh2, offset: 0, data: [1])
+            try await fx.close(ino, fh2)
+            #expect(try await fx.naming.node(Int64(ino))?.mtimeNs ?? 0 > when.nanoseconds, "\(name): a later write moves it")
+        }
+    }
+
     @Test func aSmallEditInsideALargeAppenderSendsOnlyTheEdit() async throws {
         let fx = try await WriteFixture()
         let data = pattern(4 << 20)

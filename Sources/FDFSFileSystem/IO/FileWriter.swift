@@ -143,8 +143,19 @@ actor FileWriter {
     /// A write that extends a small new file (see `small`), answered without the actor: nil when
     /// it is not one (the caller goes through `write`).
     nonisolated func appendSmall(offset: Int64, data: [UInt8]) -> Result<Int, FSError>? {
-        small?.append(offset: offset, data: data) { liveSize.store($0, ordering: .relaxed) }
+        let done = small?.append(offset: offset, data: data) { liveSize.store($0, ordering: .relaxed) }
+        if case .success? = done { dataChanged() }
+        return done
     }
+
+    /// A modification time set explicitly (utimensat, `cp -p`, `touch -d`) while the file is open
+    /// for writing, after its last data change: the commit at close keeps it instead of stamping
+    /// the close's time. A later write or truncate clears it.
+    nonisolated let explicitMtime = Mutex<Int64?>(nil)
+    nonisolated func timesSet(mtime: TimeSet) {
+        explicitMtime.withLock { if case .time(let t) = mtime { $0 = t.nanoseconds } else { $0 = nil } }
+    }
+    nonisolated func dataChanged() { explicitMtime.withLock { $0 = nil } }
 
     /// Moves a small file's bytes to the staged path (before anything but an append; the lock is
     /// held). The journal's copy is kept until the staging file and its record hold them.
@@ -212,6 +223,7 @@ actor FileWriter {
     func write(offset: Int64, data: [UInt8]) async throws(FSError) -> Int {
         if data.isEmpty { return 0 }
         if let done = appendSmall(offset: offset, data: data) { return try done.get() }
+        dataChanged()
         await copyBeforeChanging(at: offset)
         // Back-pressure: two chunks staged and one on its way: wait for it.
         while machine.shouldThrottle, let t = streamer { await t.value }
@@ -326,6 +338,7 @@ actor FileWriter {
 
     /// truncate / ftruncate / O_TRUNC, staged like a write (sent at the next ship).
     func resize(to newSize: Int64) async throws(FSError) {
+        dataChanged()
         await copyBeforeChanging(at: newSize)
         await lockQuiescent()
         defer { unlock() }
@@ -628,6 +641,11 @@ actor FileWriter {
                 pendingDelete = (row, old)
             }
             stagedDropped = recorded
+            // The commit stamps the close's time; a time set after the last write wins.
+            if let t = explicitMtime.withLock({ $0 }) {
+                _ = try await naming.setAttributes(ino, mode: nil, uid: nil, gid: nil, size: nil, atime: nil,
+                                                   mtime: .time(Timespec(nanoseconds: t)))
+            }
         }
         state.committedID = newID
         state.committedSize = state.size
