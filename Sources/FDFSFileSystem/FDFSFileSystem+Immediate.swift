@@ -76,6 +76,21 @@ extension FDFSFileSystem {
         return .success((e, makeHandle(ino: UInt64(n.id), fileID: nil, size: 0, writer: w)))
     }
 
+    /// chmod, chown, utimens of a named node (no size change: a truncate goes through the
+    /// writer), when the naming engine changes it on the calling thread (the local SQLite
+    /// database). The same steps as the async `setattr`.
+    public func immediateSetattr(ino: UInt64, changes c: SetAttr, ctx: RequestContext) -> Result<(Attr, Double), FSError>? {
+        guard c.size == nil, !InodeTable.isByID(ino) else { return nil }
+        do throws(FSError) { try requireWritable() } catch { return .failure(error) }
+        guard let done = naming.setAttributesNow(Int64(ino), mode: c.mode, uid: c.uid, gid: c.gid, atime: c.atime, mtime: c.mtime) else {
+            return nil
+        }
+        return done.map { updated in
+            if let m = c.mtime, let w = writer(of: ino) { w.timesSet(mtime: m) }
+            return (liveAttrNow(updated), options.attrTimeout)
+        }
+    }
+
     public func immediateGetattr(ino: UInt64) -> (Attr, Double)? {
         guard ino != InodeTable.root, !InodeTable.isByID(ino), let n = naming.cachedNode(Int64(ino)) else { return nil }
         return (liveAttrNow(n), options.attrTimeout)

@@ -86,6 +86,9 @@ enum LowLevelOps {
             }
             c.fh = fi?.pointee.fh
             let changes = c, ctx = FuseBridge.context(req)
+            if let now = FuseBridge.from(req).fs.immediateSetattr(ino: ino, changes: changes, ctx: ctx) {
+                return FuseBridge.answer(req, "setattr", AttrReply.self, now)
+            }
             FuseBridge.dispatch(req, "setattr", AttrReply.self) { fs throws(FSError) in try await fs.setattr(ino: ino, changes: changes, ctx: ctx) }
         }
         ops.readlink = { req, ino in

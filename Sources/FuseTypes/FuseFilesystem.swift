@@ -101,6 +101,7 @@ public protocol FuseFilesystem: Sendable {
     func immediateGetxattr(ino: UInt64, name: String) -> Result<[UInt8], FSError>?
     func immediateWrite(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) -> Result<Int, FSError>?
     func immediateCreate(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext) -> Result<(Entry, Opened), FSError>?
+    func immediateSetattr(ino: UInt64, changes: SetAttr, ctx: RequestContext) -> Result<(Attr, Double), FSError>?
 }
 
 extension FuseFilesystem {
@@ -110,6 +111,7 @@ extension FuseFilesystem {
     public func immediateWrite(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) -> Result<Int, FSError>? { nil }
     public func immediateCreate(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext)
         -> Result<(Entry, Opened), FSError>? { nil }
+    public func immediateSetattr(ino: UInt64, changes: SetAttr, ctx: RequestContext) -> Result<(Attr, Double), FSError>? { nil }
     public func initialized() {}
     public func destroyed() {}
     public func attach(notifier: any KernelCacheNotifier) {}

@@ -176,12 +176,20 @@ struct WriteBackTests {
         // `cp -p`: data, then the times through the still-open file, then the close.
         let fx = try await WriteFixture()
         let when = Timespec(sec: 1_577_934_245, nsec: 5)
-        for (name, size) in [("small.txt", 3000), ("staged.bin", 300_000)] {
+        for (name, size, onLibfusesThread) in [("small.txt", 3000, true), ("staged.bin", 300_000, false)] {
             let (ino, fh) = try await fx.create(name)
             _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(size))
-            _ = try await fx.fs.setattr(ino: ino, changes: SetAttr(mtime: .time(when), fh: fh), ctx: fx.ctx)
+            let change = SetAttr(mode: 0o600, mtime: .time(when), fh: fh)
+            if onLibfusesThread {
+                // Answered on libfuse's thread (the local database's transaction, no Task).
+                let (attr, _) = try #require(fx.fs.immediateSetattr(ino: ino, changes: change, ctx: fx.ctx)).get()
+                #expect(attr.mode == UInt32(S_IFREG) | 0o600 && attr.size == Int64(size) && attr.mtime == when)
+            } else {
+                _ = try await fx.fs.setattr(ino: ino, changes: change, ctx: fx.ctx)
+            }
             try await fx.close(ino, fh)
             #expect(try await fx.naming.node(Int64(ino))?.mtimeNs == when.nanoseconds, "\(name): the time set is recorded")
+            #expect(try await fx.naming.node(Int64(ino))?.mode == UInt32(S_IFREG) | 0o600)
             #expect(try await fx.content(ino) == pattern(size))
             // A write after it: the close stamps its own time again.
             let fh2 = try await fx.fs.open(ino: ino, flags: O_WRONLY, ctx: fx.ctx).fh

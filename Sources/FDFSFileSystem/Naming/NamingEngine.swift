@@ -64,6 +64,8 @@ public protocol NamingEngine: AnyObject, Sendable {
     /// `createOpened` on the calling thread (libfuse's), for an engine whose create is a short
     /// local write; nil when this engine cannot (the caller goes the async way).
     func createOpenedNow(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) -> Result<Node, FSError>?
+    /// `setAttributes` without a size change, on the calling thread; nil as for `createOpenedNow`.
+    func setAttributesNow(_ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, atime: TimeSet?, mtime: TimeSet?) -> Result<Node, FSError>?
     func link(node id: Int64, parent: Int64, name: FileName) async throws(FSError) -> Node
     func remove(parent: Int64, name: FileName, directory: Bool) async throws(FSError) -> Node
     func rename(parent: Int64, name: FileName, newParent: Int64, newName: FileName, flags: UInt32) async throws(FSError) -> [Node]
@@ -124,6 +126,8 @@ public protocol NamingEngine: AnyObject, Sendable {
 
 extension NamingEngine {
     public func createOpenedNow(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) -> Result<Node, FSError>? { nil }
+    public func setAttributesNow(_ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, atime: TimeSet?, mtime: TimeSet?)
+        -> Result<Node, FSError>? { nil }
     public func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) async throws(FSError) -> Node {
         try await create(parent: parent, name: name, mode: mode, uid: uid, gid: gid, target: nil, fileID: nil, size: 0, rdev: 0)
     }

@@ -166,19 +166,33 @@ extension NamingStore {
     /// chmod / chown / utimens (and a size change decided by the caller), one transaction.
     public func setAttributes(_ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, size: Int64?,
                               atime: TimeSet?, mtime: TimeSet?) async throws(FSError) -> Node {
-        try await write { db in
-            guard var n = try Self.fetchNode(db, id) else { throw FSError.noent("inode \(id) is gone") }
-            let now = Timespec.now().nanoseconds
-            if let mode { n.mode = (n.mode & UInt32(S_IFMT)) | (mode & 0o7777) }
-            if let uid { n.uid = uid }
-            if let gid { n.gid = gid }
-            if let size { n.size = size; n.mtimeNs = now }
-            switch atime { case .now: n.atimeNs = now; case .time(let t): n.atimeNs = t.nanoseconds; case nil: break }
-            switch mtime { case .now: n.mtimeNs = now; case .time(let t): n.mtimeNs = t.nanoseconds; case nil: break }
-            n.ctimeNs = now
-            try n.update(db)
-            return n
+        try await write { db in try Self.changeAttributes(db, id, mode: mode, uid: uid, gid: gid, size: size, atime: atime, mtime: mtime) }
+    }
+
+    /// `setAttributes` without a size change, in one transaction on the calling thread
+    /// (libfuse's, see `FDFSFileSystem.immediateSetattr`).
+    public func setAttributesNow(_ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, atime: TimeSet?, mtime: TimeSet?) -> Result<Node, FSError>? {
+        do throws(FSError) {
+            return .success(try writeNow { db in try Self.changeAttributes(db, id, mode: mode, uid: uid, gid: gid, size: nil, atime: atime, mtime: mtime) })
+        } catch {
+            return .failure(error)
         }
+    }
+
+    private static func changeAttributes(_ db: Database, _ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, size: Int64?,
+                                         atime: TimeSet?, mtime: TimeSet?) throws -> Node {
+        guard var n = try fetchNode(db, id) else { throw FSError.noent("inode \(id) is gone") }
+        let now = Timespec.now().nanoseconds
+        if let mode { n.mode = (n.mode & UInt32(S_IFMT)) | (mode & 0o7777) }
+        if let uid { n.uid = uid }
+        if let gid { n.gid = gid }
+        if let size { n.size = size; n.mtimeNs = now }
+        switch atime { case .now: n.atimeNs = now; case .time(let t): n.atimeNs = t.nanoseconds; case nil: break }
+        switch mtime { case .now: n.mtimeNs = now; case .time(let t): n.mtimeNs = t.nanoseconds; case nil: break }
+        n.ctimeNs = now
+        try db.cachedStatement(sql: "UPDATE nodes SET mode = ?, uid = ?, gid = ?, size = ?, atime_ns = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?")
+            .execute(arguments: [n.mode, n.uid, n.gid, n.size, n.atimeNs, n.mtimeNs, n.ctimeNs, id])
+        return n
     }
 
     /// Binds `fileID` (and its size) to a node: adoption of an existing FastDFS file, or the result
