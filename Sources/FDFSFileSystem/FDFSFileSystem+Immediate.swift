@@ -92,7 +92,9 @@ extension FDFSFileSystem {
     }
 
     public func immediateGetattr(ino: UInt64) -> (Attr, Double)? {
-        guard ino != InodeTable.root, !InodeTable.isByID(ino), let n = naming.cachedNode(Int64(ino)) else { return nil }
+        guard ino != InodeTable.root, !InodeTable.isByID(ino) else { return nil }
+        // In the cache, or read from a local database on this thread (nil: the async way).
+        guard let n = naming.cachedNode(Int64(ino)) ?? (try? naming.nodeNow(Int64(ino))?.get()) ?? nil else { return nil }
         return (liveAttrNow(n), options.attrTimeout)
     }
 
@@ -104,15 +106,22 @@ extension FDFSFileSystem {
             guard let groups = groupsCache.get(0) else { return nil }
             if let s = name.string, groups.contains(where: { $0.name == s }) { return nil }
         }
+        let found: Node?
         switch naming.cachedEntry(parent: Int64(parent), name: name) {
         case .absent:
+            found = nil
+        case .child(let id):
+            guard let n = naming.cachedNode(id) ?? (try? naming.nodeNow(id)?.get()) ?? nil else { return nil }
+            found = n
+        case nil:
+            // Not in the cache: a local database is read on this thread (it fills the cache).
+            guard case .success(let n)? = naming.lookupNow(parent: Int64(parent), name: name) else { return nil }
+            found = n
+        }
+        guard let n = found else {
             let miss = FSError.noent("\(name) not found")
             return options.kernelNegativeCache ? .success(negativeEntry(timeout: options.entryTimeout)) : .failure(miss)
-        case .child(let id):
-            guard let n = naming.cachedNode(id) else { return nil }
-            return .success(counted(liveAttrNow(n)))
-        case nil:
-            return nil
         }
+        return .success(counted(liveAttrNow(n)))
     }
 }

@@ -61,6 +61,35 @@ struct SmallFileJournalTests {
         #expect(fx.fs.immediateCreate(parent: InodeTable.byIDBase, name: "z", mode: 0o644, flags: O_WRONLY, ctx: fx.ctx).map { _ in true } == nil)
     }
 
+    @Test func aColdLookupAndStatAreAnsweredOnLibfusesThreadFromTheLocalDatabase() async throws {
+        let dir = "/tmp/fdfsfs-cold-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(dir, 0o700)
+        defer { for f in ["db", "db-wal", "db-shm"] { _ = unlink(dir + "/" + f) }; _ = rmdir(dir) }
+        let (d, f): (Int64, Int64)
+        do {
+            let first = try NamingStore(path: dir + "/db")
+            d = try await first.create(parent: NamingStore.rootID, name: "d", mode: UInt32(S_IFDIR) | 0o755, uid: 0, gid: 0).id
+            f = try await first.create(parent: d, name: "f.txt", mode: UInt32(S_IFREG) | 0o644, uid: 0, gid: 0, fileID: "group1/M00/00/00/x.txt", size: 7).id
+        }
+        // A new mount: nothing cached.
+        let fx = try await WriteFixture(naming: try NamingStore(path: dir + "/db"))
+        #expect(fx.naming.cachedEntry(parent: d, name: "f.txt") == nil && fx.naming.cachedNode(f) == nil)
+        if case .success(let e)? = fx.fs.immediateLookup(parent: UInt64(d), name: "f.txt") {
+            #expect(e.attr.ino == UInt64(f) && e.attr.size == 7)
+        } else {
+            Issue.record("a cold lookup was not answered on the calling thread")
+        }
+        #expect(fx.naming.cachedNode(f)?.size == 7, "the read filled the cache")
+        if case .success(let e)? = fx.fs.immediateLookup(parent: UInt64(d), name: "nope") {
+            #expect(e.attr.ino == 0, "a name not in the database: a negative entry")
+        } else {
+            Issue.record("a cold miss was not answered on the calling thread")
+        }
+        let fresh = try await WriteFixture(naming: try NamingStore(path: dir + "/db"))
+        #expect(fresh.fs.immediateGetattr(ino: UInt64(f))?.0.size == 7, "a cold stat, read on the calling thread")
+        #expect(fresh.fs.immediateGetattr(ino: 999_999) == nil, "a node not in the database: the async way answers")
+    }
+
     @Test func aWriteElsewhereMovesTheBytesToTheStagedPath() async throws {
         let fx = try await WriteFixture()
         let (ino, fh) = try await fx.create("b.txt")

@@ -47,6 +47,10 @@ public protocol NamingEngine: AnyObject, Sendable {
     // MARK: Queries
     func node(_ id: Int64) async throws(FSError) -> Node?
     func lookup(parent: Int64, name: FileName) async throws(FSError) -> Node?
+    /// `node` and `lookup` on the calling thread (libfuse's): a read of a local database, no
+    /// network; nil when this engine cannot (the caller goes the async way).
+    func nodeNow(_ id: Int64) -> Result<Node?, FSError>?
+    func lookupNow(parent: Int64, name: FileName) -> Result<Node?, FSError>?
     /// Entries of `parent` with entry id > `afterEntry`, in id order (stable readdir offsets).
     func list(parent: Int64, afterEntry: Int64, limit: Int) async throws(FSError) -> [(entryID: Int64, name: FileName, node: Node)]
     func parentOf(directory id: Int64) async throws(FSError) -> Int64
@@ -125,6 +129,8 @@ public protocol NamingEngine: AnyObject, Sendable {
 }
 
 extension NamingEngine {
+    public func nodeNow(_ id: Int64) -> Result<Node?, FSError>? { nil }
+    public func lookupNow(parent: Int64, name: FileName) -> Result<Node?, FSError>? { nil }
     public func createOpenedNow(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) -> Result<Node, FSError>? { nil }
     public func setAttributesNow(_ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, atime: TimeSet?, mtime: TimeSet?)
         -> Result<Node, FSError>? { nil }

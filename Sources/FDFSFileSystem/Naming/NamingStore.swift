@@ -75,7 +75,43 @@ public final class NamingStore: NamingEngine {
         catch { throw FSError(EIO, "naming database: \(error)") }
     }
 
+    /// A read on the calling thread (GRDB's synchronous API, a reader connection of the pool):
+    /// for libfuse's own threads only, never from Swift concurrency.
+    func readNow<T>(_ body: (Database) throws -> T) throws(FSError) -> T {
+        do { return try db.read(body) }
+        catch let e as FSError { throw e }
+        catch { throw FSError(EIO, "naming database: \(error)") }
+    }
+
     // MARK: - Queries
+
+    public func nodeNow(_ id: Int64) -> Result<Node?, FSError>? {
+        if let n = cache.node(id) { return .success(n) }
+        let generation = cache.generation
+        do throws(FSError) {
+            let n = try readNow { try Self.fetchNode($0, id) }
+            if let n { cache.fill(node: n, generation: generation) }
+            return .success(n)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    public func lookupNow(parent: Int64, name: FileName) -> Result<Node?, FSError>? {
+        switch cache.entry(parent: parent, name: name) {
+        case .absent: return .success(nil)
+        case .child(let id): if case .success(let n?)? = nodeNow(id) { return .success(n) }
+        case nil: break
+        }
+        let generation = cache.generation
+        do throws(FSError) {
+            let found = try readNow { try Self.lookup($0, parent, name) }
+            cache.fill(parent: parent, name: name, entryRow: found?.0.id, child: found?.1, generation: generation)
+            return .success(found?.1)
+        } catch {
+            return .failure(error)
+        }
+    }
 
     public func node(_ id: Int64) async throws(FSError) -> Node? {
         if let n = cache.node(id) { return n }
