@@ -17,15 +17,24 @@ PY="$root/.venv/bin/python"
 [ -x "$PY" ] || { bash "$root/scripts/install-deps.sh" >/dev/null; }
 [ -x "$PY" ] || { echo "py3fdfs venv missing at $root/.venv" >&2; exit 1; }
 
-if [ -n "${1:-}" ]; then TRACKER=$1; else start_devserver --storages-per-group 2 || exit 1; fi
+# Loop-mounted ext4 images (with their journal, as a server's disk would have) for the dev server's
+# data and for the ext4 side, so the comparison does not depend on what /tmp is: this VM's root
+# ext4 has no journal, and there every file create scans the inodes freed in the last seconds
+# (ext4's recently_deleted), which made each dev server upload cost up to a millisecond more.
+ext4_mount() { # IMAGE DIR
+    truncate -s 2G "$1" && mkfs.ext4 -q -F "$1" && mkdir -p "$2" && mount -o loop "$1" "$2"
+}
+trap 'umount "$WORK/ext4" "$WORK/server-disk" 2>/dev/null; cleanup' EXIT
+if [ -n "${1:-}" ]; then TRACKER=$1; else
+    ext4_mount "$WORK/server-disk.img" "$WORK/server-disk" || { echo "cannot mount an ext4 image"; exit 1; }
+    DEVSERVER_DATA="$WORK/server-disk/data"
+    start_devserver --storages-per-group 2 || exit 1
+fi
 echo "tracker $TRACKER; $FILES files of $SIZE bytes; $WRITERS writers; $FDFS_BUILD_CONFIG build"
 MNT="$WORK/mnt"; STATE="$WORK/state"; mkdir -p "$MNT" "$STATE"
 "$FDFSFS" "$TRACKER" "$MNT" -o "state_dir=$STATE,log=$WORK/fdfsfs.log" || { echo "mount failed"; exit 1; }
 CLEANUP_PIDS+=("$(cat "$STATE/fdfsfs.pid")")
-# The ext4 side: a loop-mounted image, so the comparison does not depend on what /tmp is.
-truncate -s 2G "$WORK/ext4.img" && mkfs.ext4 -q -F "$WORK/ext4.img" && mkdir -p "$WORK/ext4" \
-    && mount -o loop "$WORK/ext4.img" "$WORK/ext4" || { echo "cannot mount an ext4 image"; exit 1; }
-trap 'umount "$WORK/ext4" 2>/dev/null; cleanup' EXIT
+ext4_mount "$WORK/ext4.img" "$WORK/ext4" || { echo "cannot mount an ext4 image"; exit 1; }
 
 # The py3fdfs baseline with TCP_NODELAY: py3fdfs writes a request's header and body separately,
 # and without it each request can wait 40 ms for a delayed ACK; this makes it as fast as it can be.
@@ -115,8 +124,12 @@ par() { # N: seconds for N writers (xargs -P N) copying the FILES files into a f
     ls "$SRC" | xargs -P "$1" -n 25 sh -c 'for f; do cp "'"$SRC"'/$f" "'"$d"'/$f"; done' sh
     t1=$(now); secs "$t0" "$t1"
 }
-p1=$(par 1); pn=$(par "$WRITERS")
-echo "$FILES files by 1 writer: ${p1} s; by $WRITERS writers at once: ${pn} s"
+# Busy CPU time of the whole machine (all processes, kernel included), in clock ticks: shows
+# whether the writers wait (idle CPUs) or the machine is saturated.
+busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+util() { python3 -c "print(f'{($2 - $1) / $(getconf CLK_TCK) / ($3 * $(nproc)) * 100:.0f}% of $(nproc) CPUs, {($2 - $1) / $(getconf CLK_TCK) * 1000 / $FILES:.2f} CPU-ms per file')"; }
+b0=$(busy); p1=$(par 1); b1=$(busy); pn=$(par "$WRITERS"); b2=$(busy)
+echo "$FILES files by 1 writer: ${p1} s (machine busy $(util "$b0" "$b1" "$p1")); by $WRITERS writers at once: ${pn} s (busy $(util "$b1" "$b2" "$pn"))"
 echo "  ratio 1-writer/$WRITERS-writers (target >= 3): $(ratio "$p1" "$pn")"
 hwm=$(awk '/VmHWM/{print $2}' "/proc/$(cat "$STATE/fdfsfs.pid")/status")
 echo "fdfsfs peak RSS: $((hwm / 1024)) MiB"

@@ -7,7 +7,9 @@ import Glibc
 
 /// The named tree: a POSIX namespace kept in SQLite (GRDB) in the state directory.
 /// `nodes` are inodes (row id = inode number), `entries` are names. Every operation is one
-/// transaction, run through GRDB's async API so no cooperative thread blocks on SQLite.
+/// transaction, run through GRDB's async API so no cooperative thread blocks on SQLite; the
+/// `…Now` variants (create, attribute changes, node and name reads) use its synchronous API on
+/// libfuse's own threads, which may block, to answer those requests without a thread hop.
 /// Nodes whose link count reached 0 stay until `purge` (zombies while the kernel still holds
 /// lookups or open handles); `purge` queues the FastDFS delete in `pending_deletes` in the same
 /// transaction, so a failed delete is retried rather than forgotten.
