@@ -24,8 +24,9 @@ import Glibc
 /// next data record (the next small file's first write, on libfuse's thread), or on the journal's
 /// own queue when something waits for them. Recovery only takes the bytes of a writer with no
 /// "done" whose file is still new (no file id, not deleted), so a missing "done" costs nothing;
-/// before a node is purged (its number could be given to a new file) `settled()` writes them. Past `rotateBytes` a new journal file starts; an old
-/// one is removed once every writer in it is done.
+/// before a node is purged (its number could be given to a new file) `settled()` writes them.
+/// Past `rotateBytes` a new journal file starts; an old one is removed once every writer in it is
+/// done. That bookkeeping is `WriteJournalStateMachine` (pure); this type does its file I/O.
 final class WriteJournal: Sendable {
     let dir: String
     /// Bytes of small files held in memory over all writers; past `memoryLimit` new bytes go
@@ -36,16 +37,12 @@ final class WriteJournal: Sendable {
     private let run = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     private let queue = DispatchQueue(label: "fdfsfs.journal", qos: .utility)
 
+    /// The bookkeeping (pure, see WriteJournalStateMachine) and the open journal file.
     private struct State {
+        var machine: WriteJournalStateMachine
         var fd: FileDescriptor?
-        var generation = 0
-        var size: Int64 = 0
-        /// Writers with records in each journal file and no "done" yet.
-        var live: [Int: Set<UInt64>] = [:]
-        /// "done" records not written yet (writer, inode).
-        var pendingDone: [(UInt64, Int64)] = []
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     static let magic: UInt32 = 0x3130_4A46   // "FJ01"
     static let headerSize = 40
@@ -55,6 +52,7 @@ final class WriteJournal: Sendable {
         self.dir = dir
         self.memoryLimit = memoryLimit
         self.rotateBytes = rotateBytes
+        state = Mutex(State(machine: WriteJournalStateMachine(rotateBytes: rotateBytes)))
     }
 
     deinit {
@@ -85,87 +83,70 @@ final class WriteJournal: Sendable {
 
     private func append(_ record: [UInt8], writer: UInt64?) throws(FSError) {
         let result: Result<Void, FSError> = state.withLock { s in
-            // The waiting "done" records go first, in the same write.
-            let done = s.pendingDone
-            let record = done.isEmpty ? record : Self.doneRecords(done) + record
-            if s.fd == nil || s.size >= rotateBytes {
-                if let old = s.fd {
-                    try? old.close()
-                    removeIfDone(&s, s.generation)
-                    s.generation += 1
-                }
+            let plan = s.machine.appendRequested()
+            if plan.closeCurrent, let old = s.fd {
+                try? old.close()
+                s.fd = nil
+            }
+            remove(plan.remove)
+            if plan.openFile {
                 do {
-                    s.fd = try FileDescriptor.open(FilePath(path(s.generation)), .writeOnly, options: [.closeOnExec, .create, .truncate],
+                    s.fd = try FileDescriptor.open(FilePath(path(plan.generation)), .writeOnly, options: [.closeOnExec, .create, .truncate],
                                                    permissions: [.ownerReadWrite])
+                    s.machine.fileOpened()
                 } catch {
                     s.fd = nil
-                    return .failure(StagingFile.failure(error, "cannot open the write journal \(path(s.generation))"))
+                    s.machine.fileOpenFailed()
+                    return .failure(StagingFile.failure(error, "cannot open the write journal \(path(plan.generation))"))
                 }
-                s.size = 0
             }
-            let fd = s.fd!
+            guard let fd = s.fd else { return .failure(FSError(EIO, "the write journal is not open")) }
+            // The waiting "done" records go first, in the same write.
+            let bytes = plan.done.isEmpty ? record : Self.doneRecords(plan.done) + record
             do {
-                let n = try fd.writeAll(toAbsoluteOffset: s.size, record)
-                s.size += Int64(n)
+                let n = try fd.writeAll(toAbsoluteOffset: plan.offset, bytes)
+                remove(s.machine.appendSucceeded(bytes: Int64(n), writer: writer, done: plan.done))
             } catch {
-                _ = try? fd.resize(to: s.size)   // no torn record before the next one
-                return .failure(StagingFile.failure(error, "cannot write to the write journal \(path(s.generation))"))
+                _ = try? fd.resize(to: plan.offset)   // no torn record before the next one
+                return .failure(StagingFile.failure(error, "cannot write to the write journal \(path(plan.generation))"))
             }
-            if !done.isEmpty { Self.markDone(&s, done, removing: removeIfDone) }
-            if let writer { s.live[s.generation, default: []].insert(writer) }
             return .success(())
         }
         try result.get()
     }
 
-    static func doneRecords(_ done: [(UInt64, Int64)]) -> [UInt8] {
-        done.flatMap { record(.done, writer: $0.0, ino: $0.1, offset: 0, payload: []) }
-    }
-
-    private static func markDone(_ s: inout State, _ done: [(UInt64, Int64)], removing: (inout State, Int) -> Void) {
-        s.pendingDone.removeAll()
-        for (w, _) in done {
-            for g in Array(s.live.keys) {
-                s.live[g]?.remove(w)
-                if g != s.generation { removing(&s, g) }
-            }
-        }
+    static func doneRecords(_ done: [WriteJournalStateMachine.Done]) -> [UInt8] {
+        done.flatMap { record(.done, writer: $0.writer, ino: $0.ino, offset: 0, payload: []) }
     }
 
     /// The writer's records are no longer needed (committed, staged elsewhere, or dropped):
-    /// a "done" record is queued (written on the journal's queue).
+    /// a "done" record waits for the next write (or `settled()`).
     func done(writer: UInt64, ino: Int64) {
-        state.withLock { s in
-            guard s.live.values.contains(where: { $0.contains(writer) }) else { return }
-            s.pendingDone.append((writer, ino))
-        }
+        state.withLock { $0.machine.writerFinished(writer: writer, ino: ino) }
     }
 
     /// Writes the waiting "done" records (on the journal's queue).
     private func writeDone() {
         state.withLock { s in
-            let done = s.pendingDone
-            guard !done.isEmpty, let fd = s.fd else { return }
-            do { s.size += Int64(try fd.writeAll(toAbsoluteOffset: s.size, Self.doneRecords(done))) } catch {
-                _ = try? fd.resize(to: s.size)
-                return   // kept waiting: recovery checks the file anyway
+            guard let (offset, done) = s.machine.doneWriteRequested(), let fd = s.fd else { return }
+            do {
+                let n = try fd.writeAll(toAbsoluteOffset: offset, Self.doneRecords(done))
+                remove(s.machine.doneWritten(bytes: Int64(n), done: done))
+            } catch {
+                _ = try? fd.resize(to: offset)   // kept waiting: recovery checks the file anyway
             }
-            Self.markDone(&s, done, removing: removeIfDone)
         }
     }
 
-    /// Removes an older journal file whose writers are all done (under the lock, on the queue or
-    /// at rotation).
-    private func removeIfDone(_ s: inout State, _ g: Int) {
-        guard s.live[g]?.isEmpty ?? true else { return }
-        s.live[g] = nil
-        unlink(path(g))
+    /// Removes older journal files (every writer in them is done).
+    private func remove(_ generations: [Int]) {
+        for g in generations { unlink(path(g)) }
     }
 
     /// Writes the waiting "done" records, off the cooperative pool (before a node number can be
     /// reused).
     func settled() async {
-        guard state.withLock({ !$0.pendingDone.isEmpty }) else { return }
+        guard state.withLock({ !$0.machine.pendingDone.isEmpty }) else { return }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             queue.async { [self] in
                 writeDone()
@@ -181,13 +162,10 @@ final class WriteJournal: Sendable {
     func removeIfAllDone() -> Bool {
         queue.sync {
             state.withLock { s in
-                let done = Set(s.pendingDone.map(\.0))
-                guard s.live.values.allSatisfy({ $0.isSubset(of: done) }) else { return false }
+                guard let all = s.machine.unmountRequested() else { return false }
                 if let fd = s.fd { try? fd.close() }
                 s.fd = nil
-                for g in Set(s.live.keys).union([s.generation]) { unlink(path(g)) }
-                s.live = [:]
-                s.pendingDone = []
+                remove(all)
                 return true
             }
         }
