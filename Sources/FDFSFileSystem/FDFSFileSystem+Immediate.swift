@@ -8,6 +8,22 @@ import Glibc
 /// else returns nil and goes the async way (the by-id view; a name at the root while the group
 /// list is not in memory). A file being written has the size of its writer's mirror, as `liveAttr` gives.
 extension FDFSFileSystem {
+    /// A node from the cache, or read on this thread from a local database; nil when neither
+    /// can say (the async way answers).
+    func nodeNow(_ id: Int64) -> Node? {
+        if let n = naming.cachedNode(id) { return n }
+        guard case .success(let n?)? = naming.nodeNow(id) else { return nil }
+        return n
+    }
+
+    /// Whether `name` in `parent` is known not to be a FastDFS group's directory (groups shadow
+    /// the root): only with the group list in memory can a root name be known not to be one.
+    func knownNotGroup(_ name: FileName, in parent: UInt64) -> Bool {
+        guard parent == InodeTable.root else { return true }
+        guard let groups = groupsCache.get(0) else { return false }
+        return !(name.string.map { s in groups.contains { $0.name == s } } ?? false)
+    }
+
     /// `liveAttr` without awaiting: a writer's size from its mirror.
     func liveAttrNow(_ n: Node) -> Attr {
         var a = n.attr
@@ -43,11 +59,7 @@ extension FDFSFileSystem {
     public func immediateCreate(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext)
         -> Result<(Entry, Opened), FSError>?
     {
-        guard !InodeTable.isByID(parent) else { return nil }
-        if parent == InodeTable.root {
-            guard let groups = groupsCache.get(0) else { return nil }
-            if let s = name.string, groups.contains(where: { $0.name == s }) { return nil }
-        }
+        guard !InodeTable.isByID(parent), knownNotGroup(name, in: parent) else { return nil }
         do throws(FSError) {
             try requireWritable()
             try checkName(name)
@@ -92,26 +104,19 @@ extension FDFSFileSystem {
     }
 
     public func immediateGetattr(ino: UInt64) -> (Attr, Double)? {
-        guard ino != InodeTable.root, !InodeTable.isByID(ino) else { return nil }
-        // In the cache, or read from a local database on this thread (nil: the async way).
-        guard let n = naming.cachedNode(Int64(ino)) ?? (try? naming.nodeNow(Int64(ino))?.get()) ?? nil else { return nil }
+        guard ino != InodeTable.root, !InodeTable.isByID(ino), let n = nodeNow(Int64(ino)) else { return nil }
         return (liveAttrNow(n), options.attrTimeout)
     }
 
     public func immediateLookup(parent: UInt64, name: FileName) -> Result<Entry, FSError>? {
-        guard !InodeTable.isByID(parent), name.count <= Self.nameMax else { return nil }
-        if parent == InodeTable.root {
-            // Group names at the root lead to the by-id view: only with the group list in memory
-            // can a name be known not to be one.
-            guard let groups = groupsCache.get(0) else { return nil }
-            if let s = name.string, groups.contains(where: { $0.name == s }) { return nil }
-        }
+        // Group names at the root lead to the by-id view: the async way.
+        guard !InodeTable.isByID(parent), name.count <= Self.nameMax, knownNotGroup(name, in: parent) else { return nil }
         let found: Node?
         switch naming.cachedEntry(parent: Int64(parent), name: name) {
         case .absent:
             found = nil
         case .child(let id):
-            guard let n = naming.cachedNode(id) ?? (try? naming.nodeNow(id)?.get()) ?? nil else { return nil }
+            guard let n = nodeNow(id) else { return nil }
             found = n
         case nil:
             // Not in the cache: a local database is read on this thread (it fills the cache).

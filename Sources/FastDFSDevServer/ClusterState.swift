@@ -141,6 +141,13 @@ final class StorageNode: Sendable {
         runtime.withLockedValue { $0.counters[counter.rawValue] += delta }
     }
 
+    /// A download that sent all its `bytes`.
+    func countDownload(bytes: Int64) {
+        count(total: .totalDownload, success: .successDownload, ok: true)
+        count(.totalDownloadBytes, bytes)
+        count(.successDownloadBytes, bytes)
+    }
+
     func count(total: StatCounter, success: StatCounter, ok: Bool) {
         runtime.withLockedValue {
             $0.counters[total.rawValue] += 1

@@ -115,14 +115,9 @@ struct RequestStream {
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let context: ConnectionContext
 
-    /// The body of a small request, or nil if it exceeds the request limit.
-    mutating func body() async throws -> ByteBuffer? {
-        try await reader.collectBody(limit: context.maxRequestBody)
-    }
-
-    /// The whole body if it is at most `limit` bytes (nil, nothing read, otherwise).
-    mutating func bodyUpTo(_ limit: Int) async throws -> ByteBuffer? {
-        try await reader.collectBody(limit: limit)
+    /// The whole body, or nil (nothing read) if it exceeds `limit` (default: the request limit).
+    mutating func body(limit: Int? = nil) async throws -> ByteBuffer? {
+        try await reader.collectBody(limit: limit ?? context.maxRequestBody)
     }
 
     mutating func drain() async throws { try await reader.drain() }
@@ -217,7 +212,7 @@ extension ConnectionContext {
     private func receiveContent(_ header: FDFSHeader, handler: StorageHandler, stream: inout RequestStream) async throws {
         let dropAfter = faults.dropAfter(role)
         if header.bodyLength <= Self.wholeRequestLimit, dropAfter == nil,
-            let body = try await stream.bodyUpTo(Int(Self.wholeRequestLimit))
+            let body = try await stream.body(limit: Int(Self.wholeRequestLimit))
         {
             let command = header.command
             guard let reply = try await io.run({ handler.handleWhole(command: command, body: body) }) else {
@@ -341,9 +336,7 @@ extension ConnectionContext {
         if var whole, dropAfter == nil, whole.readableBytes == Int(plan.length) {
             head.writeBuffer(&whole)
             try await stream.write(head)
-            handler.node.count(total: .totalDownload, success: .successDownload, ok: true)
-            handler.node.count(.totalDownloadBytes, plan.length)
-            handler.node.count(.successDownloadBytes, plan.length)
+            handler.node.countDownload(bytes: plan.length)
             return
         }
         try await stream.write(head)
@@ -361,9 +354,7 @@ extension ConnectionContext {
             try await stream.write(chunk)
             sent += Int64(chunk.readableBytes)
         }
-        handler.node.count(total: .totalDownload, success: .successDownload, ok: true)
-        handler.node.count(.totalDownloadBytes, sent)
-        handler.node.count(.successDownloadBytes, sent)
+        handler.node.countDownload(bytes: sent)
     }
 }
 

@@ -14,27 +14,27 @@ extension NamingStore {
     /// group, and a new directory inherits the set-group-ID bit (as ext4's inode_init_owner).
     public func create(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32,
                        target: FileName? = nil, fileID: String? = nil, size: Int64 = 0, rdev: UInt64 = 0) async throws(FSError) -> Node {
-        let (node, parentNode, generation) = try await write { db in
+        cached(try await write { db in
             try self.insert(db, parent: parent, name: name, mode: mode, uid: uid, gid: gid, target: target, fileID: fileID, size: size, rdev: rdev)
-        }
-        // The new name and node are cached by the commit (`willCreate`): the next lookup needs no
-        // database. The parent's new times too, unless another change committed in between.
-        if let parentNode { cache.fill(node: parentNode, generation: generation &+ 1) }
-        return node
+        })
     }
 
     /// `create` of a regular file in one transaction on the calling thread (libfuse's, see
     /// `FDFSFileSystem.immediateCreate`): a local SQLite write, no thread hop.
     public func createOpenedNow(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) -> Result<Node, FSError>? {
-        do throws(FSError) {
-            let (node, parentNode, generation) = try writeNow { db in
+        Result { () throws(FSError) -> Node in
+            cached(try writeNow { db in
                 try self.insert(db, parent: parent, name: name, mode: mode, uid: uid, gid: gid, target: nil, fileID: nil, size: 0, rdev: 0)
-            }
-            if let parentNode { cache.fill(node: parentNode, generation: generation &+ 1) }
-            return .success(node)
-        } catch {
-            return .failure(error)
+            })
         }
+    }
+
+    /// After a create's commit: the new name and node were cached by it (`willCreate`), so the
+    /// next lookup needs no database; the parent's new times are cached too, unless another
+    /// change committed in between.
+    private func cached(_ created: (node: Node, parent: Node?, generation: UInt64)) -> Node {
+        if let p = created.parent { cache.fill(node: p, generation: created.generation &+ 1) }
+        return created.node
     }
 
     /// The create transaction's work: the node, its name, the parent's times. Returns the node,
@@ -172,10 +172,8 @@ extension NamingStore {
     /// `setAttributes` without a size change, in one transaction on the calling thread
     /// (libfuse's, see `FDFSFileSystem.immediateSetattr`).
     public func setAttributesNow(_ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, atime: TimeSet?, mtime: TimeSet?) -> Result<Node, FSError>? {
-        do throws(FSError) {
-            return .success(try writeNow { db in try Self.changeAttributes(db, id, mode: mode, uid: uid, gid: gid, size: nil, atime: atime, mtime: mtime) })
-        } catch {
-            return .failure(error)
+        Result { () throws(FSError) -> Node in
+            try writeNow { db in try Self.changeAttributes(db, id, mode: mode, uid: uid, gid: gid, size: nil, atime: atime, mtime: mtime) }
         }
     }
 

@@ -44,17 +44,13 @@ public final class NamingStore: NamingEngine {
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FSError) -> T {
-        do { return try await db.write(body) }
-        catch let e as FSError { throw e }
-        catch { throw FSError(EIO, "naming database: \(error)") }
+        do { return try await db.write(body) } catch { throw Self.databaseError(error) }
     }
 
     /// A transaction run on the calling thread (GRDB's synchronous API): for libfuse's own
     /// threads only (`createOpenedNow`), never from Swift concurrency.
     func writeNow<T>(_ body: (Database) throws -> T) throws(FSError) -> T {
-        do { return try db.write(body) }
-        catch let e as FSError { throw e }
-        catch { throw FSError(EIO, "naming database: \(error)") }
+        do { return try db.write(body) } catch { throw Self.databaseError(error) }
     }
 
     /// A progress record of staged writes: an ordinary transaction (every transaction survives a
@@ -72,17 +68,18 @@ public final class NamingStore: NamingEngine {
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(FSError) -> T {
-        do { return try await db.read(body) }
-        catch let e as FSError { throw e }
-        catch { throw FSError(EIO, "naming database: \(error)") }
+        do { return try await db.read(body) } catch { throw Self.databaseError(error) }
     }
 
     /// A read on the calling thread (GRDB's synchronous API, a reader connection of the pool):
     /// for libfuse's own threads only, never from Swift concurrency.
     func readNow<T>(_ body: (Database) throws -> T) throws(FSError) -> T {
-        do { return try db.read(body) }
-        catch let e as FSError { throw e }
-        catch { throw FSError(EIO, "naming database: \(error)") }
+        do { return try db.read(body) } catch { throw Self.databaseError(error) }
+    }
+
+    /// An error out of a transaction: ours as thrown, SQLite's as EIO.
+    static func databaseError(_ error: any Error) -> FSError {
+        error as? FSError ?? FSError(EIO, "naming database: \(error)")
     }
 
     // MARK: - Queries
@@ -90,12 +87,10 @@ public final class NamingStore: NamingEngine {
     public func nodeNow(_ id: Int64) -> Result<Node?, FSError>? {
         if let n = cache.node(id) { return .success(n) }
         let generation = cache.generation
-        do throws(FSError) {
+        return Result { () throws(FSError) -> Node? in
             let n = try readNow { try Self.fetchNode($0, id) }
             if let n { cache.fill(node: n, generation: generation) }
-            return .success(n)
-        } catch {
-            return .failure(error)
+            return n
         }
     }
 
@@ -106,12 +101,10 @@ public final class NamingStore: NamingEngine {
         case nil: break
         }
         let generation = cache.generation
-        do throws(FSError) {
+        return Result { () throws(FSError) -> Node? in
             let found = try readNow { try Self.lookup($0, parent, name) }
             cache.fill(parent: parent, name: name, entryRow: found?.0.id, child: found?.1, generation: generation)
-            return .success(found?.1)
-        } catch {
-            return .failure(error)
+            return found?.1
         }
     }
 

@@ -8,9 +8,6 @@ import FastDFSProtocol
 import NIOCore
 import NIOPosix
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 final class FDFSConnection: PoolableConnection {
     let address: StorageAddress
@@ -104,19 +101,13 @@ final class FDFSConnection: PoolableConnection {
     /// and a FIN that arrived meanwhile has been handled by the idle event loop already.
     func isStillUsable() async -> Bool {
         guard isUsable else { return false }
-        if Self.uptimeNanos() - lastExchangeEnded.load(ordering: .relaxed) < 1_000_000_000 { return true }
+        if NIODeadline.now().uptimeNanoseconds &- lastExchangeEnded.load(ordering: .relaxed) < 1_000_000_000 { return true }
         try? await channel.eventLoop.submit {}.get()
         return isUsable
     }
 
-    /// When the last exchange ended (CLOCK_MONOTONIC nanoseconds).
-    private let lastExchangeEnded = Atomic<Int64>(0)
-
-    static func uptimeNanos() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    /// When the last exchange ended (`NIODeadline` uptime nanoseconds).
+    private let lastExchangeEnded = Atomic<UInt64>(0)
 
     func close() {
         channel.close(promise: nil)
@@ -147,7 +138,7 @@ final class FDFSConnection: PoolableConnection {
     /// Ends a request (stops network_timeout accounting).
     func endExchange() {
         run(state.machine.withLock { $0.exchangeEnded() })
-        lastExchangeEnded.store(Self.uptimeNanos(), ordering: .relaxed)
+        lastExchangeEnded.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
     }
 
     /// Reply bytes seen in this exchange (0 means the server never answered).
