@@ -103,6 +103,35 @@ extension FDFSFileSystem {
         }
     }
 
+    /// The last close of a named file's handle, when nothing in it needs awaiting: no flock of
+    /// its owner held, no read-ahead to stop, a writer (if any) left settled by the close's flush,
+    /// a local naming engine, and not the last reference of an unlinked node (its purge goes the
+    /// async way). The same steps as the async `release`, in the same order.
+    public func immediateRelease(ino: UInt64, fh: UInt64, lockOwner: UInt64, flockRelease: Bool) -> Result<Void, FSError>? {
+        guard !InodeTable.isByID(ino) else { return nil }
+        if flockRelease, heldLocks.withLock({ $0.contains(HeldLock(ino: ino, owner: lockOwner, kind: .flock)) }) { return nil }
+        guard let h = handles.withLock({ $0.get(fh) }), h.prefetcher == nil,
+              h.writer.map({ $0.slave == nil && $0.settled }) ?? true,
+              !inodes.withLock({ $0.closeWouldPurge(ino) }),
+              case .success(nil)? = naming.closedNow(Int64(ino)) else { return nil }
+        guard handles.withLock({ $0.remove(fh) }) != nil else { return .success(()) }
+        if let w = h.writer {
+            // As `releaseWriter` + `dropIfIdle`: a writer that changed meanwhile stays.
+            let dropped = writers.withLock { t -> Bool in
+                guard let e = t[ino] else { return false }
+                t[ino] = (e.writer, e.refs - 1)
+                guard e.refs - 1 <= 0, e.writer === w, w.settled else { return false }
+                t[ino] = nil
+                return true
+            }
+            if dropped { w.discard() }
+        }
+        if case .purge(let id) = inodes.withLock({ $0.closed(ino) }) {
+            Task { await self.purge(Int64(id)) }   // a forget raced the check above
+        }
+        return .success(())
+    }
+
     public func immediateGetattr(ino: UInt64) -> (Attr, Double)? {
         guard ino != InodeTable.root, !InodeTable.isByID(ino), let n = nodeNow(Int64(ino)) else { return nil }
         return (liveAttrNow(n), options.attrTimeout)

@@ -55,6 +55,11 @@ public struct InodeTable: Sendable {
         return released(ino)
     }
 
+    /// Whether `closed(ino)` now would return `.purge`.
+    public func closeWouldPurge(_ ino: UInt64) -> Bool {
+        openCount[ino] == 1 && lookups[ino] == nil && !Self.isByID(ino) && zombies.contains(ino)
+    }
+
     private mutating func released(_ ino: UInt64) -> Eviction {
         guard lookups[ino] == nil, openCount[ino] == nil else { return .none }
         if Self.isByID(ino) {

@@ -157,6 +157,9 @@ enum LowLevelOps {
         ops.release = { req, ino, fi in
             let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0
             let flockRelease = (fi?.pointee.flock_release ?? 0) != 0
+            if let now = FuseBridge.from(req).fs.immediateRelease(ino: ino, fh: fh, lockOwner: owner, flockRelease: flockRelease) {
+                return FuseBridge.answer(req, "release", EmptyReply.self, now)
+            }
             FuseBridge.dispatch(req, "release", EmptyReply.self) { fs throws(FSError) in
                 try await fs.release(ino: ino, fh: fh, lockOwner: owner, flockRelease: flockRelease)
             }

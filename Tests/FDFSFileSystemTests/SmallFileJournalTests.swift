@@ -61,6 +61,45 @@ struct SmallFileJournalTests {
         #expect(fx.fs.immediateCreate(parent: InodeTable.byIDBase, name: "z", mode: 0o644, flags: O_WRONLY, ctx: fx.ctx).map { _ in true } == nil)
     }
 
+    @Test func aReleaseAfterASuccessfulCloseIsAnsweredOnLibfusesThreadAndAnythingUnsettledGoesTheAsyncWay() async throws {
+        let fx = try await WriteFixture()
+        let (e, o) = try #require(fx.fs.immediateCreate(parent: InodeTable.root, name: "a.txt", mode: 0o644, flags: O_WRONLY, ctx: fx.ctx)).get()
+        let ino = e.attr.ino
+        #expect(try fx.fs.immediateWrite(ino: ino, fh: o.fh, offset: 0, data: pattern(3000))?.get() == 3000)
+        // Bytes not yet on a storage: not here.
+        #expect(fx.fs.immediateRelease(ino: ino, fh: o.fh, lockOwner: 1, flockRelease: false) == nil)
+        try await fx.fs.flush(ino: ino, fh: o.fh)
+        #expect(fx.fs.immediateRelease(ino: ino, fh: o.fh, lockOwner: 1, flockRelease: false) != nil)
+        #expect(fx.fs.writer(of: ino) == nil, "the settled writer went with its last handle")
+        #expect(fx.fs.openHandleCount == 0)
+        #expect(try await fx.content(ino) == pattern(3000))
+
+        // Two handles: a write through the second after the first's close leaves the writer
+        // unsettled; the first's release only drops a reference, the second's goes the async way.
+        let h1 = try await fx.fs.open(ino: ino, flags: O_WRONLY, ctx: fx.ctx).fh
+        let h2 = try await fx.fs.open(ino: ino, flags: O_WRONLY, ctx: fx.ctx).fh
+        try await fx.fs.flush(ino: ino, fh: h1)
+        _ = try await fx.fs.write(ino: ino, fh: h2, offset: 3000, data: pattern(10))
+        #expect(fx.fs.immediateRelease(ino: ino, fh: h1, lockOwner: 1, flockRelease: false) == nil, "unsettled writer")
+        try await fx.fs.release(ino: ino, fh: h1)
+        #expect(fx.fs.writer(of: ino) != nil)
+        // A close whose upload fails: the bytes stay staged, the release is the async one, the
+        // writer stays (retried later).
+        fx.faulty.inject("modify", EIO)
+        fx.faulty.inject("upload", EIO)
+        await #expect(throws: FSError.self) { try await fx.fs.flush(ino: ino, fh: h2) }
+        #expect(fx.fs.immediateRelease(ino: ino, fh: h2, lockOwner: 1, flockRelease: false) == nil)
+        try await fx.fs.release(ino: ino, fh: h2)
+        #expect(fx.fs.writer(of: ino) != nil, "a writer with staged bytes stays")
+        fx.faulty.inject("modify", nil)
+        fx.faulty.inject("upload", nil)
+        let h3 = try await fx.fs.open(ino: ino, flags: O_WRONLY, ctx: fx.ctx).fh
+        try await fx.fs.flush(ino: ino, fh: h3)
+        #expect(fx.fs.immediateRelease(ino: ino, fh: h3, lockOwner: 1, flockRelease: false) != nil)
+        #expect(fx.fs.writer(of: ino) == nil)
+        #expect(try await fx.content(ino) == pattern(3000) + pattern(10))
+    }
+
     @Test func aColdLookupAndStatAreAnsweredOnLibfusesThreadFromTheLocalDatabase() async throws {
         let dir = "/tmp/fdfsfs-cold-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         mkdir(dir, 0o700)

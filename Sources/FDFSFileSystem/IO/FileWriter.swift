@@ -143,6 +143,7 @@ actor FileWriter {
     /// A write that extends a small new file (see `small`), answered without the actor: nil when
     /// it is not one (the caller goes through `write`).
     nonisolated func appendSmall(offset: Int64, data: [UInt8]) -> Result<Int, FSError>? {
+        changed()
         let done = small?.append(offset: offset, data: data) { liveSize.store($0, ordering: .relaxed) }
         if case .success? = done { dataChanged() }
         return done
@@ -155,7 +156,25 @@ actor FileWriter {
     nonisolated func timesSet(mtime: TimeSet) {
         explicitMtime.withLock { if case .time(let t) = mtime { $0 = t.nanoseconds } else { $0 = nil } }
     }
-    nonisolated func dataChanged() { explicitMtime.withLock { $0 = nil } }
+    nonisolated func dataChanged() {
+        changed()
+        explicitMtime.withLock { $0 = nil }
+    }
+
+    /// Counts writes, truncates and file requirements (each one before it touches anything).
+    private nonisolated let changes = Atomic<UInt64>(0)
+    /// The count at the last durability point that left nothing to send or record (max: none).
+    private nonisolated let settledAt = Atomic<UInt64>(.max)
+    private nonisolated func changed() { changes.add(1, ordering: .acquiringAndReleasing) }
+    /// True while the last durability point (`sync`) left nothing to send or record and nothing
+    /// changed after it began: the last close can drop the writer without asking the actor
+    /// (`FDFSFileSystem.immediateRelease`).
+    nonisolated var settled: Bool { settledAt.load(ordering: .acquiring) == changes.load(ordering: .acquiring) }
+    /// After a successful durability point that began at change count `seen`.
+    private func noteSettled(_ seen: UInt64) {
+        guard state.isClean, !(small?.holdsBytes ?? false), !recorded, changes.load(ordering: .acquiring) == seen else { return }
+        settledAt.store(seen, ordering: .releasing)
+    }
 
     /// Moves a small file's bytes to the staged path (before anything but an append; the lock is
     /// held). The journal's copy is kept until the staging file and its record hold them.
@@ -326,6 +345,7 @@ actor FileWriter {
     /// it has an id to show. False when it holds bytes or has a file already.
     func requireFile() -> Bool {
         guard state.fileID == nil, state.baseID == nil, state.size == 0, (small?.openSize ?? 0) == 0, slave == nil else { return false }
+        changed()
         state.wantsFile = true
         return true
     }
@@ -358,6 +378,7 @@ actor FileWriter {
 
     /// The durability point (fsync, close): everything on a storage server and recorded.
     func sync() async throws(FSError) {
+        let seen = changes.load(ordering: .acquiring)
         await lockQuiescent()
         defer { unlock() }
         // A small new file goes up from memory in one request (no staging file was made).
@@ -365,6 +386,7 @@ actor FileWriter {
         if let fromSmall, !fromSmall.isEmpty { adoptSmallBytes(fromSmall) }
         if state.isClean {
             if recorded { try await commit() }
+            noteSettled(seen)
             return
         }
         do {
@@ -372,6 +394,7 @@ actor FileWriter {
             try await verifyOnSource()
             try await commit(shipped: true)
             small?.finished()
+            noteSettled(seen)
         } catch {
             machine.requestFailed(error, now: clock())
             // The bytes of a small file wait in a staging file like any other (their journal

@@ -92,6 +92,9 @@ public protocol NamingEngine: AnyObject, Sendable {
     /// The last handle of `id` on this mount closed. Returns a delete queued because the node
     /// had no name left and no other mount holds it open.
     func closed(_ id: Int64) async throws(FSError) -> QueuedDelete?
+    /// `closed` on the calling thread (libfuse's) when this engine keeps no handle counts of its
+    /// own (one host); nil when it must be asked the async way.
+    func closedNow(_ id: Int64) -> Result<QueuedDelete?, FSError>?
 
     // MARK: Delete queue
     func pendingDeletes() async throws(FSError) -> [QueuedDelete]
@@ -130,6 +133,7 @@ public protocol NamingEngine: AnyObject, Sendable {
 
 extension NamingEngine {
     public func nodeNow(_ id: Int64) -> Result<Node?, FSError>? { nil }
+    public func closedNow(_ id: Int64) -> Result<QueuedDelete?, FSError>? { nil }
     public func lookupNow(parent: Int64, name: FileName) -> Result<Node?, FSError>? { nil }
     public func createOpenedNow(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) -> Result<Node, FSError>? { nil }
     public func setAttributesNow(_ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, atime: TimeSet?, mtime: TimeSet?)
