@@ -152,6 +152,9 @@ enum LowLevelOps {
         }
         ops.flush = { req, ino, fi in
             let fh = fi?.pointee.fh ?? 0, owner = fi?.pointee.lock_owner ?? 0
+            if let now = FuseBridge.from(req).fs.immediateFlush(ino: ino, fh: fh, lockOwner: owner) {
+                return FuseBridge.answer(req, "flush", EmptyReply.self, now)
+            }
             FuseBridge.dispatch(req, "flush", EmptyReply.self) { fs throws(FSError) in try await fs.flush(ino: ino, fh: fh, lockOwner: owner) }
         }
         ops.release = { req, ino, fi in

@@ -100,6 +100,25 @@ struct SmallFileJournalTests {
         #expect(try await fx.content(ino) == pattern(3000) + pattern(10))
     }
 
+    @Test func aReadOnlyCloseIsAnsweredOnLibfusesThreadUnlessItHasSomethingToDo() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("r.txt")
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(100))
+        #expect(fx.fs.immediateFlush(ino: ino, fh: fh, lockOwner: 1) == nil, "a writer's close makes its bytes durable: the async way")
+        try await fx.close(ino, fh)
+        let ro = try await fx.fs.open(ino: ino, flags: O_RDONLY, ctx: fx.ctx).fh
+        #expect(try await fx.fs.read(ino: ino, fh: ro, offset: 0, size: 100) == pattern(100))
+        #expect(fx.fs.immediateFlush(ino: ino, fh: ro, lockOwner: 1) != nil, "nothing to do")
+        // An owner holding a POSIX lock: the close drops it, the async way.
+        try await fx.fs.setlk(ino: ino, fh: ro, owner: 7, lock: FileLock(type: .read), sleep: false)
+        #expect(fx.fs.immediateFlush(ino: ino, fh: ro, lockOwner: 7) == nil)
+        try await fx.fs.flush(ino: ino, fh: ro, lockOwner: 7)
+        #expect(fx.fs.immediateFlush(ino: ino, fh: ro, lockOwner: 7) != nil, "the lock is gone")
+        // The read-ahead's buffers go with a release answered here.
+        #expect(fx.fs.immediateRelease(ino: ino, fh: ro, lockOwner: 7, flockRelease: false) != nil)
+        #expect(fx.fs.openHandleCount == 0)
+    }
+
     @Test func aColdLookupAndStatAreAnsweredOnLibfusesThreadFromTheLocalDatabase() async throws {
         let dir = "/tmp/fdfsfs-cold-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         mkdir(dir, 0o700)
