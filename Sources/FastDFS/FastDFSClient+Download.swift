@@ -216,14 +216,14 @@ extension FastDFSClient {
             let conn = lease.connection
             try await conn.write(FDFSPacket.encode(req, allocator: conn.channel.allocator), command: req.command)
             conn.requestWritten()
-            progress?.began()
+            progress?.began(on: conn)
             let header = try await conn.readHead(command: req.command)
             if range.length > 0 && header.bodyLength > range.length {
                 throw .protocolViolation(
                     "server announced \(header.bodyLength) bytes for a \(range.length)-byte range", command: req.command,
                     server: target)
             }
-            return DownloadSession(client: self, lease: lease, expectedLength: header.bodyLength)
+            return DownloadSession(client: self, lease: lease, expectedLength: header.bodyLength, progress: progress)
         }
     }
 }
@@ -239,12 +239,15 @@ final class DownloadSession: Sendable {
     let client: FastDFSClient
     let lease: FastDFSClient.Lease
     let expectedLength: Int64
+    /// The read's progress, which may close the connection on a stall until the session ends.
+    let progress: ReadProgress?
     private let done = Atomic<Bool>(false)
 
-    init(client: FastDFSClient, lease: FastDFSClient.Lease, expectedLength: Int64) {
+    init(client: FastDFSClient, lease: FastDFSClient.Lease, expectedLength: Int64, progress: ReadProgress? = nil) {
         self.client = client
         self.lease = lease
         self.expectedLength = expectedLength
+        self.progress = progress
     }
 
     /// The next chunk, nil at the end. Cancellation closes the connection.
@@ -267,11 +270,13 @@ final class DownloadSession: Sendable {
 
     func finish(reusable: Bool) {
         guard !done.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        progress?.detach()
         client.release(lease, reusable: reusable)
     }
 
     deinit {
         if !done.load(ordering: .acquiring) {
+            progress?.detach()
             lease.connection.markFailed()
             client.release(lease, reusable: false)
         }

@@ -77,6 +77,8 @@ public final class FastDFSClient: Sendable {
     /// LIST_STORAGE requests in flight, one per group (concurrent readers share it).
     let groupStorageListFetches = Mutex<[String: Task<[ListedStorage]?, Never>]>([:])
     private let isShutdown = Atomic<Bool>(false)
+    /// Aborts reads that stall while another storage could serve them (one timer per client).
+    let stallMonitor: StallMonitor
 
     struct PoolKey: Hashable, Sendable {
         var address: StorageAddress
@@ -94,9 +96,11 @@ public final class FastDFSClient: Sendable {
         self.fileIO = NonBlockingFileIO(threadPool: .singleton)
         self.selector = Mutex(TrackerSelector(trackers: configuration.trackers))
         self.storageHealth = Mutex(StorageHealth(avoidFor: configuration.failedStorageAvoidTime))
+        self.stallMonitor = StallMonitor(limit: configuration.readStallTimeout, loop: eventLoopGroup.next())
     }
 
     deinit {
+        stallMonitor.close()
         pools.withLock { pools in
             for pool in pools.values { pool.shutdown() }
         }
@@ -106,6 +110,7 @@ public final class FastDFSClient: Sendable {
     /// are closed when their operation ends.
     public func shutdown() async {
         guard !isShutdown.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        stallMonitor.close()
         let all = pools.withLock { pools in
             defer { pools.removeAll() }
             return Array(pools.values)

@@ -171,124 +171,79 @@ extension FastDFSClient {
         return false
     }
 
-    /// Runs `attempt` on the storages that can serve a read of `fileID`, moving to the next one
-    /// when it fails in a way another storage may not (see `isWorthAnotherStorage`). While
-    /// another storage is left, a read that receives nothing for `readStallTimeout` is hedged:
-    /// the next storage is asked too, and the first answer wins (the other request is cancelled,
-    /// its connection closed). A storage that lost that way is remembered as failed; a slow one
-    /// that still answers first is not.
+    /// Runs `attempt` on the storages that can serve a read of `fileID`, one after the other,
+    /// moving to the next one when it fails in a way another storage may not (see
+    /// `isWorthAnotherStorage`). While another storage is left, an attempt that receives nothing
+    /// for `readStallTimeout` is abandoned (the client's `StallMonitor` closes its connection)
+    /// and counts as a failure of that storage (`.readStalled`): the read moves on at once
+    /// instead of waiting out the network timeout, and the stalled storage is asked again only
+    /// when no other is left. The attempt runs in the caller's task: a read costs no child task.
     func withReadFailover<T: Sendable>(
         _ fileID: FileID, storage hint: StorageAddress?, expecting: FileVersion?, command: FDFSCommand,
         _ attempt: @escaping @Sendable (StorageAddress, ReadProgress) async throws(FastDFSError) -> T
     ) async throws(FastDFSError) -> T {
         var route = try await ReadRoute.start(client: self, fileID: fileID, hint: hint, expecting: expecting, command: command)
-        let progress = ReadProgress()
-        let limit = configuration.readStallTimeout
-        typealias Event = ReadEvent<T>
-        let outcome: Result<T, FastDFSError> = await withTaskGroup(of: Event.self) { group in
-            var running: [StorageAddress] = []
-            var watching = false
-            func launch(_ target: StorageAddress) {
-                running.append(target)
-                group.addTask {
-                    do throws(FastDFSError) { return .finished(target, .success(try await attempt(target, progress))) }
-                    catch { return .finished(target, .failure(error)) }
+        while let (target, _) = await route.next(client: self) {
+            let progress = ReadProgress()
+            let token = route.isLastResort ? nil : stallMonitor.watch(progress)
+            let result: Result<T, FastDFSError>
+            do throws(FastDFSError) { result = .success(try await attempt(target, progress)) } catch { result = .failure(error) }
+            if let token { stallMonitor.unwatch(token) }
+            switch result {
+            case .success(let value):
+                noteStorageSuccess(target)
+                return value
+            case .failure(var error):
+                if progress.wasAborted && !Task.isCancelled {
+                    error = FastDFSError(code: .readStalled, command: command, server: target,
+                        message: "received nothing for \(stallMonitor.limit) while another storage could serve the file; asking the next one",
+                        errno: LinuxErrno.ETIMEDOUT)
+                } else if Task.isCancelled || error.code == .cancelled {
+                    throw error
                 }
+                noteStorageFailure(target, error)
+                route.failed(target, error)
+                guard Self.isWorthAnotherStorage(error) else { throw error }
             }
-            func watch() {
-                guard !watching else { return }
-                watching = true
-                group.addTask {
-                    let clock = ContinuousClock()
-                    var seen = progress.bytes
-                    var since = clock.now
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: limit / 4)
-                        let now = progress.bytes
-                        if !progress.hasSent {
-                            since = clock.now  // still waiting for a connection: not the storage's fault
-                        } else if now != seen {
-                            seen = now
-                            since = clock.now
-                        } else if since.duration(to: clock.now) >= limit {
-                            return .stalled
-                        }
-                    }
-                    return .watchEnded
-                }
-            }
-            guard let (first, _) = await route.next(client: self) else { return .failure(route.finalError) }
-            launch(first)
-            if !route.isLastResort { watch() }
-            while let event = await group.next() {
-                switch event {
-                case .finished(let target, .success(let value)):
-                    noteStorageSuccess(target)
-                    for other in running where other != target {
-                        // Hedged and lost: it stalled while another storage answered.
-                        noteStorageFailure(other, FastDFSError(code: .readStalled, command: command, server: other,
-                            message: "stalled while another storage answered", errno: LinuxErrno.ETIMEDOUT))
-                    }
-                    group.cancelAll()
-                    return .success(value)
-                case .finished(let target, .failure(let error)):
-                    running.removeAll { $0 == target }
-                    if Task.isCancelled || error.code == .cancelled {
-                        if running.isEmpty { group.cancelAll(); return .failure(error) }
-                        continue
-                    }
-                    noteStorageFailure(target, error)
-                    route.failed(target, error)
-                    guard Self.isWorthAnotherStorage(error) else {
-                        if running.isEmpty { group.cancelAll(); return .failure(error) }
-                        continue
-                    }
-                    if running.isEmpty {
-                        guard let (next, _) = await route.next(client: self) else {
-                            group.cancelAll()
-                            return .failure(route.finalError)
-                        }
-                        launch(next)
-                    }
-                case .watchEnded:
-                    watching = false
-                case .stalled:
-                    watching = false
-                    // A cancelled read hedges nothing: its attempts end with the cancellation.
-                    if Task.isCancelled { continue }
-                    if let (next, _) = await route.next(client: self) {
-                        launch(next)
-                        if !route.isLastResort { watch() }
-                    }
-                }
-            }
-            return .failure(route.finalError)
         }
-        return try outcome.get()
+        throw route.finalError
     }
 }
 
-/// What a read attempt (or the stall watchdog) reports to `withReadFailover`.
-enum ReadEvent<T: Sendable>: Sendable {
-    case finished(StorageAddress, Result<T, FastDFSError>)
-    case stalled
-    /// The watchdog was cancelled (the read finished or was cancelled): nothing to do.
-    case watchEnded
-}
-
-/// What the attempts of one read have done so far (read by the stall watchdog): whether a
-/// request went out (time spent waiting for a pooled connection is not a stall), and how many
-/// bytes came back.
+/// What one read attempt has done so far (read by the client's `StallMonitor`): whether its
+/// request went out (time spent waiting for a pooled connection is not a stall), how many bytes
+/// came back, and the connection to close if it stalls (attached while the attempt owns it).
 final class ReadProgress: Sendable {
     private let counter = Atomic<Int64>(0)
     private let sent = Atomic<Bool>(false)
+    private let aborted = Atomic<Bool>(false)
+    private let connection = Mutex<FDFSConnection?>(nil)
     var bytes: Int64 { counter.load(ordering: .relaxed) }
     var hasSent: Bool { sent.load(ordering: .relaxed) }
+    var wasAborted: Bool { aborted.load(ordering: .acquiring) }
     /// A request was written to a storage: from now on silence counts.
     func began() { sent.store(true, ordering: .relaxed) }
+    /// A request was written on `conn`, which a stall closes until `detach`.
+    func began(on conn: FDFSConnection) {
+        let abortedAlready = connection.withLock { c -> Bool in
+            c = conn
+            return aborted.load(ordering: .acquiring)
+        }
+        sent.store(true, ordering: .relaxed)
+        if abortedAlready { conn.cancel() }
+    }
+    /// The attempt is done with its connection (before the connection goes back to the pool).
+    func detach() { connection.withLock { $0 = nil } }
     func add(_ n: Int) { counter.add(Int64(n), ordering: .relaxed) }
     /// Something arrived (a reply header).
     func touch() { counter.add(1, ordering: .relaxed) }
+    /// The attempt stalled: its connection is closed (its reads fail at once).
+    func abort() {
+        connection.withLock { c in
+            aborted.store(true, ordering: .releasing)
+            c?.cancel()
+        }
+    }
 }
 
 /// The storages to try for one read, in order (see `withReadFailover`).
