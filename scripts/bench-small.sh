@@ -159,8 +159,15 @@ par() { # N: seconds for N writers (xargs -P N) copying the FILES files into a f
 # whether the writers wait (idle CPUs) or the machine is saturated.
 busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 util() { python3 -c "print(f'{($2 - $1) / $(getconf CLK_TCK) / ($3 * $(nproc)) * 100:.0f}% of $(nproc) CPUs, {($2 - $1) / $(getconf CLK_TCK) * 1000 / $FILES:.2f} CPU-ms per file')"; }
-b0=$(busy); p1=$(par 1); b1=$(busy); pn=$(par "$WRITERS"); b2=$(busy)
+# CPU of one process in clock ticks (user + system), and the split per file of fdfsfs and the
+# dev server (when this script started it): where the machine's CPU goes.
+pcpu() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && awk '{print $14 + $15}' "/proc/$1/stat" || echo 0; }
+FSPID=$(cat "$STATE/fdfsfs.pid"); DSPID=${DEVSERVER_PID:-}
+split() { python3 -c "t=$(getconf CLK_TCK); print(f'fdfsfs {($2-$1)/t*1000/$FILES:.2f}, dev server {($4-$3)/t*1000/$FILES:.2f} CPU-ms per file')"; }
+f0=$(pcpu "$FSPID"); d0=$(pcpu "$DSPID"); b0=$(busy); p1=$(par 1); b1=$(busy); f1=$(pcpu "$FSPID"); d1=$(pcpu "$DSPID")
+pn=$(par "$WRITERS"); b2=$(busy); f2=$(pcpu "$FSPID"); d2=$(pcpu "$DSPID")
 echo "$FILES files by 1 writer: ${p1} s (machine busy $(util "$b0" "$b1" "$p1")); by $WRITERS writers at once: ${pn} s (busy $(util "$b1" "$b2" "$pn"))"
+echo "  of that: 1 writer: $(split "$f0" "$f1" "$d0" "$d1"); $WRITERS writers: $(split "$f1" "$f2" "$d1" "$d2")"
 echo "  ratio 1-writer/$WRITERS-writers (target >= 3): $(ratio "$p1" "$pn")"
 hwm=$(awk '/VmHWM/{print $2}' "/proc/$(cat "$STATE/fdfsfs.pid")/status")
 echo "fdfsfs peak RSS: $((hwm / 1024)) MiB"

@@ -103,6 +103,25 @@ extension FDFSFileSystem {
         }
     }
 
+    /// open(2) for reading of a named file whose node the naming engine has at hand (memory or
+    /// the local database): the same handle the async `open` makes. A small file's download
+    /// starts in a Task of its own (the kernel's read request finds it on its way).
+    public func immediateOpen(ino: UInt64, flags: Int32, ctx: RequestContext) -> Result<Opened, FSError>? {
+        guard !InodeTable.isByID(ino), !Self.wantsWrite(flags), flags & O_TRUNC == 0,
+              let found = naming.openedForReadingNow(Int64(ino)) else { return nil }
+        switch found {
+        case .failure(let e): return .failure(e)
+        case .success(nil): return .failure(FSError.noent("inode \(ino) is gone"))
+        case .success(let (n, unchanged)?):
+            if n.isDirectory { return .failure(FSError(EISDIR, "is a directory")) }
+            let o = makeHandle(ino: ino, fileID: n.fileID, size: n.size, writer: nil, unchanged: unchanged)
+            if n.size <= Prefetcher.primeLimit, let pf = handles.withLock({ $0.get(o.fh) })?.prefetcher {
+                Task { await pf.prime() }
+            }
+            return .success(o)
+        }
+    }
+
     /// close(2) of a descriptor with nothing to make durable (no writer: a read-only handle) and
     /// no POSIX lock of its owner to drop: nothing to do, answered at once (a `cat` of a small
     /// file costs one Task less).

@@ -126,6 +126,9 @@ enum LowLevelOps {
         }
         ops.open = { req, ino, fi in
             let info = fi!.pointee, ctx = FuseBridge.context(req)
+            if let now = FuseBridge.from(req).fs.immediateOpen(ino: ino, flags: info.flags, ctx: ctx) {
+                return FuseBridge.answer(req, "open", OpenReply.self, now.map { ($0, info, ino) })
+            }
             FuseBridge.dispatch(req, "open", OpenReply.self) { fs throws(FSError) in (try await fs.open(ino: ino, flags: info.flags, ctx: ctx), info, ino) }
         }
         ops.create = { req, parent, name, mode, fi in

@@ -102,6 +102,7 @@ public protocol FuseFilesystem: Sendable {
     func immediateWrite(ino: UInt64, fh: UInt64, offset: Int64, data: [UInt8]) -> Result<Int, FSError>?
     func immediateCreate(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext) -> Result<(Entry, Opened), FSError>?
     func immediateSetattr(ino: UInt64, changes: SetAttr, ctx: RequestContext) -> Result<(Attr, Double), FSError>?
+    func immediateOpen(ino: UInt64, flags: Int32, ctx: RequestContext) -> Result<Opened, FSError>?
     /// close(2) of a descriptor (as `flush(ino:fh:lockOwner:)`).
     func immediateFlush(ino: UInt64, fh: UInt64, lockOwner: UInt64) -> Result<Void, FSError>?
     /// The last close of an open file description (as `release(ino:fh:lockOwner:flockRelease:)`).
@@ -116,6 +117,7 @@ extension FuseFilesystem {
     public func immediateCreate(parent: UInt64, name: FileName, mode: UInt32, flags: Int32, ctx: RequestContext)
         -> Result<(Entry, Opened), FSError>? { nil }
     public func immediateSetattr(ino: UInt64, changes: SetAttr, ctx: RequestContext) -> Result<(Attr, Double), FSError>? { nil }
+    public func immediateOpen(ino: UInt64, flags: Int32, ctx: RequestContext) -> Result<Opened, FSError>? { nil }
     public func immediateFlush(ino: UInt64, fh: UInt64, lockOwner: UInt64) -> Result<Void, FSError>? { nil }
     public func immediateRelease(ino: UInt64, fh: UInt64, lockOwner: UInt64, flockRelease: Bool) -> Result<Void, FSError>? { nil }
     public func initialized() {}

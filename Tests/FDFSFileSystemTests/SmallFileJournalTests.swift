@@ -119,6 +119,28 @@ struct SmallFileJournalTests {
         #expect(fx.fs.openHandleCount == 0)
     }
 
+    @Test func anOpenForReadingIsAnsweredOnLibfusesThread() async throws {
+        let fx = try await WriteFixture()
+        let (ino, fh) = try await fx.create("o.txt")
+        _ = try await fx.fs.write(ino: ino, fh: fh, offset: 0, data: pattern(700))
+        try await fx.close(ino, fh)
+        let o = try #require(fx.fs.immediateOpen(ino: ino, flags: O_RDONLY, ctx: fx.ctx)).get()
+        #expect(o.keepCache == false, "an appender's bytes may change: no keep_cache")
+        #expect(try await fx.fs.read(ino: ino, fh: o.fh, offset: 0, size: 4096) == pattern(700))
+        try await fx.close(ino, o.fh)
+        // Writing, truncating, directories and the by-id view go the async way or fail as it would.
+        #expect(fx.fs.immediateOpen(ino: ino, flags: O_WRONLY, ctx: fx.ctx) == nil)
+        #expect(fx.fs.immediateOpen(ino: ino, flags: O_RDONLY | O_TRUNC, ctx: fx.ctx) == nil)
+        #expect(fx.fs.immediateOpen(ino: InodeTable.byIDBase + 1, flags: O_RDONLY, ctx: fx.ctx) == nil)
+        let d = try await fx.fs.mkdir(parent: InodeTable.root, name: "dir", mode: 0o755, ctx: fx.ctx).attr.ino
+        if case .failure(let e)? = fx.fs.immediateOpen(ino: d, flags: O_RDONLY, ctx: fx.ctx) {
+            #expect(e.errno == EISDIR)
+        } else {
+            Issue.record("a directory opened as a file")
+        }
+        #expect(fx.fs.openHandleCount == 0)
+    }
+
     @Test func aColdLookupAndStatAreAnsweredOnLibfusesThreadFromTheLocalDatabase() async throws {
         let dir = "/tmp/fdfsfs-cold-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         mkdir(dir, 0o700)

@@ -89,6 +89,9 @@ public protocol NamingEngine: AnyObject, Sendable {
     /// instead of changing the file in place, so the last close wins whole). Opens for writing
     /// of one node are serialized across mounts, so two writers opening at once see each other.
     func opened(_ id: Int64, forWriting: Bool) async throws(FSError) -> (node: Node, unchanged: Bool, elsewhere: Bool)?
+    /// `opened` for reading on the calling thread (libfuse's), for an engine that counts no
+    /// handles and reads the node from memory or a local database; nil when it cannot.
+    func openedForReadingNow(_ id: Int64) -> Result<(node: Node, unchanged: Bool)?, FSError>?
     /// The last handle of `id` on this mount closed. Returns a delete queued because the node
     /// had no name left and no other mount holds it open.
     func closed(_ id: Int64) async throws(FSError) -> QueuedDelete?
@@ -134,6 +137,7 @@ public protocol NamingEngine: AnyObject, Sendable {
 extension NamingEngine {
     public func nodeNow(_ id: Int64) -> Result<Node?, FSError>? { nil }
     public func closedNow(_ id: Int64) -> Result<QueuedDelete?, FSError>? { nil }
+    public func openedForReadingNow(_ id: Int64) -> Result<(node: Node, unchanged: Bool)?, FSError>? { nil }
     public func lookupNow(parent: Int64, name: FileName) -> Result<Node?, FSError>? { nil }
     public func createOpenedNow(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) -> Result<Node, FSError>? { nil }
     public func setAttributesNow(_ id: Int64, mode: UInt32?, uid: UInt32?, gid: UInt32?, atime: TimeSet?, mtime: TimeSet?)

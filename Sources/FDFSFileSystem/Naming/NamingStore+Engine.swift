@@ -19,6 +19,9 @@ extension NamingStore {
 
     public func closed(_ id: Int64) async throws(FSError) -> QueuedDelete? { nil }
     public func closedNow(_ id: Int64) -> Result<QueuedDelete?, FSError>? { .success(nil) }
+    public func openedForReadingNow(_ id: Int64) -> Result<(node: Node, unchanged: Bool)?, FSError>? {
+        nodeNow(id).map { $0.map { $0.map { ($0, true) } } }
+    }
 
     public func createOpened(parent: Int64, name: FileName, mode: UInt32, uid: UInt32, gid: UInt32) async throws(FSError) -> Node {
         try await create(parent: parent, name: name, mode: mode, uid: uid, gid: gid)
