@@ -16,6 +16,8 @@ final class FakeFDFSServer: Sendable {
         case sendSplit(ByteBuffer)
         /// Send these bytes, then close the connection (e.g. a reply cut mid-body).
         case sendThenClose(ByteBuffer)
+        /// Send these bytes after a pause.
+        case sendAfter(Duration, ByteBuffer)
         /// Never answer; keep the connection open until the client closes it.
         case hang
         /// Close the connection without answering.
@@ -118,6 +120,9 @@ final class FakeFDFSServer: Sendable {
                     stats.withLock { $0.requests.append(request) }
                     switch script(request) {
                     case .send(let bytes):
+                        try await outbound.write(bytes)
+                    case .sendAfter(let pause, let bytes):
+                        try await Task.sleep(for: pause)
                         try await outbound.write(bytes)
                     case .sendSplit(let bytes):
                         for i in 0..<bytes.readableBytes {

@@ -24,6 +24,12 @@ final class FDFSConnection: PoolableConnection {
     /// connection exists).
     final class State: Sendable {
         let machine = Mutex(FDFSConnectionStateMachine())
+        /// Counts started exchanges: the timeout handler sees a new one at its first write.
+        let exchanges = Atomic<UInt64>(0)
+        /// For the timeout handler: the current exchange and whether it is still going on.
+        var exchange: (id: UInt64, active: Bool) {
+            (exchanges.load(ordering: .acquiring), machine.withLock { $0.isMidExchange })
+        }
     }
 
     /// The inbound iterator.
@@ -68,7 +74,7 @@ final class FDFSConnection: PoolableConnection {
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(
-                            InactivityTimeoutHandler(timeout: timeoutAmount) {
+                            InactivityTimeoutHandler(timeout: timeoutAmount, exchange: { state.exchange }) {
                                 _ = state.machine.withLock { $0.timedOut() }
                             })
                         try sync.addHandler(ByteToMessageHandler(FramePartDecoder()))
@@ -243,9 +249,11 @@ final class FDFSConnection: PoolableConnection {
         case .none, .fail:
             break
         case .startNetworkTimer:
-            channel.pipeline.triggerUserOutboundEvent(RequestPhaseEvent.began, promise: nil)
+            // No trip to the event loop: the handler starts timing at the exchange's first write
+            // and asks the machine whether it is still going on when its timer fires.
+            state.exchanges.add(1, ordering: .acquiringAndReleasing)
         case .stopNetworkTimer:
-            channel.pipeline.triggerUserOutboundEvent(RequestPhaseEvent.ended, promise: nil)
+            break
         case .closeChannel:
             channel.close(promise: nil)
         }

@@ -100,6 +100,14 @@ struct FDFSConnectionStateMachine: Hashable, Sendable {
         }
     }
 
+    /// A request is on its way or its reply is being read (what network_timeout times).
+    var isMidExchange: Bool {
+        switch state {
+        case .sendingRequest, .requestSent, .headReceived, .streamingBody: true
+        case .idle, .closed, .failed, .cancelled: false
+        }
+    }
+
     /// False once the exchange failed, was cancelled or the channel closed while idle.
     var isUsable: Bool {
         switch state {

@@ -3,14 +3,11 @@
 // arrived, or a write is queued and has not completed; a slow *consumer* (no read asked for,
 // e.g. a download stream nobody iterates) is not a network timeout. Idle pooled connections are
 // not timed. Sits next to the socket (first in the pipeline) so it sees raw bytes both ways.
+// A request starts at the first write of a new exchange (a counter FDFSConnection shares with
+// it) and is over when the connection's state machine says so, asked when the timer fires:
+// starting and ending a request cost no task on the event loop (issue 12).
 
 import NIOCore
-
-/// Sent as a user outbound event by FDFSConnection around each request.
-enum RequestPhaseEvent: Sendable {
-    case began
-    case ended
-}
 
 /// Raised into the pipeline (and so out of the inbound stream) when network_timeout expires.
 struct NetworkTimeoutError: Error, Sendable {
@@ -31,10 +28,15 @@ final class InactivityTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     private var lastProgress = NIODeadline.now()
     private var timer: Scheduled<Void>?
     private var fired = false
+    /// The connection's current exchange and whether it is going on (read without a trip to the
+    /// event loop on the connection's side: starting and ending a request cost no loop task).
+    private let exchange: @Sendable () -> (id: UInt64, active: Bool)
+    private var seenExchange: UInt64 = 0
 
     /// `onTimeout` runs on the event loop before the channel is closed (used to flag the error).
-    init(timeout: TimeAmount, onTimeout: @escaping @Sendable () -> Void) {
+    init(timeout: TimeAmount, exchange: @escaping @Sendable () -> (id: UInt64, active: Bool), onTimeout: @escaping @Sendable () -> Void) {
         self.timeout = timeout
+        self.exchange = exchange
         self.onTimeout = onTimeout
     }
 
@@ -55,6 +57,13 @@ final class InactivityTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // The first write of a new exchange starts the timing afresh.
+        let current = exchange().id
+        if current != seenExchange {
+            seenExchange = current
+            busy = true
+            lastProgress = .now()
+        }
         let wasWaiting = waiting
         writesPending += 1
         if !wasWaiting { lastProgress = .now() }
@@ -67,24 +76,6 @@ final class InactivityTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
         }
         armIfNeeded(context: context)
         context.write(data, promise: promise)
-    }
-
-    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        if let phase = event as? RequestPhaseEvent {
-            switch phase {
-            case .began:
-                busy = true
-                lastProgress = .now()
-                armIfNeeded(context: context)
-            case .ended:
-                busy = false
-                timer?.cancel()
-                timer = nil
-            }
-            promise?.succeed(())
-            return
-        }
-        context.triggerUserOutboundEvent(event, promise: promise)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -118,6 +109,11 @@ final class InactivityTimeoutHandler: ChannelDuplexHandler, RemovableChannelHand
     private func timerFired(context: ChannelHandlerContext) {
         timer = nil
         guard waiting, !fired else { return }
+        // The exchange ended since (its reply read to the end): an idle connection is not timed.
+        guard exchange().active else {
+            busy = false
+            return
+        }
         let due = lastProgress + timeout
         if due > .now() {
             schedule(context: context, at: due)
