@@ -105,23 +105,23 @@ struct ClientEndToEndTests {
             if request.command == .storageDownloadFile { seen.withLock { $0.append("connection \(request.connection)") } }
             return switch request.index {
             case 0: .canned(vectors["storage_download_file"].response)
-            case 1: .sendAfter(.milliseconds(1_000), ByteBuffer(bytes: vectors["storage_download_file"].response))
+            case 1: .sendAfter(.seconds(2), ByteBuffer(bytes: vectors["storage_download_file"].response))
             default: .hang
             }
         }
-        // Margins of a second or more: the whole suite shares this machine's 2 cores.
-        let client = makeClient([server.address], networkTimeout: .seconds(2))
+        // Margins of two seconds: the whole suite (this fake server too) shares 2 cores.
+        let client = makeClient([server.address], networkTimeout: .seconds(4))
         #expect(String(buffer: try await client.download(uploadedID, storage: server.address)) == "hello fdfs")
-        try await Task.sleep(for: .milliseconds(1_600))   // idle in the pool for most of the timeout
-        // 1.6 s idle + 1 s reply: over the timeout since the last byte, but 1 s into the request.
+        try await Task.sleep(for: .seconds(3))   // idle in the pool for most of the timeout
+        // 3 s idle + 2 s reply: over the timeout since the last byte, but 2 s into the request.
         #expect(String(buffer: try await client.download(uploadedID, storage: server.address)) == "hello fdfs")
-        try await Task.sleep(for: .milliseconds(2_500))  // idle past a whole timeout
+        try await Task.sleep(for: .seconds(5))   // idle past a whole timeout
         let clock = ContinuousClock(), started = clock.now
         let error = await #expect(throws: FastDFSError.self) {
             _ = try await client.download(uploadedID, storage: server.address)
         }
         #expect(error?.code == .timeout)
-        #expect(started.duration(to: clock.now) >= .milliseconds(1_900), "timed from the request's start")
+        #expect(started.duration(to: clock.now) >= .milliseconds(3_900), "timed from the request's start")
         // (After the timeout the read asks the "tracker", this same server, for other storages.)
         #expect(seen.withLock { $0 } == Array(repeating: "connection 1", count: 3), "one pooled connection for the three downloads")
         await client.shutdown()

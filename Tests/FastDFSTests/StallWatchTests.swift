@@ -22,22 +22,46 @@ struct StallWatchTests {
         do { let stalled = v.ticked(now: t0 + .seconds(4), sent: true, bytes: 10); #expect(stalled) }
     }
 
-    @Test func theMonitorAbortsOnlyTheStalledRead() async throws {
-        // A limit far above the 20 ms between the live read's bytes: the whole suite shares 2 cores.
-        let monitor = StallMonitor(limit: .seconds(2), loop: MultiThreadedEventLoopGroup.singleton.next())
-        defer { monitor.close() }
+    @Test func theMonitorAbortsOnlyTheStalledReadAndALateCheckOnlyRestartsTheClocks() {
+        let monitor = StallMonitor(limit: .seconds(2), loop: MultiThreadedEventLoopGroup.singleton.next(), timed: false)
         let stalled = ReadProgress(), live = ReadProgress(), waiting = ReadProgress()
-        let a = monitor.watch(stalled), b = monitor.watch(live), c = monitor.watch(waiting)
+        let t0 = ContinuousClock.now
+        let tokens = [monitor.watch(stalled, now: t0), monitor.watch(live, now: t0), monitor.watch(waiting, now: t0)]
         stalled.began()
         live.began()
-        let clock = ContinuousClock(), until = clock.now + .seconds(30)
-        while !stalled.wasAborted && clock.now < until {
+        // Checks every quarter of the limit, as the timer makes them.
+        for step in 1...3 {
             live.add(1)
-            try await Task.sleep(for: .milliseconds(20))
+            monitor.check(now: t0 + .milliseconds(500 * step))
         }
-        #expect(stalled.wasAborted)
+        #expect(!stalled.wasAborted)
+        live.add(1)
+        monitor.check(now: t0 + .seconds(2))
+        #expect(stalled.wasAborted, "nothing for the limit")
         #expect(!live.wasAborted, "bytes kept arriving")
         #expect(!waiting.wasAborted, "its request never went out")
-        monitor.unwatch(a); monitor.unwatch(b); monitor.unwatch(c)
+        // A check long after the previous one (the pool was starved: the readers could not count
+        // their bytes either) concludes nothing; regular checks after it judge again.
+        monitor.check(now: t0 + .seconds(30))
+        #expect(!live.wasAborted)
+        monitor.check(now: t0 + .milliseconds(30_500))
+        monitor.check(now: t0 + .milliseconds(31_000))
+        monitor.check(now: t0 + .milliseconds(31_500))
+        #expect(!live.wasAborted)
+        monitor.check(now: t0 + .seconds(32))
+        #expect(live.wasAborted, "silent for the limit since the late check")
+        for t in tokens { monitor.unwatch(t) }
+    }
+
+    @Test func theTimerChecksOnItsOwn() async throws {
+        let monitor = StallMonitor(limit: .milliseconds(200), loop: MultiThreadedEventLoopGroup.singleton.next())
+        defer { monitor.close() }
+        let p = ReadProgress()
+        let token = monitor.watch(p)
+        p.began()
+        let clock = ContinuousClock(), until = clock.now + .seconds(60)
+        while !p.wasAborted && clock.now < until { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(p.wasAborted)
+        monitor.unwatch(token)
     }
 }

@@ -1,9 +1,12 @@
 // Stalled reads (issue 12): one timer per client instead of a watchdog task per read. A read
-// that another storage could serve registers its `ReadProgress` while its attempt runs; the
-// client's repeated tick (on an event loop, every quarter of `readStallTimeout`) gives each
-// watched read's progress to `StallWatch`, and aborts the attempt of a read that received
-// nothing for the limit: its connection is closed, the attempt fails, and the read moves to the
-// next storage. A read costs two short locked steps, not two child tasks and a sleeping timer
+// that another storage could serve registers its `ReadProgress` while its attempt runs; every
+// quarter of `readStallTimeout` the client's timer (a repeated task on an event loop) starts a
+// check on the cooperative pool, which gives each watched read's progress to `StallWatch` and
+// aborts the attempt of a read that received nothing for the limit: its connection is closed,
+// the attempt fails, and the read moves to the next storage. The check runs where the readers
+// run, and a check that comes late (the pool was starved: the readers could not count their
+// bytes either) only restarts the clocks, so a busy machine is not mistaken for a stalled
+// storage. A read costs two short locked steps, not two child tasks and a sleeping timer
 // (about 30 us and several thread hops per read before).
 
 import NIOCore
@@ -31,6 +34,12 @@ struct StallWatch: Sendable, Equatable {
         }
         return since.duration(to: now) >= limit
     }
+
+    /// The check came late: nothing can be concluded from the time that passed.
+    mutating func restart(now: ContinuousClock.Instant, bytes: Int64) {
+        seen = bytes
+        since = now
+    }
 }
 
 /// The client's watched reads and its timer.
@@ -40,26 +49,33 @@ final class StallMonitor: Sendable {
         var watched: [Int: (progress: ReadProgress, watch: StallWatch)] = [:]
         var timer: RepeatedTask?
         var closed = false
+        var lastCheck: ContinuousClock.Instant?
     }
     private let state = Mutex(State())
     let limit: Duration
+    private let period: Duration
     private let loop: any EventLoop
+    private let timed: Bool
 
-    init(limit: Duration, loop: any EventLoop) {
+    /// `timed` false: no timer (tests call `check(now:)` themselves).
+    init(limit: Duration, loop: any EventLoop, timed: Bool = true) {
         self.limit = limit
+        self.period = max(.milliseconds(1), limit / 4)
         self.loop = loop
+        self.timed = timed
     }
 
     /// Watches `progress` until `unwatch`; the timer starts with the first read watched.
-    func watch(_ progress: ReadProgress) -> Int {
-        let now = ContinuousClock.now
-        return state.withLock { s in
+    func watch(_ progress: ReadProgress, now: ContinuousClock.Instant = .now) -> Int {
+        state.withLock { s in
             s.next += 1
             s.watched[s.next] = (progress, StallWatch(limit: limit, now: now))
-            if s.timer == nil && !s.closed {
-                let period = TimeAmount.nanoseconds(max(1_000_000, Int64(limit.components.seconds) * 1_000_000_000 / 4
-                    + limit.components.attoseconds / 4_000_000_000))
-                s.timer = loop.scheduleRepeatedTask(initialDelay: period, delay: period) { [weak self] _ in self?.tick() }
+            if timed && s.timer == nil && !s.closed {
+                let every = TimeAmount(period)
+                s.timer = loop.scheduleRepeatedTask(initialDelay: every, delay: every) { [weak self] _ in
+                    guard let self else { return }
+                    Task { self.check() }
+                }
             }
             return s.next
         }
@@ -69,13 +85,18 @@ final class StallMonitor: Sendable {
         _ = state.withLock { $0.watched.removeValue(forKey: token) }
     }
 
-    /// Checks every watched read; aborts (outside the lock) the ones that stalled.
-    func tick() {
-        let now = ContinuousClock.now
+    /// Checks every watched read; aborts (outside the lock) the ones that stalled. A check more
+    /// than two periods after the previous one only restarts the clocks.
+    func check(now: ContinuousClock.Instant = .now) {
         let stalled = state.withLock { s -> [ReadProgress] in
+            let late = s.lastCheck.map { $0.duration(to: now) > period * 2 } ?? false
+            s.lastCheck = now
             var out: [ReadProgress] = []
             for (token, var w) in s.watched {
-                if w.watch.ticked(now: now, sent: w.progress.hasSent, bytes: w.progress.bytes) {
+                if late {
+                    w.watch.restart(now: now, bytes: w.progress.bytes)
+                    s.watched[token] = w
+                } else if w.watch.ticked(now: now, sent: w.progress.hasSent, bytes: w.progress.bytes) {
                     out.append(w.progress)
                     s.watched[token] = nil
                 } else {
