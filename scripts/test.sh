@@ -14,7 +14,7 @@ swift build --build-tests 2>&1 | tail -n 40
 bin=$(swift build --show-bin-path)
 export FDFS_BIN_DIR="$bin"
 
-passed=0; failed=0; failures=()
+passed=0; failed=0; failures=(); failed_tests=()
 count() { # stage name, exit status, passed, failed
     local name=$1 rc=$2 p=${3:-0} f=${4:-0}
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
@@ -34,7 +34,10 @@ for run in "--skip $pg_suites" "--filter $pg_suites"; do
     swift test --skip-build $run 2>&1 | tee "$log" | grep -vE '^(◇|↳|✔ Test [a-zA-Z])' | tail -n 60
     rc=${PIPESTATUS[0]}
     n=$(grep -oE 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
-    nf=$(grep -cE '^✘ Test [^r]' "$log" || true)
+    nf=$(grep -cE '^✘ Test .* failed after' "$log" || true)   # one line per failed test
+    # The names (and first issue line) of failed tests, repeated at the very end: CI keeps only
+    # the tail of the output, and the shell suites print a lot after this stage.
+    while IFS= read -r l; do failed_tests+=("$l"); done < <(grep -E '^✘ Test [^r]' "$log" | cut -c1-300 | head -n 40)
     count "swift test $run" "$rc" "$((n - nf))" "$nf"
 done
 
@@ -75,5 +78,6 @@ done
 rm -f "$log"
 
 [ ${#failures[@]} -eq 0 ] || echo "failed stages: ${failures[*]}"
+[ ${#failed_tests[@]} -eq 0 ] || printf 'failed swift test: %s\n' "${failed_tests[@]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ ${#failures[@]} -eq 0 ]

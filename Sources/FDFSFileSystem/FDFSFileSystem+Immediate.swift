@@ -145,17 +145,9 @@ extension FDFSFileSystem {
               case .success(nil)? = naming.closedNow(Int64(ino)) else { return nil }
         guard handles.withLock({ $0.remove(fh) }) != nil else { return .success(()) }
         if let pf = h.prefetcher { Task { await pf.dropAll() } }
-        if let w = h.writer {
-            // As `releaseWriter` + `dropIfIdle`: a writer that changed meanwhile stays.
-            let dropped = writers.withLock { t -> Bool in
-                guard let e = t[ino] else { return false }
-                t[ino] = (e.writer, e.refs - 1)
-                guard e.refs - 1 <= 0, e.writer === w, w.settled else { return false }
-                t[ino] = nil
-                return true
-            }
-            if dropped { w.discard() }
-        }
+        // As `releaseWriter` + `dropIfIdle`, with "settled" for the clean check: a writer
+        // changed meanwhile stays.
+        if let w = h.writer, dropWriterReference(ino: ino) === w, w.settled { forgetIdleWriter(ino: ino, w) }
         if case .purge(let id) = inodes.withLock({ $0.closed(ino) }) {
             Task { await self.purge(Int64(id)) }   // a forget raced the check above
         }

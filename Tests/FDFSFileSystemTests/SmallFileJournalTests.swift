@@ -63,7 +63,10 @@ struct SmallFileJournalTests {
 
     @Test func aReleaseAfterASuccessfulCloseIsAnsweredOnLibfusesThreadAndAnythingUnsettledGoesTheAsyncWay() async throws {
         let fx = try await WriteFixture()
-        let (e, o) = try #require(fx.fs.immediateCreate(parent: InodeTable.root, name: "a.txt", mode: 0o644, flags: O_WRONLY, ctx: fx.ctx)).get()
+        // In a directory: at the root a create is answered here only while the group list is
+        // cached, which a slow machine may outlast between the fixture's start and this line.
+        let d = try await fx.fs.mkdir(parent: InodeTable.root, name: "d", mode: 0o755, ctx: fx.ctx).attr.ino
+        let (e, o) = try #require(fx.fs.immediateCreate(parent: d, name: "a.txt", mode: 0o644, flags: O_WRONLY, ctx: fx.ctx)).get()
         let ino = e.attr.ino
         #expect(try fx.fs.immediateWrite(ino: ino, fh: o.fh, offset: 0, data: pattern(3000))?.get() == 3000)
         // Bytes not yet on a storage: not here.

@@ -70,7 +70,15 @@ struct BinlogTests {
                 ])
             #expect(FileManager.default.fileExists(atPath: s1 + "/sync/binlog.legacy"))
             #expect(!FileManager.default.fileExists(atPath: s1 + "/sync/binlog"))
-            #expect(SyncMark.read(s1 + "/sync/storage2.mark")!.offset == server.logs[ids[0]]!.currentSize)
+            // The mark is written once the replicator finds itself caught up, just after the
+            // in-memory offset `waitForReplication` watches: wait for the file (a loaded machine
+            // may take a moment).
+            let end = server.logs[ids[0]]!.currentSize
+            let deadline = ContinuousClock.now + .seconds(20)
+            while SyncMark.read(s1 + "/sync/storage2.mark")?.offset != end && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(SyncMark.read(s1 + "/sync/storage2.mark")!.offset == end)
         }
     }
 }

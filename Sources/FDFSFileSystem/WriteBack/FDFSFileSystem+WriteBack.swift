@@ -66,11 +66,7 @@ extension FDFSFileSystem {
     /// One reference less; a clean writer with no references goes away, one with staged bytes
     /// stays (background retries; reads keep seeing its bytes).
     func releaseWriter(ino: UInt64) async {
-        guard let w = writers.withLock({ w -> FileWriter? in
-            guard let e = w[ino] else { return nil }
-            w[ino] = (e.writer, e.refs - 1)
-            return e.refs - 1 <= 0 ? e.writer : nil
-        }) else { return }
+        guard let w = dropWriterReference(ino: ino) else { return }
         if w.slave != nil, await w.fileID == nil {
             // A new slave still empty at its flushes: uploaded (empty) at the last close.
             do { try await syncWriter(w, ino: ino, lastClose: true) } catch { logger.error("inode \(ino): uploading slave file \(w.slave?.fileID ?? "") at its last close failed: \(error)") }
@@ -80,6 +76,21 @@ extension FDFSFileSystem {
 
     func dropIfIdle(ino: UInt64, _ w: FileWriter) async {
         guard await w.isClean else { return }
+        forgetIdleWriter(ino: ino, w)
+    }
+
+    /// One reference to the inode's writer less; the writer, when that was its last reference.
+    func dropWriterReference(ino: UInt64) -> FileWriter? {
+        writers.withLock { t in
+            guard let e = t[ino] else { return nil }
+            t[ino] = (e.writer, e.refs - 1)
+            return e.refs - 1 <= 0 ? e.writer : nil
+        }
+    }
+
+    /// Drops a writer the caller found clean, if it is still the inode's and unreferenced (an
+    /// open that came in meanwhile keeps it).
+    func forgetIdleWriter(ino: UInt64, _ w: FileWriter) {
         let dropped = writers.withLock { t -> Bool in
             guard let e = t[ino], e.writer === w, e.refs <= 0 else { return false }
             t[ino] = nil

@@ -183,7 +183,7 @@ extension FastDFSClient {
         _ attempt: @escaping @Sendable (StorageAddress, ReadProgress) async throws(FastDFSError) -> T
     ) async throws(FastDFSError) -> T {
         var route = try await ReadRoute.start(client: self, fileID: fileID, hint: hint, expecting: expecting, command: command)
-        while let (target, _) = await route.next(client: self) {
+        while let target = await route.next(client: self) {
             let progress = ReadProgress()
             let token = route.isLastResort ? nil : stallMonitor.watch(progress)
             let result: Result<T, FastDFSError>
@@ -301,8 +301,8 @@ struct ReadRoute {
     /// True when no other storage is known to be left (no point in a stall limit).
     var isLastResort: Bool { isAppender || (expanded && queue.count <= 1 && stalled.isEmpty) }
 
-    /// The next storage, and whether to wait for it without a stall limit.
-    mutating func next(client: FastDFSClient) async -> (StorageAddress, Bool)? {
+    /// The next storage to ask: the known ones not tried yet, then the ones that stalled.
+    mutating func next(client: FastDFSClient) async -> StorageAddress? {
         if queue.isEmpty && !expanded {
             expanded = true
             var more: [StorageAddress] = []
@@ -321,12 +321,12 @@ struct ReadRoute {
         if !queue.isEmpty {
             let next = queue.removeFirst()
             tried.insert(next)
-            return (next, false)
+            return next
         }
         if !stalled.isEmpty {
             let next = stalled.removeFirst()
             tried.insert(next)
-            return (next, true)
+            return next
         }
         return nil
     }
